@@ -1,0 +1,168 @@
+"""Domain errors and their one translation to RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://agentdeck.dev/problems/"
+
+
+class AppError(Exception):
+    """An error the client can act on. Subclasses set status, type and title."""
+
+    status: int = 400
+    type: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.field = field
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class Unauthorized(AppError):
+    status, type, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(AppError):
+    status, type, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(AppError):
+    status, type, title = 404, "not-found", "Not found"
+
+
+class Conflict(AppError):
+    status, type, title = 409, "conflict", "Conflict"
+
+
+class InvalidInput(AppError):
+    status, type, title = 422, "invalid-input", "Invalid input"
+
+
+class TooManyRequests(AppError):
+    status, type, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
+        super().__init__(detail, **kwargs)
+        self.retry_after = retry_after
+
+
+_HTTP_TITLES = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("invalid-input", "Invalid input"),
+    429: ("too-many-requests", "Too many requests"),
+    500: ("internal", "Internal server error"),
+}
+
+
+def problem_response(
+    request: Request | None,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Build one RFC 9457 problem document."""
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        out.append(
+            {
+                "field": _field_path(loc),
+                "location": str(loc[0]) if loc else "body",
+                "message": str(err.get("msg", "invalid")),
+                "code": str(err.get("type", "invalid")),
+            }
+        )
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error, expected or not, a problem+json response."""
+
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return problem_response(
+            request, exc.status, exc.type, exc.title, exc.detail,
+            headers=exc.headers, field=exc.field, **exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(
+            request, 422, "invalid-input", "Invalid input", detail,
+            field=errors[0]["field"] if errors else None, errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        type_, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        return problem_response(
+            request, exc.status_code, type_, title, detail, headers=dict(exc.headers or {})
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request.unhandled_error", error_type=type(exc).__name__)
+        return problem_response(
+            request, 500, "internal", "Internal server error",
+            "An unexpected error occurred; it has been logged.",
+        )
