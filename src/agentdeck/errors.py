@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agentdeck.kit.pagination import InvalidCursor
+
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -140,6 +142,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             request, exc.status, exc.type, exc.title, exc.detail,
             headers=exc.headers, field=exc.field, **exc.extra,
+        )
+
+    @app.exception_handler(InvalidCursor)
+    async def _cursor(request: Request, exc: InvalidCursor) -> JSONResponse:
+        return problem_response(
+            request, 422, "invalid-input", "Invalid input", "cursor is malformed", field="cursor"
         )
 
     @app.exception_handler(RequestValidationError)

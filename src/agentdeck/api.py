@@ -1,0 +1,84 @@
+"""Shared API plumbing: the runtime on app.state, the request session, routers that commit.
+
+Services never commit. A router made by :func:`new_router` commits the request's session
+after the handler returns and before the response is sent, so a client never sees success
+for work that was not stored; any error rolls it back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from agentdeck.config import Settings
+from agentdeck.kit.crypto import Cipher
+
+
+@dataclass
+class Runtime:
+    """Process-wide objects the API needs, built once by ``create_app``."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    cipher: Cipher
+    jwt_secret: str
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """The request's session. :class:`TransactionalRoute` commits it."""
+    async with runtime.sessionmaker() as session:
+        request.state.db_session = session
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+class TransactionalRoute(APIRoute):
+    """Commit the request session when the handler succeeds, roll back when it raises."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except BaseException:
+                session: AsyncSession | None = getattr(request.state, "db_session", None)
+                if session is not None:
+                    await session.rollback()
+                raise
+            session = getattr(request.state, "db_session", None)
+            if session is not None and response.status_code < 400:
+                await session.commit()
+            return response
+
+        return run
+
+
+def new_router(prefix: str = "", **kwargs: Any) -> APIRouter:
+    """An APIRouter whose routes commit at the request boundary."""
+    return APIRouter(prefix=prefix, route_class=TransactionalRoute, **kwargs)
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """Parse an id, returning ``None`` when it is not a UUID."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

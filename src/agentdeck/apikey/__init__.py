@@ -1,0 +1,3 @@
+"""Organisation API keys: create (shown once), list, revoke."""
+
+from __future__ import annotations

@@ -1,0 +1,108 @@
+"""create_app(): settings, database, middleware, error handlers and the ONE list of routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from agentdeck import __version__
+from agentdeck._middleware import RequestContextMiddleware
+from agentdeck.api import Runtime
+from agentdeck.apikey.endpoints import router as apikey_router
+from agentdeck.audit.endpoints import router as audit_router
+from agentdeck.auth.endpoints import me_router
+from agentdeck.auth.endpoints import router as auth_router
+from agentdeck.config import Settings, get_settings, resolve_secrets
+from agentdeck.errors import install_error_handlers, problem_response
+from agentdeck.kit.crypto import Cipher
+from agentdeck.kit.db import create_engine, create_sessionmaker
+from agentdeck.logging import configure_logging
+from agentdeck.migrations import is_current
+from agentdeck.org.endpoints import router as org_router
+from agentdeck.space.endpoints import router as space_router
+
+API_PREFIX = "/api/v1"
+
+ROUTERS: list[APIRouter] = [
+    auth_router,
+    me_router,
+    org_router,
+    space_router,
+    apikey_router,
+    audit_router,
+]
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Open the database and load (or create) the secrets. Refuses weak production secrets."""
+    jwt_secret, master_key, older = resolve_secrets(settings)
+    engine = create_engine(
+        settings.resolved_db_url, echo=settings.db.echo,
+        busy_timeout_ms=settings.db.sqlite_busy_timeout_ms,
+    )
+    return Runtime(
+        settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine),
+        cipher=Cipher(master_key, older), jwt_secret=jwt_secret,
+    )
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
+    """The agentdeck ASGI application."""
+    settings = settings or get_settings()
+    if configure_logs:
+        configure_logging(json_logs=settings.is_production, level=settings.log_level)
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await runtime.engine.dispose()
+
+    app = FastAPI(
+        title="agentdeck",
+        version=__version__,
+        description="Build, run and govern AI agents. All errors are RFC 9457 problem+json.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.api.cors_origins, allow_credentials=True,
+            allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.api.max_body_bytes,
+        trust_forwarded_for=settings.api.trust_forwarded_for,
+    )
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "Not ready"}})
+    async def readyz() -> JSONResponse:
+        """The database answers and is migrated to the newest revision."""
+        try:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            current = await is_current(runtime.engine)
+        except Exception:
+            return problem_response(None, 503, "not-ready", "Not ready", "database unreachable")
+        if not current:
+            return problem_response(None, 503, "not-ready", "Not ready",
+                                    "database migrations are not current; run `agentdeck migrate`")
+        return JSONResponse({"status": "ready"})
+
+    return app

@@ -1,0 +1,174 @@
+"""Turning a request into a :class:`Principal` with its :class:`TenantScope`.
+
+This module holds the one key that mints scopes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import structlog
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from agentdeck.api import RuntimeDep, SessionDep
+from agentdeck.audit.service import Actor
+from agentdeck.auth.repository import AuthRepository
+from agentdeck.auth.tokens import InvalidToken, decode_access_token, looks_like_api_key
+from agentdeck.errors import Forbidden, Unauthorized
+from agentdeck.kit.crypto import sha256_hex
+from agentdeck.kit.db import utcnow
+from agentdeck.kit.tenancy import (
+    KeyScope,
+    OrgRole,
+    SpaceRole,
+    TenantScope,
+    claim_mint_key,
+    key_scopes_grant,
+)
+
+_MINT_KEY = claim_mint_key()
+_TOUCH_EVERY = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: a user session or an API key, inside one organisation."""
+
+    kind: Literal["user", "api_key"]
+    user_id: uuid.UUID
+    scope: TenantScope
+
+    @property
+    def org_id(self) -> uuid.UUID:
+        return self.scope.org_id
+
+    @property
+    def api_key_id(self) -> uuid.UUID | None:
+        return self.scope.api_key_id
+
+    @property
+    def actor(self) -> Actor:
+        if self.kind == "api_key":
+            return Actor(type="api_key", id=self.scope.api_key_id, user_id=self.user_id)
+        return Actor(type="user", id=self.user_id, user_id=self.user_id)
+
+
+def mint_scope(
+    *,
+    org_id: uuid.UUID,
+    org_role: OrgRole,
+    space_roles: dict[uuid.UUID, SpaceRole],
+    user_id: uuid.UUID,
+    api_key_id: uuid.UUID | None = None,
+    key_scopes: frozenset[KeyScope] | None = None,
+) -> TenantScope:
+    """Create a scope. Only auth calls this, after it has verified the caller."""
+    return TenantScope(
+        org_id=org_id,
+        org_role=org_role,
+        space_roles=space_roles,
+        user_id=user_id,
+        api_key_id=api_key_id,
+        key_scopes=key_scopes,
+        _mint=_MINT_KEY,
+    )
+
+
+async def scope_for_user(repo: AuthRepository, org_id: uuid.UUID, user_id: uuid.UUID) -> TenantScope:
+    """The scope of a user in an org. Raises :class:`Unauthorized` when not a member."""
+    membership = await repo.membership(org_id, user_id)
+    if membership is None:
+        raise Unauthorized("not a member of this organisation")
+    role = OrgRole(membership.role)
+    return mint_scope(
+        org_id=org_id,
+        org_role=role,
+        space_roles=await repo.space_roles(org_id, user_id, role),
+        user_id=user_id,
+    )
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT access token or an `ad_` API key")
+_api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False)
+
+
+async def _from_api_key(repo: AuthRepository, key: str) -> Principal:
+    api_key = await repo.api_key_by_hash(sha256_hex(key))
+    now = utcnow()
+    if api_key is None or api_key.revoked_at is not None:
+        raise Unauthorized("invalid API key")
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        raise Unauthorized("API key has expired")
+    membership = await repo.membership(api_key.org_id, api_key.created_by)
+    if membership is None:
+        raise Unauthorized("the API key's creator is no longer a member of the organisation")
+    role = OrgRole(membership.role)
+    roles = await repo.space_roles(api_key.org_id, api_key.created_by, role)
+    if api_key.space_ids is not None:
+        allowed = {uuid.UUID(s) for s in api_key.space_ids}
+        roles = {sid: r for sid, r in roles.items() if sid in allowed}
+    if api_key.last_used_at is None or now - api_key.last_used_at > _TOUCH_EVERY:
+        await repo.touch_api_key(api_key.id, now)
+    scope = mint_scope(
+        org_id=api_key.org_id,
+        org_role=role,
+        space_roles=roles,
+        user_id=api_key.created_by,
+        api_key_id=api_key.id,
+        key_scopes=frozenset(KeyScope(s) for s in api_key.scopes),
+    )
+    return Principal(kind="api_key", user_id=api_key.created_by, scope=scope)
+
+
+async def get_principal(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+) -> Principal:
+    """Authenticate the request by API key (``X-Api-Key`` or Bearer ``ad_...``) or JWT."""
+    repo = AuthRepository(session)
+    token = api_key or (bearer.credentials if bearer else None)
+    if not token:
+        raise Unauthorized("missing credentials: send a Bearer token or an X-Api-Key header")
+    if looks_like_api_key(token):
+        principal = await _from_api_key(repo, token)
+    else:
+        auth = runtime.settings.auth
+        try:
+            claims = decode_access_token(runtime.jwt_secret, auth.jwt_algorithm, token)
+        except InvalidToken as exc:
+            raise Unauthorized("invalid or expired access token") from exc
+        user = await repo.user_by_id(claims.user_id)
+        if user is None or not user.is_active:
+            raise Unauthorized("invalid or expired access token")
+        scope = await scope_for_user(repo, claims.org_id, claims.user_id)
+        principal = Principal(kind="user", user_id=claims.user_id, scope=scope)
+    structlog.contextvars.bind_contextvars(
+        org_id=str(principal.org_id), user_id=str(principal.user_id)
+    )
+    request.state.principal = principal
+    return principal
+
+
+def require(needed: KeyScope) -> Any:
+    """A dependency: the caller, who must hold ``needed`` if they use an API key."""
+
+    async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        scopes = principal.scope.key_scopes
+        if scopes is not None and not key_scopes_grant(scopes, needed):
+            raise Forbidden(f"this API key lacks the '{needed.value}' scope")
+        return principal
+
+    return Depends(_check)
+
+
+Reader = Annotated[Principal, require(KeyScope.READ)]
+Runner = Annotated[Principal, require(KeyScope.RUN)]
+Writer = Annotated[Principal, require(KeyScope.WRITE)]
+Admin = Annotated[Principal, require(KeyScope.ADMIN)]

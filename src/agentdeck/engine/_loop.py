@@ -1,0 +1,246 @@
+"""The run loop: load the journal, plan, run ready nodes, record, repeat.
+
+Resuming is the same call: a completed step is never executed again, and a step whose last
+attempt is still `running` (its worker died) runs again with the same idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jsonschema
+
+from agentdeck.engine._plan import Plan, RunState, graph_of, plan
+from agentdeck.engine._runner import Events, MaxStepsExceeded, Runner, Sleep
+from agentdeck.engine.errors import ResumeError
+from agentdeck.engine.journal import Journal, StepRecord, StepStatus, idempotency_key
+from agentdeck.engine.nodes import Ports
+from agentdeck.engine.nodes.human import check_answer
+from agentdeck.engine.ports import EventSink, NullSink
+from agentdeck.engine.spec import AgentSpec, HumanNode
+
+RunOutcome = Literal["completed", "failed", "interrupted", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """The answer to an interrupted `human` node (the first interrupted one by default)."""
+
+    value: Any
+    node: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    status: RunOutcome
+    output: Any = None
+    error: dict[str, Any] | None = None
+    interrupt: dict[str, Any] | None = None
+
+
+class Engine:
+    """Drives runs of agent definitions. One instance may serve many concurrent runs.
+
+    `sleep` and `rand` are injectable so tests control retry backoff.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        ports: Ports | None = None,
+        events: EventSink | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        env: Mapping[str, str] | None = None,
+        max_concurrency: int = 16,
+    ) -> None:
+        self.journal = journal
+        self.ports = ports or Ports()
+        self.sink: EventSink = events or NullSink()
+        self.sleep = sleep
+        self.rand = rand
+        self.env: Mapping[str, str] = env or {}
+        self.max_concurrency = max_concurrency
+
+    async def run(
+        self,
+        spec: AgentSpec,
+        run_id: str,
+        inputs: Any = None,
+        *,
+        resume: Resume | None = None,
+        thread: Any = None,
+        cancel: asyncio.Event | None = None,
+    ) -> RunResult:
+        """Start or continue run `run_id` until it completes, fails, is interrupted or cancelled.
+
+        The spec must be valid (`validate()` returned no problems). Node failures never
+        raise; they end in `RunResult(status="failed")`. Raises ResumeError for a resume
+        value with nothing to resume or failing the human node's schema, and propagates
+        journal errors (the run can then be resumed elsewhere).
+        """
+        records = await self.journal.load(run_id)
+        state = RunState.from_records(records, inputs)
+        state.thread, state.env = thread, self.env
+        events = Events(run_id, self.journal, self.sink)
+        if resume is not None:
+            await self._apply_resume(spec, run_id, state, resume, events)
+        elif not records and spec.inputs is not None:
+            try:
+                jsonschema.validate(inputs, spec.inputs, jsonschema.Draft202012Validator)
+            except jsonschema.ValidationError as exc:
+                error = {"kind": "invalid_input", "message": exc.message}
+                await events.emit("run.failed", {"error": error})
+                return RunResult("failed", error=error)
+        await events.emit("run.started", {"resumed": bool(records)})
+        cancel = cancel or asyncio.Event()
+        runner = Runner(
+            run_id=run_id, max_steps=spec.max_steps, journal=self.journal, events=events,
+            ports=self.ports, state=state, sleep=self.sleep, rand=self.rand, cancel=cancel,
+        )  # fmt: skip
+        loop = _Loop(
+            spec, state=state, runner=runner, events=events, cancel=cancel,
+            max_concurrency=self.max_concurrency,
+        )  # fmt: skip
+        return await loop.drive()
+
+    async def _apply_resume(
+        self, spec: AgentSpec, run_id: str, state: RunState, resume: Resume, events: Events
+    ) -> None:
+        waiting = [n for n in graph_of(spec).order if _is_interrupted(state, n)]
+        if not waiting:
+            raise ResumeError(f"run {run_id} is not waiting for input")
+        node_id = resume.node or waiting[0]
+        if node_id not in waiting:
+            raise ResumeError(f"node {node_id!r} is not waiting for input")
+        node = spec.node(node_id)
+        assert isinstance(node, HumanNode)
+        check_answer(node, resume.value)
+        attempt = state.nodes[node_id].attempt + 1
+        record = StepRecord(
+            run_id=run_id, node_id=node_id, attempt=attempt, status=StepStatus.COMPLETED,
+            idempotency_key=idempotency_key(run_id, node_id), output=resume.value,
+        )  # fmt: skip
+        await self.journal.record_step(record)
+        state.apply(record)
+        await events.emit(
+            "step.completed", {"node": node_id, "attempt": attempt, "output": resume.value}
+        )
+
+
+def _is_interrupted(state: RunState, node_id: str) -> bool:
+    ns = state.nodes.get(node_id)
+    return ns is not None and ns.status is StepStatus.INTERRUPTED
+
+
+class _Loop:
+    def __init__(
+        self,
+        spec: AgentSpec,
+        *,
+        state: RunState,
+        runner: Runner,
+        events: Events,
+        cancel: asyncio.Event,
+        max_concurrency: int,
+    ) -> None:
+        self.spec = spec
+        self.graph = graph_of(spec)
+        self.state = state
+        self.runner = runner
+        self.events = events
+        self.cancel = cancel
+        self.max_concurrency = max_concurrency
+        self.in_flight: dict[str, asyncio.Task[StepRecord]] = {}
+
+    async def drive(self) -> RunResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.spec.timeout if self.spec.timeout else None
+        cancel_waiter = asyncio.create_task(self.cancel.wait())
+        try:
+            while True:
+                if self.cancel.is_set():
+                    return await self._stop("cancelled", None)
+                result = await self._advance(plan(self.spec, self.state))
+                if result is not None:
+                    return result
+                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                waiting: list[asyncio.Task[Any]] = [*self.in_flight.values(), cancel_waiter]
+                done, _ = await asyncio.wait(
+                    waiting,
+                    timeout=timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not done:
+                    message = f"run exceeded its timeout of {self.spec.timeout}s"
+                    return await self._stop("failed", {"kind": "timeout", "message": message})
+                stopped = await self._collect(done)
+                if stopped is not None:
+                    return stopped
+        finally:
+            cancel_waiter.cancel()
+            await self._cancel_in_flight()
+
+    async def _advance(self, p: Plan) -> RunResult | None:
+        """Record skips, then finish the run or launch ready nodes. A result ends the run."""
+        for skip in p.skip:
+            prior = self.state.nodes.get(skip.node)
+            record = StepRecord(
+                run_id=self.runner.run_id, node_id=skip.node,
+                attempt=(prior.attempt if prior else 0) + 1, status=StepStatus.SKIPPED,
+                idempotency_key=idempotency_key(self.runner.run_id, skip.node),
+                error={"kind": "skipped", "message": skip.reason},
+            )  # fmt: skip
+            await self.runner.journal.record_step(record)
+            self.state.apply(record)
+            await self.events.emit("step.skipped", {"node": skip.node, "reason": skip.reason})
+        if p.status == "failed":
+            return await self._stop("failed", p.error)
+        if p.status == "completed":
+            await self.events.emit("run.completed", {"output": p.output})
+            return RunResult("completed", output=p.output)
+        if p.status == "interrupted" and not self.in_flight:
+            payload = self.state.nodes[p.interrupted[0]].output
+            await self.events.emit("run.interrupted", {"interrupt": payload})
+            return RunResult("interrupted", interrupt=payload)
+        for node_id in p.ready:
+            if len(self.in_flight) >= self.max_concurrency:
+                break
+            if node_id not in self.in_flight:
+                coro = self.runner.run_node(self.graph.nodes[node_id])
+                self.in_flight[node_id] = asyncio.create_task(coro, name=node_id)
+        return None
+
+    async def _collect(self, done: set[asyncio.Task[Any]]) -> RunResult | None:
+        for node_id, task in list(self.in_flight.items()):
+            if task not in done:
+                continue
+            del self.in_flight[node_id]
+            try:
+                task.result()  # the record is already applied to the state
+            except MaxStepsExceeded as exc:
+                return await self._stop("failed", {"kind": "max_steps", "message": str(exc)})
+        return None
+
+    async def _cancel_in_flight(self) -> None:
+        tasks = list(self.in_flight.values())
+        self.in_flight.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, MaxStepsExceeded):
+                await task
+
+    async def _stop(self, status: RunOutcome, error: dict[str, Any] | None) -> RunResult:
+        await self._cancel_in_flight()
+        if status == "cancelled":
+            await self.events.emit("run.cancelled", {})
+        else:
+            await self.events.emit("run.failed", {"error": error})
+        return RunResult(status, error=error)

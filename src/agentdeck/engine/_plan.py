@@ -1,0 +1,268 @@
+"""The pure scheduler: (definition, journal state) -> what to do next. No I/O, deterministic.
+
+Semantics, in the order they are applied to a node that has not finished:
+- it waits while any upstream node (its `needs`, plus nodes routing `on_error` to it) has
+  not finished;
+- an error handler (a node some `on_error` names) is skipped unless a routing node failed;
+- a node with a skipped upstream is skipped too, unless it declares `when`, which then
+  decides alone (so a fan-in after a conditional branch can still run);
+- a failed upstream with `on_error: continue` counts as done (its output is `default`);
+  one with `on_error: <handler>` counts as skipped for its other dependents;
+- `when` falsy -> skipped; otherwise the node is ready.
+A failed node with `on_error: fail` fails the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agentdeck.engine import templates
+from agentdeck.engine.errors import TemplateError
+from agentdeck.engine.journal import StepRecord, StepStatus
+from agentdeck.engine.spec import AgentSpec, Node
+
+RunStatus = Literal["running", "completed", "failed", "interrupted"]
+_DONE = (StepStatus.COMPLETED, StepStatus.SKIPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """Per-definition data computed once: topological order and edges."""
+
+    order: tuple[str, ...]
+    nodes: Mapping[str, Node]
+    upstream: Mapping[str, tuple[str, ...]]
+    routes: Mapping[str, tuple[str, ...]]  # error handler -> nodes routing to it
+    last: str
+
+
+def graph_of(spec: AgentSpec) -> Graph:
+    """The spec's graph, computed on first use and cached on the spec (specs are frozen)."""
+    cached = spec._engine_cache.get("graph")
+    if isinstance(cached, Graph):
+        return cached
+    nodes = {n.id: n for n in spec.nodes}
+    routes: dict[str, list[str]] = {n.id: [] for n in spec.nodes}
+    for n in spec.nodes:
+        if n.on_error in nodes:
+            routes[n.on_error].append(n.id)
+    upstream = {n.id: tuple(dict.fromkeys([*n.needs, *routes[n.id]])) for n in spec.nodes}
+    order: list[str] = []
+    placed: set[str] = set()
+    remaining = [n.id for n in spec.nodes]
+    while remaining:  # Kahn's algorithm, ties broken by position in the file
+        progress = [nid for nid in remaining if all(u in placed for u in upstream[nid])]
+        if not progress:
+            raise ValueError(f"cycle among {remaining}; validate the spec first")
+        for nid in progress:
+            order.append(nid)
+            placed.add(nid)
+        remaining = [nid for nid in remaining if nid not in placed]
+    graph = Graph(
+        order=tuple(order),
+        nodes=nodes,
+        upstream=upstream,
+        routes={k: tuple(v) for k, v in routes.items() if v},
+        last=spec.nodes[-1].id,
+    )
+    spec._engine_cache["graph"] = graph
+    return graph
+
+
+@dataclass(slots=True)
+class NodeState:
+    status: StepStatus
+    attempt: int
+    output: Any = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class RunState:
+    """What the journal says about a run, folded to the latest attempt per step."""
+
+    inputs: Any = None
+    nodes: dict[str, NodeState] = field(default_factory=dict)
+    items: dict[str, dict[int, NodeState]] = field(default_factory=dict)
+    attempts: int = 0
+    thread: Any = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    _steps_view: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_records(cls, records: Iterable[StepRecord], inputs: Any = None) -> RunState:
+        state = cls(inputs=inputs)
+        for record in records:
+            state.apply(record)
+        return state
+
+    def apply(self, record: StepRecord) -> None:
+        """Fold one record in; a later attempt replaces an earlier one."""
+        new = NodeState(record.status, record.attempt, record.output, record.error)
+        if record.status is StepStatus.RUNNING:
+            self.attempts += 1
+        if record.index is not None:
+            slot = self.items.setdefault(record.node_id, {})
+            old = slot.get(record.index)
+            if old is None or old.attempt <= record.attempt:
+                slot[record.index] = new
+            return
+        old = self.nodes.get(record.node_id)
+        if old is not None and old.attempt > record.attempt:
+            return
+        self.nodes[record.node_id] = new
+        if record.status in (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED):
+            self._steps_view[record.node_id] = {
+                "output": record.output,
+                "status": record.status.value,
+                "error": record.error,
+            }
+        else:
+            self._steps_view.pop(record.node_id, None)
+
+    def context(self, item: Any = None, *, extra_steps: Mapping[str, Any] | None = None) -> dict[
+        str, Any
+    ]:
+        """Template context: inputs, finished steps, thread, env, and `item` when given."""
+        steps = self._steps_view if not extra_steps else {**self._steps_view, **extra_steps}
+        ctx = {"inputs": self.inputs, "steps": steps, "thread": self.thread, "env": self.env}
+        if item is not None:
+            ctx["item"] = item
+        return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    node: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    status: RunStatus
+    ready: tuple[str, ...] = ()
+    skip: tuple[Skip, ...] = ()
+    interrupted: tuple[str, ...] = ()
+    output: Any = None
+    error: dict[str, Any] | None = None
+
+
+_Decision = Literal["wait", "ready"] | Skip
+
+
+def _upstream_status(graph: Graph, up: str, status: StepStatus) -> str:
+    """'done', 'skipped' or 'wait' as seen by a dependent of `up`."""
+    if status in _DONE:
+        return "done" if status is StepStatus.COMPLETED else "skipped"
+    if status is StepStatus.FAILED:
+        on_error = graph.nodes[up].on_error
+        if on_error == "continue":
+            return "done"
+        return "skipped" if on_error != "fail" else "wait"
+    return "wait"
+
+
+def _decide(
+    graph: Graph, node_id: str, state: RunState, virtual: dict[str, StepStatus]
+) -> _Decision:
+    node = graph.nodes[node_id]
+    routes = graph.routes.get(node_id, ())
+    skipped_by: str | None = None
+    for up in graph.upstream[node_id]:
+        up_state = state.nodes.get(up)
+        status = virtual.get(up) or (up_state.status if up_state else StepStatus.PENDING)
+        if up in routes and status is StepStatus.FAILED:
+            continue  # the failure this handler exists for
+        seen = _upstream_status(graph, up, status)
+        if seen == "wait":
+            return "wait"
+        if seen == "skipped" and skipped_by is None:
+            skipped_by = up
+    if routes and not any(
+        (s := state.nodes.get(r)) is not None and s.status is StepStatus.FAILED for r in routes
+    ):
+        return Skip(node_id, "no error to handle")
+    if node.when is None:
+        if skipped_by is not None:
+            return Skip(node_id, f"upstream {skipped_by!r} was skipped")
+        return "ready"
+    extra = {v: {"output": None, "status": "skipped", "error": None} for v in virtual}
+    if not templates.evaluate(node.when, state.context(extra_steps=extra)):
+        return Skip(node_id, "when is false")
+    return "ready"
+
+
+def plan(spec: AgentSpec, state: RunState) -> Plan:
+    """Decide the next actions of a run. Pure: same inputs, same plan.
+
+    `ready` lists nodes whose upstream is done (including nodes whose last attempt is still
+    `running`, which the caller either has in flight or must re-run after a crash), in
+    topological order. Raises nothing: template errors fail the run in the returned plan.
+    """
+    graph = graph_of(spec)
+    ready: list[str] = []
+    skips: list[Skip] = []
+    interrupted: list[str] = []
+    virtual: dict[str, StepStatus] = {}
+    for node_id in graph.order:
+        ns = state.nodes.get(node_id)
+        if ns is not None:
+            if ns.status in _DONE:
+                continue
+            if ns.status is StepStatus.FAILED:
+                if graph.nodes[node_id].on_error == "fail":
+                    return Plan("failed", error={"node": node_id, **(ns.error or {})})
+                continue
+            if ns.status is StepStatus.INTERRUPTED:
+                interrupted.append(node_id)
+                continue
+        try:
+            decision = _decide(graph, node_id, state, virtual)
+        except TemplateError as exc:
+            error = {"node": node_id, "kind": "template", "message": str(exc)}
+            return Plan("failed", error=error)
+        if decision == "ready":
+            ready.append(node_id)
+        elif isinstance(decision, Skip):
+            skips.append(decision)
+            virtual[node_id] = StepStatus.SKIPPED
+    return _conclude(
+        spec, graph, state, ready=ready, skips=skips, interrupted=interrupted, virtual=virtual
+    )
+
+
+def _conclude(
+    spec: AgentSpec,
+    graph: Graph,
+    state: RunState,
+    *,
+    ready: list[str],
+    skips: list[Skip],
+    interrupted: list[str],
+    virtual: dict[str, StepStatus],
+) -> Plan:
+    if ready:
+        return Plan("running", tuple(ready), tuple(skips), tuple(interrupted))
+    finished = (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED)
+    unfinished = [
+        nid
+        for nid in graph.order
+        if nid not in virtual and ((s := state.nodes.get(nid)) is None or s.status not in finished)
+    ]
+    if interrupted:
+        return Plan("interrupted", (), tuple(skips), tuple(interrupted))
+    if unfinished:  # only reachable for a state the loop never builds
+        error = {"kind": "internal", "message": f"nodes cannot progress: {unfinished}"}
+        return Plan("failed", skip=tuple(skips), error=error)
+    extra = {v: {"output": None, "status": "skipped", "error": None} for v in virtual}
+    ctx = state.context(extra_steps=extra)
+    try:
+        if spec.output is None:
+            output = ctx["steps"][graph.last]["output"]
+        else:
+            output = templates.render(spec.output, ctx)
+    except TemplateError as exc:
+        return Plan("failed", skip=tuple(skips), error={"kind": "template", "message": str(exc)})
+    return Plan("completed", (), tuple(skips), (), output=output)

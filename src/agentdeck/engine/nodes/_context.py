@@ -1,0 +1,80 @@
+"""What an executor gets (`NodeContext`) and returns (`NodeResult`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from agentdeck.engine.errors import NodeError
+from agentdeck.engine.journal import NO_USAGE, Usage
+from agentdeck.engine.ports import LLMPort, RetrievalPort, SubagentPort, ToolPort
+from agentdeck.engine.spec import Node
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Ports:
+    """Everything outside the engine a node may touch. Missing ports fail only the nodes
+    that need them, with a clear error."""
+
+    llm: LLMPort | None = None
+    tools: ToolPort | None = None
+    retrieval: RetrievalPort | None = None
+    subagents: SubagentPort | None = None
+    http: httpx.AsyncClient | None = None
+    allow_private_network: bool = False
+    resolver: Resolver | None = None  # DNS for the http node; default: the event loop's
+
+    def need_llm(self) -> LLMPort:
+        if self.llm is None:
+            raise NodeError("internal", "no LLM port configured")
+        return self.llm
+
+    def need_tools(self) -> ToolPort:
+        if self.tools is None:
+            raise NodeError("internal", "no tool port configured")
+        return self.tools
+
+    def need_retrieval(self) -> RetrievalPort:
+        if self.retrieval is None:
+            raise NodeError("internal", "no retrieval port configured")
+        return self.retrieval
+
+    def need_subagents(self) -> SubagentPort:
+        if self.subagents is None:
+            raise NodeError("internal", "no subagent port configured")
+        return self.subagents
+
+
+@dataclass(slots=True)
+class NodeContext:
+    """One step attempt: the node, its rendered templated fields, and the ports."""
+
+    node: Node
+    config: dict[str, Any]
+    """Templated fields after rendering, keyed by field name (`json_body`, not `json`)."""
+    run_id: str
+    idempotency_key: str
+    attempt: int
+    ports: Ports
+    emit: Emit
+    """Durable event (`tool.called`, `tool.result`): journaled and published."""
+    emit_ephemeral: Emit
+    """Ephemeral event (`message.delta`): published only."""
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResult:
+    output: Any = None
+    usage: Usage = NO_USAGE
+
+
+Executor = Callable[[NodeContext], Awaitable[NodeResult]]

@@ -1,0 +1,71 @@
+"""The base of every tenant-owned repository: it filters by the scope it is given."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentdeck.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from agentdeck.kit.tenancy import TenantScope, scoped
+
+M = TypeVar("M")
+
+
+class ScopedRepository(Generic[M]):
+    """Queries on one tenant-owned model, always inside ``scope``.
+
+    Org-owned rows are filtered by ``org_id``; space-owned rows also by the spaces the
+    scope can see (``__space_column__`` names the column, ``space_id`` by default).
+    """
+
+    model: ClassVar[type[Any]]
+
+    def __init__(self, session: AsyncSession, scope: TenantScope) -> None:
+        self.session = session
+        self.scope = scope
+
+    def _filtered(self, stmt: Select[Any]) -> Select[Any]:
+        model = self.model
+        stmt = stmt.where(model.org_id == self.scope.org_id)
+        if getattr(model, "__tenant__", None) == "space":
+            column = getattr(model, getattr(model, "__space_column__", "space_id"))
+            stmt = stmt.where(column.in_(list(self.scope.space_ids)))
+        return stmt.execution_options(**scoped(self.scope))
+
+    def select(self) -> Select[tuple[M]]:
+        """``SELECT model`` already filtered to the scope."""
+        return self._filtered(select(self.model))
+
+    async def get(self, id_: uuid.UUID) -> M | None:
+        """The row with this id if the scope can see it, else ``None``."""
+        stmt = self.select().where(self.model.id == id_)
+        result: M | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return result
+
+    async def all(self, stmt: Select[tuple[M]]) -> Sequence[M]:
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def page(
+        self, stmt: Select[tuple[M]], *, limit: int | None, cursor: str | None
+    ) -> Page[M]:
+        """Newest first, keyset-paginated on the time-sortable id.
+
+        Raises :class:`~agentdeck.kit.pagination.InvalidCursor` for a malformed cursor.
+        """
+        size = max(1, min(limit or DEFAULT_LIMIT, MAX_LIMIT))
+        if cursor:
+            stmt = stmt.where(self.model.id < decode_cursor(cursor))
+        rows = list((await self.session.execute(stmt.order_by(self.model.id.desc()).limit(size + 1))).scalars())
+        next_cursor = encode_cursor(rows[size - 1].id) if len(rows) > size else None  # type: ignore[attr-defined]
+        return Page[M](items=rows[:size], next_cursor=next_cursor)
+
+    def add(self, row: M) -> M:
+        self.session.add(row)
+        return row
+
+    async def delete(self, row: M) -> None:
+        await self.session.delete(row)

@@ -1,0 +1,251 @@
+"""The LLM gateway: resolution, budgets, cache, retries, fallback, structured output, usage.
+
+Calls go through pydantic-ai's direct model API (`model_request` / `model_request_stream`), so
+every provider, the local model and test doubles look the same here. Nothing in this package
+shields a request from cancellation: cancelling the awaiting task cancels the HTTP request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+
+import httpx2
+from pydantic_ai.models import Model
+
+from agentdeck.llm._calls import Caller
+from agentdeck.llm._streaming import stream_chat
+from agentdeck.llm.catalog import Catalog
+from agentdeck.llm.errors import LLMError, ProviderUnavailableError, UnknownModelError
+from agentdeck.llm.ports import BudgetGuard, ResponseCache, UsageSink
+from agentdeck.llm.providers import ModelFactory, build_model, list_models, openai_embeddings
+from agentdeck.llm.routing import Candidate, Needs, estimated_cost, resolve
+from agentdeck.llm.types import (
+    AliasConfig,
+    Attempt,
+    CallContext,
+    ChatRequest,
+    ChatResult,
+    ModelOverride,
+    ProviderConfig,
+    StreamEvent,
+    Usage,
+)
+from agentdeck.llm.usage import UsageRecorder
+
+_EMBED_KINDS = ("openai", "openai_compatible", "ollama")
+
+
+class Gateway:
+    """Sends chat, stream and embedding calls for the platform. One instance per process.
+
+    `http_client` (an `httpx2.AsyncClient`, the client the OpenAI and Anthropic SDKs use) is
+    shared by every provider; pass one with a `MockTransport` in tests. `model_factory`
+    replaces how models are built (tests inject pydantic-ai `FunctionModel`s). `sleep`, `clock`
+    and `rng` make backoff deterministic in tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        usage_sink: UsageSink,
+        cache: ResponseCache | None = None,
+        budget: BudgetGuard | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        model_factory: ModelFactory | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+        rng: random.Random | None = None,
+        cache_ttl_s: int = 3600,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 20.0,
+        max_retry_after_s: float = 30.0,
+    ) -> None:
+        self._cache = cache
+        self._budget = budget
+        self._own_client = http_client is None
+        self._http = http_client or httpx2.AsyncClient(timeout=httpx2.Timeout(600, connect=5))
+        self._clock = clock
+        self._usage = UsageRecorder(usage_sink, clock)
+        self._cache_ttl_s = cache_ttl_s
+        self._caller = Caller(
+            factory=model_factory or self._default_factory,
+            sleep=sleep,
+            clock=clock,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            max_retry_after_s=max_retry_after_s,
+        )
+
+    def _default_factory(self, provider: ProviderConfig, model: str) -> Model:
+        return build_model(provider, model, self._http)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the gateway created it."""
+        if self._own_client:
+            await self._http.aclose()
+
+    async def chat(
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        providers: Sequence[ProviderConfig],
+        aliases: Sequence[AliasConfig] = (),
+        *,
+        overrides: Mapping[str, ModelOverride] | None = None,
+    ) -> ChatResult:
+        """Answer `request`, retrying and falling back along the resolved chain.
+
+        Raises `UnknownModelError`, `BudgetExceeded` (nothing was sent), `ProviderRequestError`
+        (the request itself was rejected: no fallback), `ProviderUnavailableError` (every
+        candidate failed) or `StructuredOutputError` (no schema-valid answer after the re-asks).
+        Every outcome but a budget refusal writes exactly one usage record.
+        """
+        started = self._clock()
+        candidates = await self._prepare(ctx, request, providers, aliases, overrides)
+        key = self._cache_key(candidates, request) if self._cache and request.use_cache else None
+        if key is not None and (cached := await self._cached(ctx, key, started)) is not None:
+            return cached
+        attempts: list[Attempt] = []
+        try:
+            result = await self._caller.run_chain(candidates, request, attempts)
+        except LLMError as exc:
+            await self._usage.failure(ctx, "chat", candidates, attempts, exc, started)
+            raise
+        await self._usage.success(ctx, "chat", result, started)
+        if key is not None and self._cache is not None:
+            await self._cache.set(key, result.model_dump_json(), self._cache_ttl_s)
+        return result
+
+    async def stream(
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        providers: Sequence[ProviderConfig],
+        aliases: Sequence[AliasConfig] = (),
+        *,
+        overrides: Mapping[str, ModelOverride] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream `request`: text deltas, complete tool calls, then one `FinalEvent`.
+
+        Falls back only before the first event; a failure mid-stream raises
+        `ProviderUnavailableError`. Structured output is validated at the end, without re-asks
+        (`StructuredOutputError`). Not cached. Other errors as for `chat`.
+        """
+        started = self._clock()
+        candidates = await self._prepare(ctx, request, providers, aliases, overrides)
+        attempts: list[Attempt] = []
+        final: ChatResult | None = None
+        try:
+            async for event in stream_chat(self._caller, candidates, request, attempts):
+                if event.type == "final":
+                    final = event.result
+                yield event
+        except LLMError as exc:
+            await self._usage.failure(ctx, "stream", candidates, attempts, exc, started)
+            raise
+        if final is not None:
+            await self._usage.success(ctx, "stream", final, started)
+
+    async def embed(
+        self,
+        ctx: CallContext,
+        model: str,
+        texts: list[str],
+        providers: Sequence[ProviderConfig],
+        aliases: Sequence[AliasConfig] = (),
+        *,
+        timeout_s: float = 60.0,
+    ) -> list[list[float]]:
+        """Embed `texts` through an OpenAI-format `/embeddings` endpoint (openai, compatible,
+        ollama), falling back along an alias on outages.
+
+        Raises `UnknownModelError` (also for local and non-OpenAI-format providers, for now),
+        `ProviderRequestError` or `ProviderUnavailableError`.
+        """
+        started = self._clock()
+        candidates = resolve(model, providers, aliases, Catalog(), Needs())
+        attempts: list[Attempt] = []
+        error: LLMError | None = None
+        for cand in candidates:
+            if cand.provider.kind not in _EMBED_KINDS:
+                error = UnknownModelError(
+                    "Embeddings are not supported for " + cand.provider.kind + " providers yet",
+                    model=cand.label,
+                )
+                break
+            t0 = self._clock()
+            try:
+                vectors, tokens = await openai_embeddings(
+                    cand.provider, cand.model, texts, self._http, timeout_s
+                )
+            except LLMError as exc:
+                retryable = isinstance(exc, ProviderUnavailableError)
+                kind = "unavailable" if retryable else "bad_request"
+                attempts.append(self._caller.attempt(cand, t0, kind, exc.extra.get("http_status")))
+                error = exc
+                if retryable:
+                    continue
+                break
+            attempts.append(self._caller.attempt(cand, t0))
+            result = ChatResult(
+                model=cand.model,
+                provider=cand.provider.name,
+                usage=Usage(input_tokens=tokens),
+                cost_usd=Catalog.cost(cand.info, tokens, 0),
+                attempts=attempts,
+            )
+            await self._usage.success(ctx, "embed", result, started)
+            return vectors
+        assert error is not None
+        await self._usage.failure(ctx, "embed", candidates, attempts, error, started)
+        raise error
+
+    async def list_models(self, provider: ProviderConfig) -> list[str]:
+        """The provider's model ids: the connectivity test for a configured provider.
+
+        Raises `ProviderRequestError` (bad credentials) or `ProviderUnavailableError`.
+        """
+        return await list_models(provider, self._http)
+
+    async def _prepare(
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        providers: Sequence[ProviderConfig],
+        aliases: Sequence[AliasConfig],
+        overrides: Mapping[str, ModelOverride] | None,
+    ) -> list[Candidate]:
+        needs = Needs.of(request)
+        candidates = resolve(request.model, providers, aliases, Catalog(overrides), needs)
+        if self._budget is not None:
+            await self._budget.check(ctx, estimated_cost(candidates[0].info, needs) or 0.0)
+        return candidates
+
+    @staticmethod
+    def _cache_key(candidates: list[Candidate], request: ChatRequest) -> str:
+        payload = {
+            "models": [c.label for c in candidates],
+            "messages": [m.model_dump(mode="json") for m in request.messages],
+            "tools": [t.model_dump(mode="json") for t in request.tools],
+            "params": {"temperature": request.temperature, "max_tokens": request.max_tokens},
+            "response_format": request.response_format,
+        }
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    async def _cached(self, ctx: CallContext, key: str, started: float) -> ChatResult | None:
+        assert self._cache is not None
+        raw = await self._cache.get(key)
+        if raw is None:
+            return None
+        result = ChatResult.model_validate_json(raw).model_copy(
+            update={"cache_hit": True, "cost_usd": 0.0, "attempts": []}
+        )
+        await self._usage.cache_hit(ctx, result, started)
+        return result

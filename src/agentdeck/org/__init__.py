@@ -1,0 +1,3 @@
+"""org feature."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""space feature."""
+
+from __future__ import annotations

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from agentdeck.api import new_router
+
+router = new_router("/spaces", tags=["spaces"])

@@ -1,0 +1,66 @@
+"""Shared fixtures: one migrated database per test session (SQLite, or PostgreSQL when
+``AGENTDECK_TEST_DATABASE_URL`` is set), the app, and an HTTP client per test."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from agentdeck.app import create_app
+from agentdeck.config import ApiSettings, AuthSettings, DatabaseSettings, Settings
+from agentdeck.kit.db import create_engine
+from agentdeck.migrations import upgrade_to_head
+
+_ips = itertools.count(1)
+
+
+def _test_db_url(tmp: Path) -> str:
+    return os.environ.get("AGENTDECK_TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp / 'test.db'}"
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("agentdeck")
+    url = _test_db_url(data_dir)
+    if url.startswith("postgresql"):
+        asyncio.run(_reset_postgres(url))
+    upgrade_to_head(url)
+    return Settings(
+        env="test",
+        data_dir=data_dir,
+        db=DatabaseSettings(url=url),
+        # Cheap hashing keeps the suite fast; production defaults are far stronger.
+        auth=AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024),
+        api=ApiSettings(max_body_bytes=64 * 1024, cors_origins=["http://localhost:3000"]),
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(settings, configure_logs=False)
+    yield application
+    await application.state.runtime.engine.dispose()
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on its own fake IP, so per-IP login throttling never spans tests."""
+    n = next(_ips)
+    transport = httpx.ASGITransport(app=app, client=(f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}", 50000))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
