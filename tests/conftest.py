@@ -61,6 +61,8 @@ async def app(settings: Settings) -> AsyncIterator[object]:
 async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     """A client on its own fake IP, so per-IP login throttling never spans tests."""
     n = next(_ips)
-    transport = httpx.ASGITransport(app=app, client=(f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}", 50000))  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(
+        app=app, client=(f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}", 50000)
+    )  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c

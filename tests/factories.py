@@ -36,9 +36,13 @@ def unique_email(prefix: str = "user") -> str:
 
 def tenant_from(body: dict[str, Any], email: str, password: str) -> Tenant:
     return Tenant(
-        email=email, password=password, access_token=body["access_token"],
-        refresh_token=body["refresh_token"], user_id=body["user"]["id"],
-        org_id=body["org"]["id"], body=body,
+        email=email,
+        password=password,
+        access_token=body["access_token"],
+        refresh_token=body["refresh_token"],
+        user_id=body["user"]["id"],
+        org_id=body["org"]["id"],
+        body=body,
     )
 
 
@@ -70,3 +74,53 @@ async def create_api_key(
     assert resp.status_code == 201, resp.text
     body: dict[str, Any] = resp.json()
     return body
+
+
+# --- helpers for the auth, API key, audit and cross-tenant suites -------------------------
+
+
+def route_missing(resp: httpx.Response) -> bool:
+    """True for the router's own 404/405 (no such route yet), not a handler's 404."""
+    return resp.status_code in (404, 405) and resp.json().get("detail") in (
+        "Not Found",
+        "Method Not Allowed",
+    )
+
+
+def key_headers(key: str) -> dict[str, str]:
+    """Headers that authenticate with an API key through ``X-Api-Key``."""
+    return {"X-Api-Key": key}
+
+
+async def invite(
+    client: httpx.AsyncClient, inviter: Tenant, email: str, role: str = "member"
+) -> dict[str, Any] | None:
+    """Invite ``email`` into the inviter's org; ``None`` while the route does not exist yet."""
+    resp = await client.post(
+        f"/api/v1/orgs/{inviter.org_id}/invitations",
+        json={"email": email, "role": role},
+        headers=inviter.headers,
+    )
+    if route_missing(resp):
+        return None
+    assert resp.status_code == 201, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+async def add_member(app: Any, org_id: str, user_id: str, role: str = "member") -> None:
+    """Make an existing user a member of an org directly in the database (test set-up only)."""
+    from agentdeck.models import OrgMembership
+
+    async with app.state.runtime.sessionmaker() as session:
+        session.add(OrgMembership(org_id=uuid.UUID(org_id), user_id=uuid.UUID(user_id), role=role))
+        await session.commit()
+
+
+async def switch_org(client: httpx.AsyncClient, tenant: Tenant, org_id: str) -> Tenant:
+    """The same user, with tokens for another org they belong to."""
+    resp = await client.post(
+        "/api/v1/auth/switch-org", json={"org_id": org_id}, headers=tenant.headers
+    )
+    assert resp.status_code == 200, resp.text
+    return tenant_from(resp.json(), tenant.email, tenant.password)

@@ -31,13 +31,25 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 async def _send_problem(send: Send, status: int, title: str, detail: str, request_id: str) -> None:
     body = json.dumps(
-        {"type": "https://agentdeck.dev/problems/payload-too-large", "title": title,
-         "status": status, "detail": detail, "request_id": request_id}
+        {
+            "type": "https://agentdeck.dev/problems/payload-too-large",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "request_id": request_id,
+        }
     ).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode()),
-    ]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -66,8 +78,13 @@ class RequestContextMiddleware:
 
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await _send_problem(send, 413, "Request body too large",
-                                f"the body exceeds {self.max_body_bytes} bytes", request_id)
+            await _send_problem(
+                send,
+                413,
+                "Request body too large",
+                f"the body exceeds {self.max_body_bytes} bytes",
+                request_id,
+            )
             return
 
         received = 0
@@ -99,8 +116,18 @@ class RequestContextMiddleware:
         except _BodyTooLarge:
             if not started:
                 status_code = 413
-                await _send_problem(send, 413, "Request body too large",
-                                    f"the body exceeds {self.max_body_bytes} bytes", request_id)
+                await _send_problem(
+                    send,
+                    413,
+                    "Request body too large",
+                    f"the body exceeds {self.max_body_bytes} bytes",
+                    request_id,
+                )
         finally:
-            log.info("http.request", method=scope["method"], path=scope["path"],
-                     status=status_code, ms=round((time.perf_counter() - begin) * 1000, 2))
+            log.info(
+                "http.request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status_code,
+                ms=round((time.perf_counter() - begin) * 1000, 2),
+            )

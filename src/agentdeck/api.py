@@ -8,7 +8,7 @@ for work that was not stored; any error rolls it back.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -52,7 +52,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 class TransactionalRoute(APIRoute):
     """Commit the request session when the handler succeeds, roll back when it raises."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def run(request: Request) -> Response:

@@ -42,12 +42,16 @@ def build_runtime(settings: Settings) -> Runtime:
     """Open the database and load (or create) the secrets. Refuses weak production secrets."""
     jwt_secret, master_key, older = resolve_secrets(settings)
     engine = create_engine(
-        settings.resolved_db_url, echo=settings.db.echo,
+        settings.resolved_db_url,
+        echo=settings.db.echo,
         busy_timeout_ms=settings.db.sqlite_busy_timeout_ms,
     )
     return Runtime(
-        settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine),
-        cipher=Cipher(master_key, older), jwt_secret=jwt_secret,
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        cipher=Cipher(master_key, older),
+        jwt_secret=jwt_secret,
     )
 
 
@@ -76,11 +80,16 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     install_error_handlers(app)
     if settings.api.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.api.cors_origins, allow_credentials=True,
-            allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID"],
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
         )
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.api.max_body_bytes,
+        RequestContextMiddleware,
+        max_body_bytes=settings.api.max_body_bytes,
         trust_forwarded_for=settings.api.trust_forwarded_for,
     )
     for router in ROUTERS:
@@ -101,8 +110,13 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         except Exception:
             return problem_response(None, 503, "not-ready", "Not ready", "database unreachable")
         if not current:
-            return problem_response(None, 503, "not-ready", "Not ready",
-                                    "database migrations are not current; run `agentdeck migrate`")
+            return problem_response(
+                None,
+                503,
+                "not-ready",
+                "Not ready",
+                "database migrations are not current; run `agentdeck migrate`",
+            )
         return JSONResponse({"status": "ready"})
 
     return app

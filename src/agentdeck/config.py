@@ -82,6 +82,7 @@ class Settings(BaseSettings):
         default=None, description="Shorthand for db.url (AGENTDECK_DATABASE_URL)."
     )
     log_level: str = "INFO"
+    worker_enabled: bool = Field(default=True, description="Run a worker inside `serve`.")
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
@@ -130,7 +131,9 @@ def resolve_secrets(settings: Settings) -> tuple[str, bytes, list[bytes]]:
     In production missing or weak secrets raise :class:`ConfigError` instead.
     """
     jwt_secret = settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None
-    master = settings.security.master_key.get_secret_value() if settings.security.master_key else None
+    master = (
+        settings.security.master_key.get_secret_value() if settings.security.master_key else None
+    )
     if settings.is_production:
         if not jwt_secret or len(jwt_secret.encode()) < _MIN_SECRET_BYTES:
             raise ConfigError("production needs AGENTDECK_AUTH__JWT_SECRET of at least 32 bytes")

@@ -140,8 +140,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         return problem_response(
-            request, exc.status, exc.type, exc.title, exc.detail,
-            headers=exc.headers, field=exc.field, **exc.extra,
+            request,
+            exc.status,
+            exc.type,
+            exc.title,
+            exc.detail,
+            headers=exc.headers,
+            field=exc.field,
+            **exc.extra,
         )
 
     @app.exception_handler(InvalidCursor)
@@ -155,8 +161,13 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = _validation_errors(exc)
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(
-            request, 422, "invalid-input", "Invalid input", detail,
-            field=errors[0]["field"] if errors else None, errors=errors,
+            request,
+            422,
+            "invalid-input",
+            "Invalid input",
+            detail,
+            field=errors[0]["field"] if errors else None,
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -171,6 +182,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("request.unhandled_error", error_type=type(exc).__name__)
         return problem_response(
-            request, 500, "internal", "Internal server error",
+            request,
+            500,
+            "internal",
+            "Internal server error",
             "An unexpected error occurred; it has been logged.",
         )

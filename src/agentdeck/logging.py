@@ -23,9 +23,7 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return _SECRET_VALUES.sub(REDACTED, value)
     if isinstance(value, dict):
-        return {
-            k: REDACTED if _SECRET_KEYS.search(str(k)) else _scrub(v) for k, v in value.items()
-        }
+        return {k: REDACTED if _SECRET_KEYS.search(str(k)) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value

@@ -17,7 +17,9 @@ router = new_router("/api-keys", tags=["api-keys"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
-async def create_api_key(body: ApiKeyCreate, principal: Admin, session: SessionDep) -> ApiKeyCreated:
+async def create_api_key(
+    body: ApiKeyCreate, principal: Admin, session: SessionDep
+) -> ApiKeyCreated:
     """Create an API key. The full key is in this response and never again."""
     row, key = await service.create(session, principal, body)
     return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(row).model_dump(), "key": key})
@@ -25,14 +27,16 @@ async def create_api_key(body: ApiKeyCreate, principal: Admin, session: SessionD
 
 @router.get("", response_model=ApiKeyPage)
 async def list_api_keys(
-    principal: Reader, session: SessionDep,
+    principal: Reader,
+    session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ApiKeyPage:
     """API keys: all of the org's for admins, your own otherwise. Keys are never shown."""
     page = await service.list_keys(session, principal, limit=limit, cursor=cursor)
-    return ApiKeyPage(items=[ApiKeyOut.model_validate(k) for k in page.items],
-                      next_cursor=page.next_cursor)
+    return ApiKeyPage(
+        items=[ApiKeyOut.model_validate(k) for k in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/{key_id}", response_model=ApiKeyOut)

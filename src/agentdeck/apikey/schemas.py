@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentdeck.kit.tenancy import KeyScope
 
-_KEY_EXAMPLE = {
+_KEY_EXAMPLE: dict[str, Any] = {
     "id": "0190f5a8-7f0e-7a3c-9f53-2a1b7c9d0e11",
     "name": "ci pipeline",
     "prefix": "ad_3kPz9qW",
@@ -61,7 +62,9 @@ class ApiKeyCreated(ApiKeyOut):
 
 
 class ApiKeyPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"example": {"items": [_KEY_EXAMPLE], "next_cursor": None}})
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"items": [_KEY_EXAMPLE], "next_cursor": None}}
+    )
 
     items: list[ApiKeyOut]
     next_cursor: str | None

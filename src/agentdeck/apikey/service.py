@@ -22,7 +22,9 @@ def _is_admin(principal: Principal) -> bool:
     return org_role_at_least(principal.scope.org_role, OrgRole.ADMIN)
 
 
-async def create(session: AsyncSession, principal: Principal, body: ApiKeyCreate) -> tuple[ApiKey, str]:
+async def create(
+    session: AsyncSession, principal: Principal, body: ApiKeyCreate
+) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the full key (shown once, stored only as a hash).
 
     Raises :class:`InvalidInput` for a past expiry or scopes beyond the calling key's, and
@@ -35,8 +37,9 @@ async def create(session: AsyncSession, principal: Principal, body: ApiKeyCreate
     if caller_scopes is not None:
         for scope in body.scopes:
             if not key_scopes_grant(caller_scopes, scope):
-                raise InvalidInput(f"cannot grant '{scope.value}', which this key lacks",
-                                   field="scopes")
+                raise InvalidInput(
+                    f"cannot grant '{scope.value}', which this key lacks", field="scopes"
+                )
     space_ids = None
     if body.space_ids is not None:
         for sid in body.space_ids:
@@ -48,21 +51,37 @@ async def create(session: AsyncSession, principal: Principal, body: ApiKeyCreate
         space_ids = sorted(str(s) for s in principal.scope.space_ids)
     key, prefix, key_hash = new_api_key()
     row = ApiKey(
-        org_id=principal.org_id, name=body.name, prefix=prefix, key_hash=key_hash,
-        scopes=sorted({s.value for s in body.scopes}), space_ids=space_ids,
-        created_by=principal.user_id, expires_at=expires_at,
+        org_id=principal.org_id,
+        name=body.name,
+        prefix=prefix,
+        key_hash=key_hash,
+        scopes=sorted({s.value for s in body.scopes}),
+        space_ids=space_ids,
+        created_by=principal.user_id,
+        expires_at=expires_at,
     )
     ApiKeyRepository(session, principal.scope).add(row)
     await session.flush()
-    audit.record(session, org_id=principal.org_id, actor=principal.actor,
-                 action="api_key.created", target_type="api_key", target_id=row.id,
-                 changes={"name": body.name, "scopes": row.scopes, "space_ids": space_ids,
-                          "expires_at": expires_at})
+    audit.record(
+        session,
+        org_id=principal.org_id,
+        actor=principal.actor,
+        action="api_key.created",
+        target_type="api_key",
+        target_id=row.id,
+        changes={
+            "name": body.name,
+            "scopes": row.scopes,
+            "space_ids": space_ids,
+            "expires_at": expires_at,
+        },
+    )
     return row, key
 
 
-async def list_keys(session: AsyncSession, principal: Principal, *, limit: int,
-                    cursor: str | None) -> Page[ApiKey]:
+async def list_keys(
+    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+) -> Page[ApiKey]:
     """Org admins see every key of the org; members see their own."""
     return await ApiKeyRepository(session, principal.scope).list(
         only_mine=not _is_admin(principal), limit=limit, cursor=cursor
@@ -82,6 +101,12 @@ async def revoke(session: AsyncSession, principal: Principal, key_id: uuid.UUID)
     row = await get(session, principal, key_id)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        audit.record(session, org_id=principal.org_id, actor=principal.actor,
-                     action="api_key.revoked", target_type="api_key", target_id=row.id,
-                     changes={"name": row.name})
+        audit.record(
+            session,
+            org_id=principal.org_id,
+            actor=principal.actor,
+            action="api_key.revoked",
+            target_type="api_key",
+            target_id=row.id,
+            changes={"name": row.name},
+        )

@@ -30,8 +30,14 @@ async def list_audit_logs(
 ) -> AuditPage:
     """The organisation's audit log, newest first (org owners and admins only)."""
     page = await service.list_entries(
-        session, principal.scope, actor_id=actor_id, action=action, since=since, until=until,
-        limit=limit, cursor=cursor,
+        session,
+        principal.scope,
+        actor_id=actor_id,
+        action=action,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
     )
     return AuditPage(
         items=[AuditEntryOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor

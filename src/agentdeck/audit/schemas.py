@@ -45,9 +45,7 @@ class AuditEntryOut(BaseModel):
 
 
 class AuditPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"example": {"items": [], "next_cursor": None}}
-    )
+    model_config = ConfigDict(json_schema_extra={"example": {"items": [], "next_cursor": None}})
 
     items: list[AuditEntryOut]
     next_cursor: str | None

@@ -90,15 +90,15 @@ async def list_entries(
         actor_id=actor_id,
         action=action,
         since=as_utc(since) if since else None,
-        until=as_utc(until) if until else None, limit=limit, cursor=cursor
+        until=as_utc(until) if until else None,
+        limit=limit,
+        cursor=cursor,
     )
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """``{field: {"from": old, "to": new}}`` for the fields that differ."""
-    return {
-        k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v
-    }
+    return {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
 
 
 __all__: Sequence[str] = ["Actor", "changed_fields", "list_entries", "record"]

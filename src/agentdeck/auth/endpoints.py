@@ -32,7 +32,10 @@ async def signup(body: SignupRequest, session: SessionDep, runtime: RuntimeDep) 
     With ``invite_token`` you join the inviting organisation instead.
     """
     return await AuthService(session, runtime).signup(
-        email=body.email, password=body.password, name=body.name, org_name=body.org_name,
+        email=body.email,
+        password=body.password,
+        name=body.name,
+        org_name=body.org_name,
         invite_token=body.invite_token,
     )
 
@@ -41,14 +44,17 @@ async def signup(body: SignupRequest, session: SessionDep, runtime: RuntimeDep) 
 async def login(body: LoginRequest, session: SessionDep, runtime: RuntimeDep) -> TokenResponse:
     """Sign in with e-mail and password (optionally accepting an invitation)."""
     return await AuthService(session, runtime).login(
-        email=body.email, password=body.password, ip=request_meta.get().ip,
+        email=body.email,
+        password=body.password,
+        ip=request_meta.get().ip,
         invite_token=body.invite_token,
     )
 
 
 @router.post("/token", response_model=TokenResponse)
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
     runtime: RuntimeDep,
 ) -> TokenResponse:
     """OAuth2 password flow (for the Authorize button of the API docs)."""
@@ -72,8 +78,10 @@ async def logout(body: RefreshRequest, session: SessionDep, runtime: RuntimeDep)
 
 @router.post("/switch-org", response_model=TokenResponse)
 async def switch_org(
-    body: SwitchOrgRequest, principal: Annotated[Principal, Depends(get_principal)],
-    session: SessionDep, runtime: RuntimeDep,
+    body: SwitchOrgRequest,
+    principal: Annotated[Principal, Depends(get_principal)],
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> TokenResponse:
     """Issue tokens for another organisation you belong to."""
     return await AuthService(session, runtime).switch_org(principal, body.org_id)
@@ -81,15 +89,18 @@ async def switch_org(
 
 @router.post("/accept-invitation", response_model=TokenResponse)
 async def accept_invitation(
-    body: AcceptInvitationRequest, principal: Annotated[Principal, Depends(get_principal)],
-    session: SessionDep, runtime: RuntimeDep,
+    body: AcceptInvitationRequest,
+    principal: Annotated[Principal, Depends(get_principal)],
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> TokenResponse:
     """Accept an invitation as the signed-in user."""
     return await AuthService(session, runtime).accept_invitation(principal, body.token)
 
 
 @me_router.get("/me", response_model=MeResponse)
-async def me(request: Request, principal: Reader, session: SessionDep,
-             runtime: RuntimeDep) -> MeResponse:
+async def me(
+    request: Request, principal: Reader, session: SessionDep, runtime: RuntimeDep
+) -> MeResponse:
     """You, your organisations with your role in each, and the current organisation."""
     return await AuthService(session, runtime).me(principal)

@@ -8,7 +8,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 
-
 class Passwords:
     """Hash and verify passwords off the event loop (argon2 is deliberately slow)."""
 

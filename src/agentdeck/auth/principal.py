@@ -78,7 +78,9 @@ def mint_scope(
     )
 
 
-async def scope_for_user(repo: AuthRepository, org_id: uuid.UUID, user_id: uuid.UUID) -> TenantScope:
+async def scope_for_user(
+    repo: AuthRepository, org_id: uuid.UUID, user_id: uuid.UUID
+) -> TenantScope:
     """The scope of a user in an org. Raises :class:`Unauthorized` when not a member."""
     membership = await repo.membership(org_id, user_id)
     if membership is None:

@@ -31,7 +31,7 @@ class AuthRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _one(self, stmt: Select[tuple[T]]) -> T | None:
+    async def _one(self, stmt: Select[T]) -> T | None:
         return (await self.session.execute(stmt.execution_options(**_BYPASS))).scalar_one_or_none()
 
     async def user_by_email(self, email: str) -> User | None:
@@ -110,9 +110,7 @@ class AuthRepository:
         )
 
     async def throttles(self, keys: list[str]) -> list[LoginThrottle]:
-        rows = await self.session.execute(
-            select(LoginThrottle).where(LoginThrottle.key.in_(keys))
-        )
+        rows = await self.session.execute(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))
         return list(rows.scalars())
 
     async def delete_throttle(self, key: str) -> None:

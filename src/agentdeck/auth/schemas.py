@@ -46,7 +46,9 @@ class LoginRequest(BaseModel):
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"refresh_token": "rt_..."}})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"refresh_token": "rt_..."}}
+    )
 
     refresh_token: str = Field(min_length=1, max_length=200)
 

@@ -13,9 +13,9 @@ from agentdeck.audit import service as audit
 from agentdeck.audit.service import Actor
 from agentdeck.auth._throttle import LoginThrottler, throttle_keys
 from agentdeck.auth.passwords import Passwords
+from agentdeck.auth.principal import Principal
 from agentdeck.auth.repository import AuthRepository
 from agentdeck.auth.schemas import MeResponse, OrgRef, TokenResponse, UserOut
-from agentdeck.auth.principal import Principal
 from agentdeck.auth.tokens import issue_access_token, new_refresh_token
 from agentdeck.config import AuthSettings
 from agentdeck.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -62,12 +62,19 @@ async def join_org(
     repo.add(membership)
     await repo.flush()
     if await repo.personal_space(org_id, user.id) is None:
-        space = Space(org_id=org_id, name=f"{user.name} (personal)", is_personal=True,
-                      personal_owner_id=user.id)
+        space = Space(
+            org_id=org_id,
+            name=f"{user.name} (personal)",
+            is_personal=True,
+            personal_owner_id=user.id,
+        )
         repo.add(space)
         await repo.flush()
-        repo.add(SpaceMember(org_id=org_id, space_id=space.id, user_id=user.id,
-                             role=SpaceRole.OWNER.value))
+        repo.add(
+            SpaceMember(
+                org_id=org_id, space_id=space.id, user_id=user.id, role=SpaceRole.OWNER.value
+            )
+        )
     return membership
 
 
@@ -83,20 +90,30 @@ class AuthService:
         self, user: User, org: Organization, role: OrgRole, family: uuid.UUID | None = None
     ) -> TokenResponse:
         access = issue_access_token(
-            self.runtime.jwt_secret, self.settings.jwt_algorithm, user.id, org.id,
+            self.runtime.jwt_secret,
+            self.settings.jwt_algorithm,
+            user.id,
+            org.id,
             self.settings.access_token_ttl_s,
         )
         refresh, refresh_hash = new_refresh_token()
-        self.repo.add(RefreshToken(
-            user_id=user.id, org_id=org.id, family_id=family or uuid.uuid4(),
-            token_hash=refresh_hash,
-            expires_at=utcnow() + dt.timedelta(seconds=self.settings.refresh_token_ttl_s),
-        ))
+        self.repo.add(
+            RefreshToken(
+                user_id=user.id,
+                org_id=org.id,
+                family_id=family or uuid.uuid4(),
+                token_hash=refresh_hash,
+                expires_at=utcnow() + dt.timedelta(seconds=self.settings.refresh_token_ttl_s),
+            )
+        )
         user.last_org_id = org.id
         return TokenResponse(
-            access_token=access, refresh_token=refresh, token_type="bearer",
+            access_token=access,
+            refresh_token=refresh,
+            token_type="bearer",
             expires_in=self.settings.access_token_ttl_s,
-            user=UserOut.model_validate(user), org=OrgRef(id=org.id, name=org.name, role=role),
+            user=UserOut.model_validate(user),
+            org=OrgRef(id=org.id, name=org.name, role=role),
         )
 
     async def _invitation(self, token: str, email: str) -> Invitation:
@@ -104,8 +121,9 @@ class AuthService:
         if invitation is None:
             raise InvalidInput("invitation is invalid, used or expired", field="invite_token")
         if invitation.email.lower() != email.lower():
-            raise InvalidInput("invitation was sent to another e-mail address",
-                               field="invite_token")
+            raise InvalidInput(
+                "invitation was sent to another e-mail address", field="invite_token"
+            )
         return invitation
 
     async def _accept(self, user: User, invitation: Invitation) -> tuple[Organization, OrgRole]:
@@ -119,9 +137,15 @@ class AuthService:
         else:
             role = OrgRole(existing.role)
         invitation.accepted_at = utcnow()
-        audit.record(self.session, org_id=org.id, actor=Actor("user", user.id, user.id),
-                     action="invitation.accepted", target_type="invitation",
-                     target_id=invitation.id, changes={"email": user.email, "role": role.value})
+        audit.record(
+            self.session,
+            org_id=org.id,
+            actor=Actor("user", user.id, user.id),
+            action="invitation.accepted",
+            target_type="invitation",
+            target_id=invitation.id,
+            changes={"email": user.email, "role": role.value},
+        )
         return org, role
 
     async def _create_org(self, user: User, name: str) -> Organization:
@@ -129,13 +153,26 @@ class AuthService:
         self.repo.add(org)
         await self.repo.flush()
         await join_org(self.repo, user, org.id, OrgRole.OWNER)
-        audit.record(self.session, org_id=org.id, actor=Actor("user", user.id, user.id),
-                     action="org.created", target_type="org", target_id=org.id,
-                     changes={"name": name})
+        audit.record(
+            self.session,
+            org_id=org.id,
+            actor=Actor("user", user.id, user.id),
+            action="org.created",
+            target_type="org",
+            target_id=org.id,
+            changes={"name": name},
+        )
         return org
 
-    async def signup(self, *, email: str, password: str, name: str, org_name: str | None,
-                     invite_token: str | None) -> TokenResponse:
+    async def signup(
+        self,
+        *,
+        email: str,
+        password: str,
+        name: str,
+        org_name: str | None,
+        invite_token: str | None,
+    ) -> TokenResponse:
         """Create a user with their org (as owner) and personal space, or join by invitation.
 
         Raises :class:`Conflict` when the e-mail is taken and :class:`InvalidInput` for a
@@ -152,10 +189,19 @@ class AuthService:
         if invitation is not None:
             org, role = await self._accept(user, invitation)
         else:
-            org, role = await self._create_org(user, org_name or f"{name}'s organisation"), OrgRole.OWNER
-        audit.record(self.session, org_id=org.id, actor=Actor("user", user.id, user.id),
-                     action="user.signed_up", target_type="user", target_id=user.id,
-                     changes={"email": email, "name": name})
+            org, role = (
+                await self._create_org(user, org_name or f"{name}'s organisation"),
+                OrgRole.OWNER,
+            )
+        audit.record(
+            self.session,
+            org_id=org.id,
+            actor=Actor("user", user.id, user.id),
+            action="user.signed_up",
+            target_type="user",
+            target_id=user.id,
+            changes={"email": email, "name": name},
+        )
         return await self._issue(user, org, role)
 
     async def _current_org(self, user: User) -> tuple[Organization, OrgRole]:
@@ -168,8 +214,9 @@ class AuthService:
             return org, OrgRole(membership.role)
         return await self._create_org(user, f"{user.name}'s organisation"), OrgRole.OWNER
 
-    async def login(self, *, email: str, password: str, ip: str | None,
-                    invite_token: str | None = None) -> TokenResponse:
+    async def login(
+        self, *, email: str, password: str, ip: str | None, invite_token: str | None = None
+    ) -> TokenResponse:
         """Check credentials (throttled per account and IP) and issue tokens.
 
         Raises :class:`Unauthorized` for wrong credentials and ``TooManyRequests`` (429,
@@ -191,8 +238,14 @@ class AuthService:
             org, role = await self._accept(user, await self._invitation(invite_token, user.email))
         else:
             org, role = await self._current_org(user)
-        audit.record(self.session, org_id=org.id, actor=Actor("user", user.id, user.id),
-                     action="auth.login", target_type="user", target_id=user.id)
+        audit.record(
+            self.session,
+            org_id=org.id,
+            actor=Actor("user", user.id, user.id),
+            action="auth.login",
+            target_type="user",
+            target_id=user.id,
+        )
         return await self._issue(user, org, role)
 
     async def refresh(self, token: str) -> TokenResponse:
@@ -202,9 +255,10 @@ class AuthService:
         if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
             raise Unauthorized("invalid refresh token")
         if stored.used_at is not None:
+            family_id = stored.family_id  # rollback() expires ``stored``; read it first
             await self.session.rollback()  # release SQLite's write lock; see login()
             async with transaction(self.runtime.sessionmaker) as session:
-                await AuthRepository(session).revoke_refresh_family(stored.family_id, now)
+                await AuthRepository(session).revoke_refresh_family(family_id, now)
             raise Unauthorized("refresh token reused; all sessions of this login were revoked")
         stored.used_at = now
         user = await self.repo.user_by_id(stored.user_id)
@@ -222,9 +276,14 @@ class AuthService:
         if principal is not None and stored.user_id != principal.user_id:
             return
         await self.repo.revoke_refresh_family(stored.family_id, utcnow())
-        audit.record(self.session, org_id=stored.org_id,
-                     actor=Actor("user", stored.user_id, stored.user_id),
-                     action="auth.logout", target_type="user", target_id=stored.user_id)
+        audit.record(
+            self.session,
+            org_id=stored.org_id,
+            actor=Actor("user", stored.user_id, stored.user_id),
+            action="auth.logout",
+            target_type="user",
+            target_id=stored.user_id,
+        )
 
     async def switch_org(self, principal: Principal, org_id: uuid.UUID) -> TokenResponse:
         """Issue tokens for another org of the same user. Not a member: 404."""
@@ -249,11 +308,18 @@ class AuthService:
         user = await self.repo.user_by_id(principal.user_id)
         if user is None:
             raise Unauthorized("invalid credentials")
-        orgs = [OrgRef(id=o.id, name=o.name, role=OrgRole(m.role))
-                for m, o in await self.repo.memberships_of(user.id)]
+        orgs = [
+            OrgRef(id=o.id, name=o.name, role=OrgRole(m.role))
+            for m, o in await self.repo.memberships_of(user.id)
+        ]
         if principal.kind == "api_key":
             orgs = [o for o in orgs if o.id == principal.org_id]
         current = next(o for o in orgs if o.id == principal.org_id)
         scopes = principal.scope.key_scopes
-        return MeResponse(user=UserOut.model_validate(user), orgs=orgs, current_org=current,
-                          auth=principal.kind, scopes=sorted(scopes) if scopes else None)
+        return MeResponse(
+            user=UserOut.model_validate(user),
+            orgs=orgs,
+            current_org=current,
+            auth=principal.kind,
+            scopes=sorted(scopes) if scopes else None,
+        )

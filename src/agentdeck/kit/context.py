@@ -13,4 +13,4 @@ class RequestMeta:
     user_agent: str | None = None
 
 
-request_meta: ContextVar[RequestMeta] = ContextVar("request_meta", default=RequestMeta())
+request_meta: ContextVar[RequestMeta] = ContextVar("request_meta", default=RequestMeta())  # noqa: B039 - frozen

@@ -36,7 +36,7 @@ class ScopedRepository(Generic[M]):
             stmt = stmt.where(column.in_(list(self.scope.space_ids)))
         return stmt.execution_options(**scoped(self.scope))
 
-    def select(self) -> Select[tuple[M]]:
+    def select(self) -> Select[M]:
         """``SELECT model`` already filtered to the scope."""
         return self._filtered(select(self.model))
 
@@ -46,11 +46,11 @@ class ScopedRepository(Generic[M]):
         result: M | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return result
 
-    async def all(self, stmt: Select[tuple[M]]) -> Sequence[M]:
+    async def all(self, stmt: Select[M]) -> Sequence[M]:
         return (await self.session.execute(stmt)).scalars().all()
 
     async def page(
-        self, stmt: Select[tuple[M]], *, limit: int | None, cursor: str | None
+        self, stmt: Select[M], *, limit: int | None, cursor: str | None
     ) -> Page[M]:
         """Newest first, keyset-paginated on the time-sortable id.
 
@@ -59,7 +59,11 @@ class ScopedRepository(Generic[M]):
         size = max(1, min(limit or DEFAULT_LIMIT, MAX_LIMIT))
         if cursor:
             stmt = stmt.where(self.model.id < decode_cursor(cursor))
-        rows = list((await self.session.execute(stmt.order_by(self.model.id.desc()).limit(size + 1))).scalars())
+        rows = list(
+            (
+                await self.session.execute(stmt.order_by(self.model.id.desc()).limit(size + 1))
+            ).scalars()
+        )
         next_cursor = encode_cursor(rows[size - 1].id) if len(rows) > size else None  # type: ignore[attr-defined]
         return Page[M](items=rows[:size], next_cursor=next_cursor)
 

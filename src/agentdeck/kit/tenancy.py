@@ -79,7 +79,7 @@ _ISSUED_KEY: object | None = None
 
 def claim_mint_key() -> object:
     """Hand out the one key that mints scopes. Only the auth package calls this, once."""
-    global _MINT_KEY, _ISSUED_KEY  # noqa: PLW0603 - a one-shot capability
+    global _MINT_KEY, _ISSUED_KEY
     if _MINT_KEY is None:
         raise RuntimeError("the TenantScope mint key was already claimed")
     _ISSUED_KEY, _MINT_KEY = _MINT_KEY, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+
 from sqlalchemy import ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,9 +19,7 @@ class ApiKey(OrgColumn, OrgOwned, Base):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[list[str]] = mapped_column(JSONType)
-    space_ids: Mapped[list[str] | None] = mapped_column(
-        JSONType, default=None
-    )
+    space_ids: Mapped[list[str] | None] = mapped_column(JSONType, default=None)
     created_by: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey("users.id", ondelete="CASCADE"), index=True
     )

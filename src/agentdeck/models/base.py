@@ -39,15 +39,13 @@ class OrgColumn:
     """Adds ``org_id`` (cascade on organisation delete)."""
 
     @declared_attr
-    def org_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805 - declared_attr takes the class
-        return mapped_column(
-            Uuid(), ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-        )
+    def org_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(Uuid(), ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
 
 
 class SpaceColumn(OrgColumn):
     """Adds ``org_id`` and ``space_id`` (cascade on space delete)."""
 
     @declared_attr
-    def space_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805 - declared_attr takes the class
+    def space_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(Uuid(), ForeignKey("spaces.id", ondelete="CASCADE"), index=True)

@@ -1,0 +1,122 @@
+"""The agentdeck command line: serve, migrate, admin, version."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from rich.console import Console
+
+from agentdeck import __version__
+from agentdeck.config import ConfigError, Settings, get_settings
+
+app = typer.Typer(help="agentdeck: build, run and govern AI agents.", no_args_is_help=True)
+admin = typer.Typer(help="Administrative tasks.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _migrate(settings: Settings) -> None:
+    from agentdeck.migrations import upgrade_to_head
+
+    upgrade_to_head(settings.resolved_db_url)
+
+
+@app.command()
+def version() -> None:
+    """Print the agentdeck version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply all pending database migrations."""
+    settings = _settings()
+    _migrate(settings)
+    console.print("[green]database is migrated to the newest revision[/green]")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to bind (default: settings.server.host)."),
+    port: int = typer.Option(None, help="Port (default: settings.server.port)."),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Run the API only."),
+) -> None:
+    """Run the API (and, unless --no-worker, an in-process worker).
+
+    The embedded SQLite database is migrated first.
+    """
+    import uvicorn
+
+    from agentdeck.app import create_app
+    from agentdeck.kit.db import is_sqlite
+
+    settings = _settings()
+    if no_worker:
+        settings = settings.model_copy(update={"worker_enabled": False})
+    try:
+        if is_sqlite(settings.resolved_db_url):
+            _migrate(settings)
+        application = create_app(settings)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    uvicorn.run(
+        application,
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@admin.command("create-user")
+def create_user(
+    email: str = typer.Option(..., help="E-mail address (the login)."),
+    name: str = typer.Option(..., help="Display name."),
+    org_name: str = typer.Option(None, help="Name of the user's new organisation."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="Password."
+    ),
+) -> None:
+    """Create a user with their own organisation and personal space."""
+    from agentdeck.app import build_runtime
+    from agentdeck.auth.service import AuthService
+    from agentdeck.errors import AppError
+    from agentdeck.kit.db import transaction
+
+    settings = _settings()
+
+    async def _run() -> str:
+        runtime = build_runtime(settings)
+        try:
+            async with transaction(runtime.sessionmaker) as session:
+                result = await AuthService(session, runtime).signup(
+                    email=email,
+                    password=password,
+                    name=name,
+                    org_name=org_name,
+                    invite_token=None,
+                )
+            return (
+                f"created {result.user.email} in organisation {result.org.name} ({result.org.id})"
+            )
+        finally:
+            await runtime.engine.dispose()
+
+    try:
+        console.print(asyncio.run(_run()))
+    except AppError as exc:
+        console.print(f"[red]{exc.title}:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
