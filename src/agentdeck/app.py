@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,7 @@ from agentdeck._middleware import RequestContextMiddleware
 from agentdeck.api import Runtime
 from agentdeck.apikey.endpoints import router as apikey_router
 from agentdeck.audit.endpoints import router as audit_router
+from agentdeck.auth import tasks as auth_tasks
 from agentdeck.auth.endpoints import me_router
 from agentdeck.auth.endpoints import router as auth_router
 from agentdeck.config import Settings, get_settings, resolve_secrets
@@ -25,6 +28,7 @@ from agentdeck.logging import configure_logging
 from agentdeck.migrations import is_current
 from agentdeck.org.endpoints import router as org_router
 from agentdeck.space.endpoints import router as space_router
+from agentdeck.worker.loop import JobHandler, Periodic, Worker, WorkerOptions
 
 API_PREFIX = "/api/v1"
 
@@ -36,6 +40,19 @@ ROUTERS: list[APIRouter] = [
     apikey_router,
     audit_router,
 ]
+
+JOB_HANDLERS: dict[str, JobHandler] = {
+    auth_tasks.CLEANUP: auth_tasks.cleanup,
+}
+
+PERIODIC_JOBS: list[Periodic] = [
+    Periodic(auth_tasks.CLEANUP, dt.timedelta(hours=1)),
+]
+
+
+def build_worker(runtime: Runtime) -> Worker:
+    """A worker for every job kind of the platform."""
+    return Worker(runtime.sessionmaker, JOB_HANDLERS, WorkerOptions(periodic=PERIODIC_JOBS))
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -55,8 +72,10 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
-    """The agentdeck ASGI application."""
+def create_app(
+    settings: Settings | None = None, *, configure_logs: bool = True, start_worker: bool = False
+) -> FastAPI:
+    """The agentdeck ASGI application; with ``start_worker`` it also runs a worker in-process."""
     settings = settings or get_settings()
     if configure_logs:
         configure_logging(json_logs=settings.is_production, level=settings.log_level)
@@ -64,8 +83,15 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await runtime.engine.dispose()
+        stop = asyncio.Event()
+        worker_task = asyncio.create_task(build_worker(runtime).run(stop)) if start_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
+            await runtime.engine.dispose()
 
     app = FastAPI(
         title="agentdeck",

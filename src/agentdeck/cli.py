@@ -58,12 +58,10 @@ def serve(
     from agentdeck.kit.db import is_sqlite
 
     settings = _settings()
-    if no_worker:
-        settings = settings.model_copy(update={"worker_enabled": False})
     try:
         if is_sqlite(settings.resolved_db_url):
             _migrate(settings)
-        application = create_app(settings)
+        application = create_app(settings, start_worker=not no_worker)
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -74,6 +72,31 @@ def serve(
         log_config=None,
         access_log=False,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker on its own (scaled mode). SIGTERM stops it gracefully."""
+    import signal
+
+    from agentdeck.app import build_runtime, build_worker
+    from agentdeck.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(json_logs=settings.is_production, level=settings.log_level)
+
+    async def _run() -> None:
+        runtime = build_runtime(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await build_worker(runtime).run(stop)
+        finally:
+            await runtime.engine.dispose()
+
+    asyncio.run(_run())
 
 
 @admin.command("create-user")

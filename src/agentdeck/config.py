@@ -82,7 +82,6 @@ class Settings(BaseSettings):
         default=None, description="Shorthand for db.url (AGENTDECK_DATABASE_URL)."
     )
     log_level: str = "INFO"
-    worker_enabled: bool = Field(default=True, description="Run a worker inside `serve`.")
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

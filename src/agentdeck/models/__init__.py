@@ -5,6 +5,7 @@ from __future__ import annotations
 from agentdeck.models.api_key import ApiKey
 from agentdeck.models.audit import AuditLog
 from agentdeck.models.base import Base
+from agentdeck.models.job import Job
 from agentdeck.models.org import Invitation, Organization, OrgMembership
 from agentdeck.models.space import Space, SpaceMember
 from agentdeck.models.user import LoginThrottle, RefreshToken, User
@@ -14,6 +15,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Invitation",
+    "Job",
     "LoginThrottle",
     "OrgMembership",
     "Organization",

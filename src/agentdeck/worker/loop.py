@@ -1,0 +1,161 @@
+"""The worker: claims jobs with a lease, renews it by heartbeat, runs the job's handler.
+
+Several workers (processes or tasks) may run against one database. On stop (SIGTERM) a
+worker claims nothing new, lets running jobs finish for a grace period, then cancels the
+rest and releases their leases so another worker takes them over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agentdeck.kit.db import transaction, utcnow
+from agentdeck.models import Job
+from agentdeck.worker import queue
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a handler gets: the job row and a way to open transactions."""
+
+    job: Job
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
+JobHandler = Callable[[JobContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """A job kind enqueued once per ``every`` (deduplicated across workers)."""
+
+    kind: str
+    every: dt.timedelta
+
+
+@dataclass
+class WorkerOptions:
+    concurrency: int = 4
+    lease_s: float = 30.0
+    poll_s: float = 1.0
+    grace_s: float = 10.0
+    periodic: list[Periodic] = field(default_factory=list)
+
+
+class Worker:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        handlers: dict[str, JobHandler],
+        options: WorkerOptions | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.handlers = handlers
+        self.options = options or WorkerOptions()
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """Poll now rather than after the poll interval (e.g. after enqueueing)."""
+        self._wake.set()
+
+    async def _schedule_periodic(self) -> None:
+        now = utcnow()
+        async with transaction(self.sessionmaker) as session:
+            for p in self.options.periodic:
+                bucket = int(now.timestamp() // p.every.total_seconds())
+                await queue.enqueue(session, p.kind, dedupe_key=f"{p.kind}:{bucket}")
+
+    async def _heartbeat(self, job: Job, stop: asyncio.Event) -> None:
+        interval = self.options.lease_s / 3
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if stop.is_set():
+                return
+            async with transaction(self.sessionmaker) as session:
+                if not await queue.heartbeat(session, job.id, self.id, self.options.lease_s):
+                    log.warning("worker.lease_lost", job_id=str(job.id), kind=job.kind)
+                    return
+
+    async def _execute(self, job: Job) -> None:
+        done = asyncio.Event()
+        beat = asyncio.create_task(self._heartbeat(job, done))
+        error: str | None = None
+        try:
+            await self.handlers[job.kind](JobContext(job=job, sessionmaker=self.sessionmaker))
+        except asyncio.CancelledError:
+            done.set()
+            await beat
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            log.exception("worker.job_failed", job_id=str(job.id), kind=job.kind)
+        finally:
+            done.set()
+        await beat
+        async with transaction(self.sessionmaker) as session:
+            await queue.finish(session, job, self.id, error)
+        log.info("worker.job_finished", job_id=str(job.id), kind=job.kind, ok=error is None)
+
+    async def run_once(self) -> bool:
+        """Claim and start one job if a slot is free. True when a job was started."""
+        if len(self._running) >= self.options.concurrency:
+            return False
+        async with transaction(self.sessionmaker) as session:
+            job = await queue.claim(session, self.id, list(self.handlers), self.options.lease_s)
+        if job is None:
+            return False
+        task = asyncio.create_task(self._execute(job))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        task.add_done_callback(lambda _t: self._wake.set())
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then shut down gracefully."""
+        log.info("worker.started", worker_id=self.id, kinds=sorted(self.handlers))
+        next_periodic = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                if self.options.periodic and loop.time() >= next_periodic:
+                    await self._schedule_periodic()
+                    next_periodic = loop.time() + 60
+                try:
+                    while await self.run_once():
+                        pass
+                except Exception:
+                    log.exception("worker.claim_failed")
+                self._wake.clear()
+                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+                await asyncio.wait(
+                    waiters, timeout=self.options.poll_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in waiters:
+                    waiter.cancel()
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if self._running:
+            _, pending = await asyncio.wait(self._running, timeout=self.options.grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        async with transaction(self.sessionmaker) as session:
+            await queue.release(session, self.id)
+        log.info("worker.stopped", worker_id=self.id)

@@ -1,0 +1,135 @@
+"""The job queue: enqueue inside the caller's transaction, claim atomically with a lease.
+
+On PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED``; on SQLite one ``UPDATE ...
+RETURNING`` under ``BEGIN IMMEDIATE`` is atomic across processes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentdeck.kit.db import utcnow
+from agentdeck.models import Job
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    org_id: uuid.UUID | None = None,
+    run_at: dt.datetime | None = None,
+    dedupe_key: str | None = None,
+    max_attempts: int = 5,
+) -> None:
+    """Add a job in the caller's transaction (so it exists only if the work commits).
+
+    With ``dedupe_key`` a second job with the same key is silently not added.
+    """
+    values = {
+        "id": uuid.uuid4(),
+        "kind": kind,
+        "org_id": org_id,
+        "payload": payload or {},
+        "status": "queued",
+        "run_at": run_at or utcnow(),
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "dedupe_key": dedupe_key,
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Job).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    await session.execute(stmt)
+
+
+async def claim(
+    session: AsyncSession, worker_id: str, kinds: list[str], lease_s: float
+) -> Job | None:
+    """Take the oldest due job (or one whose lease expired) and lease it to ``worker_id``."""
+    now = utcnow()
+    due = or_(
+        and_(Job.status == "queued", Job.run_at <= now),
+        and_(Job.status == "running", Job.lease_expires_at < now),
+    )
+    candidate = select(Job.id).where(due, Job.kind.in_(kinds)).order_by(Job.run_at).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    stmt = (
+        update(Job)
+        .where(Job.id == candidate.scalar_subquery())
+        .values(
+            status="running",
+            lease_owner=worker_id,
+            lease_expires_at=now + dt.timedelta(seconds=lease_s),
+            attempts=Job.attempts + 1,
+            updated_at=now,
+        )
+        .returning(Job)
+    )
+    result = await session.execute(stmt)
+    return result.scalar_one_or_none()
+
+
+async def heartbeat(
+    session: AsyncSession, job_id: uuid.UUID, worker_id: str, lease_s: float
+) -> bool:
+    """Extend the lease; False when the job is no longer ours (lease lost)."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == "running")
+        .values(lease_expires_at=utcnow() + dt.timedelta(seconds=lease_s))
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def finish(session: AsyncSession, job: Job, worker_id: str, error: str | None) -> None:
+    """Mark a job done, or failed: retried with exponential backoff until max_attempts."""
+    now = utcnow()
+    values: dict[str, Any]
+    if error is None:
+        values = {"status": "done", "finished_at": now, "lease_owner": None, "last_error": None}
+    elif job.attempts >= job.max_attempts:
+        values = {"status": "failed", "finished_at": now, "lease_owner": None, "last_error": error}
+    else:
+        delay = min(2**job.attempts, 300) * (0.5 + random.random())  # noqa: S311 - jitter
+        values = {
+            "status": "queued",
+            "run_at": now + dt.timedelta(seconds=delay),
+            "lease_owner": None,
+            "last_error": error,
+        }
+    await session.execute(
+        update(Job).where(Job.id == job.id, Job.lease_owner == worker_id).values(**values)
+    )
+
+
+async def release(session: AsyncSession, worker_id: str) -> None:
+    """Give back every job this worker holds (on shutdown), so others take them at once."""
+    await session.execute(
+        update(Job)
+        .where(Job.lease_owner == worker_id, Job.status == "running")
+        .values(
+            status="queued",
+            lease_owner=None,
+            lease_expires_at=None,
+            run_at=utcnow(),
+            attempts=Job.attempts - 1,
+        )
+    )
+
+
+async def prune(session: AsyncSession, older_than: dt.datetime) -> None:
+    """Delete finished jobs older than ``older_than``."""
+    await session.execute(
+        delete(Job).where(Job.status.in_(["done", "failed"]), Job.finished_at < older_than)
+    )
