@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import httpx2
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -29,6 +30,13 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     cipher: Cipher
     jwt_secret: str
+    http_client: httpx2.AsyncClient | None = None
+
+    def http(self) -> httpx2.AsyncClient:
+        """The shared outbound HTTP client (created on first use; tests may replace it)."""
+        if self.http_client is None:
+            self.http_client = httpx2.AsyncClient(timeout=30.0, follow_redirects=False)
+        return self.http_client
 
 
 def get_runtime(request: Request) -> Runtime:

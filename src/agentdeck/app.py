@@ -27,6 +27,7 @@ from agentdeck.kit.db import create_engine, create_sessionmaker
 from agentdeck.logging import configure_logging
 from agentdeck.migrations import is_current
 from agentdeck.org.endpoints import router as org_router
+from agentdeck.provider.endpoints import router as provider_router
 from agentdeck.space.endpoints import router as space_router
 from agentdeck.worker.loop import JobHandler, Periodic, Worker, WorkerOptions
 
@@ -39,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     space_router,
     apikey_router,
     audit_router,
+    provider_router,
 ]
 
 JOB_HANDLERS: dict[str, JobHandler] = {
@@ -91,6 +93,8 @@ def create_app(
             stop.set()
             if worker_task is not None:
                 await worker_task
+            if runtime.http_client is not None:
+                await runtime.http_client.aclose()
             await runtime.engine.dispose()
 
     app = FastAPI(

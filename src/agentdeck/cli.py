@@ -140,6 +140,38 @@ def create_user(
         raise typer.Exit(1) from exc
 
 
+@admin.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt every stored credential under the current master key.
+
+    Set the new key as AGENTDECK_SECURITY__MASTER_KEY and the previous one(s) in
+    AGENTDECK_SECURITY__OLD_MASTER_KEYS (a JSON list), run this, then drop the old keys.
+    """
+    from agentdeck.app import build_runtime
+    from agentdeck.kit.db import transaction
+    from agentdeck.provider.service import rotate_master_key
+
+    settings = _settings()
+
+    async def _run() -> int:
+        runtime = build_runtime(settings)
+        try:
+            async with transaction(runtime.sessionmaker) as session:
+                return await rotate_master_key(session, runtime.cipher)
+        finally:
+            await runtime.engine.dispose()
+
+    changed = asyncio.run(_run())
+    console.print(f"re-encrypted {changed} credential(s) under key {_key_id(settings)}")
+
+
+def _key_id(settings: Settings) -> str:
+    from agentdeck.config import resolve_secrets
+    from agentdeck.kit.crypto import key_id
+
+    return key_id(resolve_secrets(settings)[1])
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

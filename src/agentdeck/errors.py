@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentdeck.kit.pagination import InvalidCursor
+from agentdeck.llm.errors import LLMError
 
 log = structlog.get_logger(__name__)
 
@@ -148,6 +149,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=exc.headers,
             field=exc.field,
             **exc.extra,
+        )
+
+    @app.exception_handler(LLMError)
+    async def _llm_error(request: Request, exc: LLMError) -> JSONResponse:
+        problem = exc.to_problem()
+        extra = {k: v for k, v in problem.items() if k not in {"type", "title", "status", "detail"}}
+        return problem_response(
+            request, exc.status, exc.type.replace("_", "-"), exc.title, exc.detail, **extra
         )
 
     @app.exception_handler(InvalidCursor)

@@ -7,6 +7,7 @@ from agentdeck.models.audit import AuditLog
 from agentdeck.models.base import Base
 from agentdeck.models.job import Job
 from agentdeck.models.org import Invitation, Organization, OrgMembership
+from agentdeck.models.provider import Provider
 from agentdeck.models.space import Space, SpaceMember
 from agentdeck.models.user import LoginThrottle, RefreshToken, User
 
@@ -19,6 +20,7 @@ __all__ = [
     "LoginThrottle",
     "OrgMembership",
     "Organization",
+    "Provider",
     "RefreshToken",
     "Space",
     "SpaceMember",
