@@ -89,9 +89,8 @@ class Engine:
         state = RunState.from_records(records, inputs)
         state.thread, state.env = thread, self.env
         events = Events(run_id, self.journal, self.sink)
-        if resume is not None:
-            await self._apply_resume(spec, run_id, state, resume, events)
-        elif not records and spec.inputs is not None:
+        answer = self._check_resume(spec, run_id, state, resume) if resume else None
+        if answer is None and not records and spec.inputs is not None:
             try:
                 jsonschema.validate(inputs, spec.inputs, jsonschema.Draft202012Validator)
             except jsonschema.ValidationError as exc:
@@ -99,20 +98,37 @@ class Engine:
                 await events.emit("run.failed", {"error": error})
                 return RunResult("failed", error=error)
         await events.emit("run.started", {"resumed": bool(records)})
+        if answer is not None:
+            await self.journal.record_step(answer)
+            state.apply(answer)
+            data = {"node": answer.node_id, "attempt": answer.attempt, "output": answer.output}
+            await events.emit("step.completed", data)
         cancel = cancel or asyncio.Event()
         runner = Runner(
-            run_id=run_id, max_steps=spec.max_steps, journal=self.journal, events=events,
-            ports=self.ports, state=state, sleep=self.sleep, rand=self.rand, cancel=cancel,
-        )  # fmt: skip
+            run_id=run_id,
+            max_steps=spec.max_steps,
+            journal=self.journal,
+            events=events,
+            ports=self.ports,
+            state=state,
+            sleep=self.sleep,
+            rand=self.rand,
+            cancel=cancel,
+        )
         loop = _Loop(
-            spec, state=state, runner=runner, events=events, cancel=cancel,
+            spec,
+            state=state,
+            runner=runner,
+            events=events,
+            cancel=cancel,
             max_concurrency=self.max_concurrency,
-        )  # fmt: skip
+        )
         return await loop.drive()
 
-    async def _apply_resume(
-        self, spec: AgentSpec, run_id: str, state: RunState, resume: Resume, events: Events
-    ) -> None:
+    def _check_resume(
+        self, spec: AgentSpec, run_id: str, state: RunState, resume: Resume
+    ) -> StepRecord:
+        """The record answering the interrupted node; raises ResumeError."""
         waiting = [n for n in graph_of(spec).order if _is_interrupted(state, n)]
         if not waiting:
             raise ResumeError(f"run {run_id} is not waiting for input")
@@ -122,15 +138,13 @@ class Engine:
         node = spec.node(node_id)
         assert isinstance(node, HumanNode)
         check_answer(node, resume.value)
-        attempt = state.nodes[node_id].attempt + 1
-        record = StepRecord(
-            run_id=run_id, node_id=node_id, attempt=attempt, status=StepStatus.COMPLETED,
-            idempotency_key=idempotency_key(run_id, node_id), output=resume.value,
-        )  # fmt: skip
-        await self.journal.record_step(record)
-        state.apply(record)
-        await events.emit(
-            "step.completed", {"node": node_id, "attempt": attempt, "output": resume.value}
+        return StepRecord(
+            run_id=run_id,
+            node_id=node_id,
+            attempt=state.nodes[node_id].attempt + 1,
+            status=StepStatus.COMPLETED,
+            idempotency_key=idempotency_key(run_id, node_id),
+            output=resume.value,
         )
 
 
@@ -192,11 +206,13 @@ class _Loop:
         for skip in p.skip:
             prior = self.state.nodes.get(skip.node)
             record = StepRecord(
-                run_id=self.runner.run_id, node_id=skip.node,
-                attempt=(prior.attempt if prior else 0) + 1, status=StepStatus.SKIPPED,
+                run_id=self.runner.run_id,
+                node_id=skip.node,
+                attempt=(prior.attempt if prior else 0) + 1,
+                status=StepStatus.SKIPPED,
                 idempotency_key=idempotency_key(self.runner.run_id, skip.node),
                 error={"kind": "skipped", "message": skip.reason},
-            )  # fmt: skip
+            )
             await self.runner.journal.record_step(record)
             self.state.apply(record)
             await self.events.emit("step.skipped", {"node": skip.node, "reason": skip.reason})
@@ -238,6 +254,7 @@ class _Loop:
                 await task
 
     async def _stop(self, status: RunOutcome, error: dict[str, Any] | None) -> RunResult:
+        self.runner.stopping = True
         await self._cancel_in_flight()
         if status == "cancelled":
             await self.events.emit("run.cancelled", {})

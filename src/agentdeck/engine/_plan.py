@@ -122,9 +122,9 @@ class RunState:
         else:
             self._steps_view.pop(record.node_id, None)
 
-    def context(self, item: Any = None, *, extra_steps: Mapping[str, Any] | None = None) -> dict[
-        str, Any
-    ]:
+    def context(
+        self, item: Any = None, *, extra_steps: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Template context: inputs, finished steps, thread, env, and `item` when given."""
         steps = self._steps_view if not extra_steps else {**self._steps_view, **extra_steps}
         ctx = {"inputs": self.inputs, "steps": steps, "thread": self.thread, "env": self.env}

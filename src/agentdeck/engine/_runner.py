@@ -93,6 +93,10 @@ class Runner:
         self.sleep = sleep
         self.rand = rand
         self.cancel = cancel
+        self.stopping = False
+        """Set by the loop before it cancels in-flight steps to end the run (cancel, timeout,
+        failure). Any other cancellation is a worker shutting down: the attempt then stays
+        `running`, so the next worker re-runs it with the same idempotency key."""
 
     async def run_node(self, node: Node) -> StepRecord:
         """Run the node to a final record (completed, failed or interrupted), applied to state.
@@ -112,7 +116,9 @@ class Runner:
             if not isinstance(items, list | tuple):
                 raise TemplateError(node.for_each, f"gave {type(items).__name__}, not a list")
         except TemplateError as exc:
-            return await self._record(node, attempt + 1, status=StepStatus.FAILED, output=None, error=exc, index=None)
+            return await self._record(
+                node, attempt + 1, status=StepStatus.FAILED, output=None, error=exc, index=None
+            )
         done = self.state.items.get(node.id, {})
         outputs: list[Any] = [None] * len(items)
         semaphore = asyncio.Semaphore(node.max_concurrency)
@@ -133,18 +139,26 @@ class Runner:
             async with asyncio.TaskGroup() as group:
                 for index, item in enumerate(items):
                     group.create_task(one(index, item))
-        except* _ItemFailed as failures:
-            first = failures.exceptions[0]
-            assert isinstance(first, _ItemFailed)
-            failed = first.record
+        except BaseExceptionGroup as group:
+            leaves = list(_leaves(group))
+            for leaf in leaves:
+                if isinstance(leaf, MaxStepsExceeded):
+                    raise leaf from None
+            item_failures = [leaf for leaf in leaves if isinstance(leaf, _ItemFailed)]
+            if not item_failures:
+                raise
+            failed = item_failures[0].record
         if failed is not None:
             error = failed.error or {}
             failure = NodeError(
                 error.get("kind", "internal"), f"item {failed.index}: {error.get('message')}"
             )
-            return await self._record(node, attempt + 1, status=StepStatus.FAILED, output=None,
-                                      error=failure, index=None)  # fmt: skip
-        return await self._record(node, attempt + 1, status=StepStatus.COMPLETED, output=outputs, error=None, index=None)
+            return await self._record(
+                node, attempt + 1, status=StepStatus.FAILED, output=None, error=failure, index=None
+            )
+        return await self._record(
+            node, attempt + 1, status=StepStatus.COMPLETED, output=outputs, error=None, index=None
+        )
 
     async def _record(
         self,
@@ -190,29 +204,51 @@ class Runner:
             try:
                 config = _render_config(node, self.state.context(item))
             except TemplateError as exc:
-                return await self._record(node, attempt, status=StepStatus.FAILED, output=None, error=exc, index=index)
+                return await self._record(
+                    node, attempt, status=StepStatus.FAILED, output=None, error=exc, index=index
+                )
             started = await self.journal.start_step(
-                self.run_id, node.id, attempt=attempt, index=index, input=config,
+                self.run_id,
+                node.id,
+                attempt=attempt,
+                index=index,
+                input=config,
                 idempotency_key=key,
-            )  # fmt: skip
+            )
             self.state.apply(started)
             event = {"node": node.id, "attempt": attempt, "index": index}
             await self.events.emit("step.started", event)
             ctx = NodeContext(
-                node=node, config=config, run_id=self.run_id, idempotency_key=key,
-                attempt=attempt, ports=self.ports, emit=self.events.emit,
-                emit_ephemeral=self.events.ephemeral, cancel=self.cancel, index=index,
-            )  # fmt: skip
+                node=node,
+                config=config,
+                run_id=self.run_id,
+                idempotency_key=key,
+                attempt=attempt,
+                ports=self.ports,
+                emit=self.events.emit,
+                emit_ephemeral=self.events.ephemeral,
+                cancel=self.cancel,
+                index=index,
+            )
             try:
                 async with asyncio.timeout(node.timeout):
                     result = await execute(ctx)
             except Interrupt as interrupt:
-                return await self._finish(node, attempt, index=index,
-                    status=StepStatus.INTERRUPTED, output=interrupt.payload, error=None)  # fmt: skip
+                return await self._finish(
+                    node,
+                    attempt,
+                    index=index,
+                    status=StepStatus.INTERRUPTED,
+                    output=interrupt.payload,
+                    error=None,
+                )
             except asyncio.CancelledError:
-                error = NodeError("cancelled", "run cancelled")
-                await self._finish(node, attempt, index=index, status=StepStatus.FAILED,
-                    output=None, error=error)  # fmt: skip
+                if self.stopping:
+                    error = NodeError("cancelled", "run cancelled")
+                    await self._finish(
+                        node, attempt, index=index, status=StepStatus.FAILED, output=None,
+                        error=error,
+                    )  # fmt: skip
                 raise
             except TimeoutError:
                 failure = NodeError("timeout", f"no result within {node.timeout}s")
@@ -221,14 +257,28 @@ class Runner:
             except Exception as exc:  # a buggy node or port fails its step, not the worker
                 failure = NodeError("internal", f"{type(exc).__name__}: {exc}")
             else:
-                return await self._finish(node, attempt, index=index,
-                    status=StepStatus.COMPLETED, output=result.output, error=None,
-                    usage=result.usage)  # fmt: skip
+                return await self._finish(
+                    node,
+                    attempt,
+                    index=index,
+                    status=StepStatus.COMPLETED,
+                    output=result.output,
+                    error=None,
+                    usage=result.usage,
+                )
             if retry + 1 >= policy.max_attempts or failure.kind not in policy.retry_on:
-                return await self._finish(node, attempt, index=index, status=StepStatus.FAILED,
-                    output=None, error=failure)  # fmt: skip
-            await self._finish(node, attempt, index=index, status=StepStatus.FAILED,
-                output=None, error=failure, final=False)  # fmt: skip
+                return await self._finish(
+                    node, attempt, index=index, status=StepStatus.FAILED, output=None, error=failure
+                )
+            await self._finish(
+                node,
+                attempt,
+                index=index,
+                status=StepStatus.FAILED,
+                output=None,
+                error=failure,
+                final=False,
+            )
             delay = backoff_delay(policy, retry, self.rand(), failure)
             await self.events.emit(
                 "step.retrying", {**event, "error": failure.to_dict(), "delay": delay}
@@ -253,9 +303,15 @@ class Runner:
             output = node.default
         kwargs: dict[str, Any] = {"usage": usage} if usage is not None else {}
         record = await self.journal.finish_step(
-            self.run_id, node.id, attempt=attempt, index=index, status=status, output=output,
-            error=err, **kwargs,
-        )  # fmt: skip
+            self.run_id,
+            node.id,
+            attempt=attempt,
+            index=index,
+            status=status,
+            output=output,
+            error=err,
+            **kwargs,
+        )
         self.state.apply(record)
         data = {"node": node.id, "attempt": attempt, "index": index}
         if status is StepStatus.COMPLETED:
@@ -269,6 +325,13 @@ class _ItemFailed(Exception):
     def __init__(self, record: StepRecord) -> None:
         self.record = record
         super().__init__(record.node_id)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
 
 
 def _error_dict(error: Exception) -> dict[str, Any]:

@@ -94,9 +94,7 @@ class ToolPort(Protocol):
         """Specs of the named tools; raise `NodeError(kind="tool")` for an unknown one."""
         ...
 
-    async def call(
-        self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
-    ) -> Any:
+    async def call(self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str) -> Any:
         """Run a tool; the JSON result. Implementations forward the idempotency key."""
         ...
 

@@ -138,7 +138,14 @@ def validate(
     ancestors = None if cycle else _ancestors(spec, index)
     for i, node in enumerate(spec.nodes):
         _check_templates(node, i, ancestors, index, problems)
-        _check_known(node, i, known_models, known_tools, known_agents, problems)
+        _check_known(
+            node,
+            i,
+            known_models=known_models,
+            known_tools=known_tools,
+            known_agents=known_agents,
+            problems=problems,
+        )
         _check_schemas(node, i, problems)
     _check_output(spec, index, problems)
     if spec.inputs is not None:
@@ -262,8 +269,10 @@ def _check_templates(
         except TemplateError as exc:
             problems.append(Problem(loc, str(exc), node.id))
             continue
-        allowed = templates.CONTEXT_NAMES if node.for_each and field != "for_each" else (
-            templates.CONTEXT_NAMES - {"item"}
+        allowed = (
+            templates.CONTEXT_NAMES
+            if node.for_each and field != "for_each"
+            else (templates.CONTEXT_NAMES - {"item"})
         )
         for name in sorted(names - allowed):
             hint = " (only inside for_each)" if name == "item" else ""
@@ -291,6 +300,7 @@ def _check_output(spec: AgentSpec, index: dict[str, int], problems: list[Problem
 def _check_known(
     node: Node,
     i: int,
+    *,
     known_models: Collection[str] | None,
     known_tools: Collection[str] | None,
     known_agents: Collection[str] | None,
@@ -312,14 +322,16 @@ def _check_known(
     if isinstance(node, SubagentNode):
         check(node.agent, known_agents, "agent", "agent")
     url = node.url if isinstance(node, HttpNode) else None
-    if url is not None and not templates.is_template(url):
-        if not url.startswith(("http://", "https://")):
-            problems.append(Problem(f"nodes[{i}].url", "must be an http(s) URL", node.id))
+    if url and not templates.is_template(url) and not url.startswith(("http://", "https://")):
+        problems.append(Problem(f"nodes[{i}].url", "must be an http(s) URL", node.id))
 
 
 def _check_schemas(node: Node, i: int, problems: list[Problem]) -> None:
     if isinstance(node, LlmNode | AgentNode) and node.output_schema is not None:
         _check_schema_doc(node.output_schema, f"nodes[{i}].output_schema", node.id, problems)
+    if isinstance(node, HumanNode) and node.for_each is not None:
+        msg = "a human node cannot use for_each"
+        problems.append(Problem(f"nodes[{i}].for_each", msg, node.id))
     if isinstance(node, HumanNode) and node.response_schema is not None:
         _check_schema_doc(node.response_schema, f"nodes[{i}].schema", node.id, problems)
 

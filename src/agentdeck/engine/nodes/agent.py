@@ -88,6 +88,4 @@ async def run_agent(ctx: NodeContext) -> NodeResult:
         messages.append(ChatMessage("assistant", result.text, tool_calls=result.tool_calls))
         for call in result.tool_calls:
             messages.append(await _run_tool_call(ctx, node, call))
-    raise NodeError(
-        "invalid_output", f"no final answer after {node.max_iterations} iterations"
-    )
+    raise NodeError("invalid_output", f"no final answer after {node.max_iterations} iterations")

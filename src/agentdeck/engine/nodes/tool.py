@@ -13,8 +13,6 @@ async def run_tool(ctx: NodeContext) -> NodeResult:
     assert isinstance(node, ToolNode)
     args = ctx.config["args"]
     await ctx.emit("tool.called", {"node": node.id, "name": node.tool, "arguments": args})
-    output = await ctx.ports.need_tools().call(
-        node.tool, args, idempotency_key=ctx.idempotency_key
-    )
+    output = await ctx.ports.need_tools().call(node.tool, args, idempotency_key=ctx.idempotency_key)
     await ctx.emit("tool.result", {"node": node.id, "name": node.tool, "result": output})
     return NodeResult(output=output)

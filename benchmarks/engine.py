@@ -1,0 +1,301 @@
+"""Engine benchmarks. Prints numbers; not a test.
+
+    .venv/bin/python benchmarks/engine.py [overhead|concurrency|durable|all]
+
+(a) overhead: ms/step of our loop on a 5-node linear graph of no-op transforms (in-memory
+    journal without copies, no-op event sink) vs LangGraph StateGraph without checkpointer.
+(b) durable: the same graph through any journal (`bench_durable(factory)`), shown here with
+    a raw-aiosqlite journal written only for this script (LABELLED: NOT the product's SQL
+    journal). LangGraph's AsyncSqliteSaver is measured when langgraph-checkpoint-sqlite exists.
+(c) concurrency: 1,000 concurrent runs of 5 linear llm nodes sleeping 200 ms each through a
+    fake LLMPort: p50/p99 run latency vs the ideal 1 s, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+import aiosqlite
+
+from agentdeck.engine import AgentSpec, Engine, MemoryJournal, Ports, StepRecord, StepStatus
+from agentdeck.engine.journal import NO_USAGE, EventRecord, Journal, Usage
+from agentdeck.engine.ports import ChatRequest, ChatResult
+
+STEPS = 5
+
+
+def linear_spec(node: str, n: int = STEPS) -> AgentSpec:
+    nodes = []
+    for i in range(n):
+        spec: dict[str, Any] = json.loads(node)
+        spec["id"] = f"n{i}"
+        if i:
+            spec["needs"] = [f"n{i - 1}"]
+        nodes.append(spec)
+    return AgentSpec.model_validate({"name": "bench", "nodes": nodes})
+
+
+async def bench_ours(runs: int, journal_factory: Callable[[], Journal] | None = None) -> float:
+    """ms per step of the engine; a fresh run id per run, one journal for all."""
+    spec = linear_spec('{"type": "transform", "value": 1}')
+    journal = journal_factory() if journal_factory else MemoryJournal(copy_values=False)
+    engine = Engine(journal)
+    for i in range(20):  # warm-up
+        await engine.run(spec, f"warm-{i}")
+    started = time.perf_counter()
+    for i in range(runs):
+        result = await engine.run(spec, f"run-{i}")
+        assert result.status == "completed", result.error
+    return (time.perf_counter() - started) * 1000 / (runs * STEPS)
+
+
+class _State(TypedDict):
+    x: int
+
+
+async def bench_langgraph(runs: int, checkpointer: Any = None) -> float | None:
+    try:
+        from langgraph.graph import END, START, StateGraph
+    except ImportError:
+        return None
+
+    async def noop(state: _State) -> _State:
+        return {"x": state["x"] + 1}
+
+    builder = StateGraph(_State)
+    for i in range(STEPS):
+        builder.add_node(f"n{i}", noop)
+    builder.add_edge(START, "n0")
+    for i in range(1, STEPS):
+        builder.add_edge(f"n{i - 1}", f"n{i}")
+    builder.add_edge(f"n{STEPS - 1}", END)
+    graph = builder.compile(checkpointer=checkpointer)
+
+    def config(i: int) -> Any:
+        return {"configurable": {"thread_id": f"t{i}"}}
+
+    for i in range(20):
+        await graph.ainvoke({"x": 0}, config(-i - 1))
+    started = time.perf_counter()
+    for i in range(runs):
+        await graph.ainvoke({"x": 0}, config(i))
+    return (time.perf_counter() - started) * 1000 / (runs * STEPS)
+
+
+async def overhead(runs: int = 2000) -> None:
+    ours = await bench_ours(runs)
+    theirs = await bench_langgraph(max(200, runs // 4))
+    print(f"(a) overhead, {STEPS}-node linear no-op graph, no persistence")
+    print(f"    agentdeck engine : {ours:.4f} ms/step  (target <= 0.1)")
+    if theirs is None:
+        print("    langgraph        : not installed (pip install langgraph)")
+    else:
+        print(f"    langgraph 1.x    : {theirs:.4f} ms/step")
+        print(f"    ratio            : {theirs / ours:.1f}x faster (target >= 3x)")
+
+
+# ---- (b) durable journals -------------------------------------------------------------
+
+
+class RawSqliteJournal:
+    """BENCHMARK-ONLY journal on raw aiosqlite (WAL, synchronous=NORMAL), one commit per
+    write. It shows what a SQL journal can reach; the product's journal lives elsewhere."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+        self._seq: dict[str, int] = {}
+
+    @classmethod
+    async def open(cls, path: str) -> RawSqliteJournal:
+        db = await aiosqlite.connect(path)
+        await db.executescript(
+            """
+            PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+            CREATE TABLE IF NOT EXISTS step (run_id TEXT, node_id TEXT, idx INT, attempt INT,
+              status TEXT, key TEXT, input TEXT, output TEXT, error TEXT, started TEXT,
+              ended TEXT, tin INT, tout INT, cost REAL,
+              PRIMARY KEY (run_id, node_id, idx, attempt));
+            CREATE TABLE IF NOT EXISTS event (run_id TEXT, seq INT, type TEXT, data TEXT,
+              created TEXT, PRIMARY KEY (run_id, seq));
+            """
+        )
+        return cls(db)
+
+    async def load(self, run_id: str) -> list[StepRecord]:
+        rows = await self.db.execute_fetchall(
+            "SELECT node_id, idx, attempt, status, key, input, output, error FROM step "
+            "WHERE run_id = ? ORDER BY rowid",
+            (run_id,),
+        )
+        return [
+            StepRecord(
+                run_id=run_id, node_id=r[0], index=None if r[1] < 0 else r[1], attempt=r[2],
+                status=StepStatus(r[3]), idempotency_key=r[4], input=json.loads(r[5]),
+                output=json.loads(r[6]), error=json.loads(r[7]),
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    async def start_step(
+        self, run_id: str, node_id: str, *, attempt: int, index: int | None = None,
+        input: Any = None, idempotency_key: str,
+    ) -> StepRecord:  # fmt: skip
+        now = datetime.now(UTC)
+        await self.db.execute(
+            "INSERT INTO step (run_id, node_id, idx, attempt, status, key, input, output, "
+            "error, started) VALUES (?, ?, ?, ?, 'running', ?, ?, 'null', 'null', ?)",
+            (run_id, node_id, -1 if index is None else index, attempt, idempotency_key,
+             json.dumps(input), now.isoformat()),
+        )  # fmt: skip
+        await self.db.commit()
+        return StepRecord(
+            run_id=run_id, node_id=node_id, attempt=attempt, status=StepStatus.RUNNING,
+            idempotency_key=idempotency_key, index=index, input=input, started_at=now,
+        )  # fmt: skip
+
+    async def finish_step(
+        self, run_id: str, node_id: str, *, attempt: int, index: int | None = None,
+        status: StepStatus, output: Any = None, error: dict[str, Any] | None = None,
+        usage: Usage = NO_USAGE,
+    ) -> StepRecord:  # fmt: skip
+        now = datetime.now(UTC)
+        await self.db.execute(
+            "UPDATE step SET status=?, output=?, error=?, ended=?, tin=?, tout=?, cost=? "
+            "WHERE run_id=? AND node_id=? AND idx=? AND attempt=?",
+            (status.value, json.dumps(output), json.dumps(error), now.isoformat(),
+             usage.tokens_in, usage.tokens_out, usage.cost_usd, run_id, node_id,
+             -1 if index is None else index, attempt),
+        )  # fmt: skip
+        await self.db.commit()
+        return StepRecord(
+            run_id=run_id, node_id=node_id, attempt=attempt, status=status,
+            idempotency_key=f"{run_id}:{node_id}", index=index, output=output, error=error,
+            ended_at=now, usage=usage,
+        )  # fmt: skip
+
+    async def record_step(self, record: StepRecord) -> None:
+        await self.start_step(
+            record.run_id, record.node_id, attempt=record.attempt, index=record.index,
+            input=record.input, idempotency_key=record.idempotency_key,
+        )  # fmt: skip
+        await self.finish_step(
+            record.run_id, record.node_id, attempt=record.attempt, index=record.index,
+            status=record.status, output=record.output, error=record.error,
+        )  # fmt: skip
+
+    async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
+        seq = self._seq.get(run_id, 0) + 1  # single writer per run in this benchmark
+        self._seq[run_id] = seq
+        await self.db.execute(
+            "INSERT INTO event VALUES (?, ?, ?, ?, ?)",
+            (run_id, seq, type, json.dumps(data), datetime.now(UTC).isoformat()),
+        )
+        await self.db.commit()
+        return seq
+
+    async def events(self, run_id: str, after: int = 0) -> list[EventRecord]:
+        rows = await self.db.execute_fetchall(
+            "SELECT seq, type, data, created FROM event WHERE run_id=? AND seq>? ORDER BY seq",
+            (run_id, after),
+        )
+        return [
+            EventRecord(run_id, r[0], r[1], json.loads(r[2]), datetime.fromisoformat(r[3]))
+            for r in rows
+        ]
+
+
+async def bench_durable(
+    journal_factory: Callable[[], Awaitable[Journal]], runs: int = 200
+) -> float:
+    """Hook for durable journals: ms/step of the 5-node graph through `journal_factory()`.
+
+    Use it for the SQLite/PostgreSQL journals once they exist.
+    """
+    journal = await journal_factory()
+    return await bench_ours(runs, lambda: journal)
+
+
+async def durable(runs: int = 200) -> None:
+    print("(b) durable journal, same graph (every step write is its own commit)")
+    with tempfile.TemporaryDirectory() as tmp:
+        opened: list[RawSqliteJournal] = []
+
+        async def factory() -> Journal:
+            journal = await RawSqliteJournal.open(os.path.join(tmp, "bench.db"))
+            opened.append(journal)
+            return journal
+
+        ms = await bench_durable(factory, runs)
+        for journal in opened:
+            await journal.db.close()
+        print(f"    agentdeck + RAW aiosqlite bench journal (not the product's): {ms:.3f} ms/step"
+              "  (target <= 0.5)")  # fmt: skip
+        try:
+            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+        except ImportError:
+            print("    langgraph + AsyncSqliteSaver: langgraph-checkpoint-sqlite not installed")
+            return
+        async with AsyncSqliteSaver.from_conn_string(os.path.join(tmp, "lg.db")) as saver:
+            theirs = await bench_langgraph(runs, saver)
+        print(f"    langgraph + AsyncSqliteSaver: {theirs:.3f} ms/step")
+
+
+# ---- (c) concurrency ------------------------------------------------------------------
+
+
+class SleepyLLM:
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        await asyncio.sleep(0.2)
+        return ChatResult(text="ok")
+
+    async def stream(
+        self, request: ChatRequest, on_delta: Callable[[str], Awaitable[None]]
+    ) -> ChatResult:
+        return await self.chat(request)
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+async def concurrency(runs: int = 1000) -> None:
+    spec = linear_spec('{"type": "llm", "prompt": "hi", "stream": false}')
+    engine = Engine(MemoryJournal(copy_values=False), ports=Ports(llm=SleepyLLM()))
+
+    async def one(i: int) -> float:
+        started = time.perf_counter()
+        result = await engine.run(spec, f"c-{i}")
+        assert result.status == "completed", result.error
+        return time.perf_counter() - started
+
+    started = time.perf_counter()
+    latencies = sorted(await asyncio.gather(*(one(i) for i in range(runs))))
+    wall = time.perf_counter() - started
+    p50 = statistics.median(latencies)
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(f"(c) concurrency: {runs} runs x {STEPS} llm nodes sleeping 200 ms (ideal 1.0 s)")
+    print(f"    p50 {p50:.3f} s   p99 {p99:.3f} s (target <= 1.3)   wall {wall:.2f} s")
+    print(f"    peak RSS {_rss_mib():.0f} MiB (target < 1024)")
+
+
+async def main(which: str) -> None:
+    if which in ("overhead", "all"):
+        await overhead()
+    if which in ("durable", "all"):
+        await durable()
+    if which in ("concurrency", "all"):
+        await concurrency()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "all"))
