@@ -124,3 +124,51 @@ async def switch_org(client: httpx.AsyncClient, tenant: Tenant, org_id: str) -> 
     )
     assert resp.status_code == 200, resp.text
     return tenant_from(resp.json(), tenant.email, tenant.password)
+
+
+# --- helpers for the org and space suites -------------------------------------------------
+
+
+async def join_by_invitation(
+    client: httpx.AsyncClient, inviter: Tenant, role: str = "member", **overrides: Any
+) -> Tenant:
+    """A new user invited into the inviter's org with ``role``, signed up with the token."""
+    email = overrides.pop("email", None) or unique_email("invitee")
+    invitation = await invite(client, inviter, email, role)
+    assert invitation is not None, "the invitations route is missing"
+    payload = {
+        "email": email,
+        "password": PASSWORD,
+        "name": "Invitee",
+        "invite_token": invitation["token"],
+        **overrides,
+    }
+    resp = await client.post("/api/v1/auth/signup", json=payload)
+    assert resp.status_code == 201, resp.text
+    return tenant_from(resp.json(), email, PASSWORD)
+
+
+async def create_space(
+    client: httpx.AsyncClient, tenant: Tenant | dict[str, str], **overrides: Any
+) -> dict[str, Any]:
+    """Create a shared space as ``tenant`` (or with the given headers)."""
+    headers = tenant.headers if isinstance(tenant, Tenant) else tenant
+    payload = {"name": f"Space {next(_seq)}", **overrides}
+    resp = await client.post("/api/v1/spaces", json=payload, headers=headers)
+    assert resp.status_code == 201, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+async def add_space_member(
+    client: httpx.AsyncClient, owner: Tenant, space_id: str, user_id: str, role: str = "viewer"
+) -> dict[str, Any]:
+    """Add an org member to a space as its owner."""
+    resp = await client.post(
+        f"/api/v1/spaces/{space_id}/members",
+        json={"user_id": user_id, "role": role},
+        headers=owner.headers,
+    )
+    assert resp.status_code == 201, resp.text
+    body: dict[str, Any] = resp.json()
+    return body

@@ -14,7 +14,9 @@ _SECRET_KEYS = re.compile(
     r"pass(word)?|secret|token|api[_-]?key|authorization|cookie|credential", re.IGNORECASE
 )
 _SECRET_VALUES = re.compile(
-    r"(ad_[A-Za-z0-9_\-]{16,})|(eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)"
+    # API keys, refresh tokens, invitation tokens (see auth.tokens) and JWTs.
+    r"(\b(?:ad|rt|inv)_[A-Za-z0-9_\-]{16,})"
+    r"|(eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)"
 )
 REDACTED = "[redacted]"
 
@@ -73,5 +75,5 @@ def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access",):
+    for noisy in ("uvicorn.access", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
