@@ -19,7 +19,11 @@ from agentdeck.llm import _structured as structured
 from agentdeck.llm._messages import add_usage, text_of, to_model_messages, tool_calls_of
 from agentdeck.llm._retry import Failure, backoff_delay, classify
 from agentdeck.llm.catalog import Catalog
-from agentdeck.llm.errors import ProviderRequestError, ProviderUnavailableError, StructuredOutputError
+from agentdeck.llm.errors import (
+    ProviderRequestError,
+    ProviderUnavailableError,
+    StructuredOutputError,
+)
 from agentdeck.llm.providers import ModelFactory, structured_mode
 from agentdeck.llm.routing import Candidate
 from agentdeck.llm.types import Attempt, ChatRequest, ChatResult, Usage
@@ -187,7 +191,7 @@ class Caller:
                         model_request_parameters=params,
                         instrument=False,
                     )
-            except Exception as exc:  # noqa: BLE001 - classified in after_failure, never swallowed
+            except Exception as exc:
                 failure = classify(exc, [cand.provider.api_key])
                 retry = await self.after_failure(cand, failure, t0, retry, request, attempts)
                 continue

@@ -109,7 +109,7 @@ async def stream_chat(
                         yield mapped
                     async with asyncio.timeout(request.timeout_s):
                         event = await anext(events, None)
-            except Exception as exc:  # noqa: BLE001 - mid-stream: no fallback possible
+            except Exception as exc:
                 failure = classify(exc, [cand.provider.api_key])
                 attempts.append(caller.attempt(cand, t0, failure.kind, failure.http_status))
                 raise ProviderUnavailableError(

@@ -112,7 +112,9 @@ def validate(value: Any, response_format: dict[str, Any]) -> list[str]:
     validator = _validator(json.dumps(schema, sort_keys=True))
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     return [
-        "/".join(str(p) for p in e.absolute_path) + ": " + e.message if e.absolute_path else e.message
+        "/".join(str(p) for p in e.absolute_path) + ": " + e.message
+        if e.absolute_path
+        else e.message
         for e in errors[:_MAX_ERRORS]
     ]
 

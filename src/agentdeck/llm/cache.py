@@ -17,7 +17,9 @@ class _RedisLike(Protocol):
 class InMemoryTTLCache:
     """A bounded LRU with per-entry expiry. Not shared between processes."""
 
-    def __init__(self, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._max_entries = max_entries
         self._clock = clock

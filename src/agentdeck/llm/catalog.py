@@ -70,7 +70,7 @@ class Catalog:
         self._overrides = dict(overrides or {})
 
     def info(self, provider: ProviderConfig, model: str) -> ModelInfo:
-        """Capabilities, context window and prices for `model` of `provider` (prices may be None)."""
+        """Capabilities, context window and prices of `model` at `provider` (prices may be None)."""
         if provider.kind in ("local", "ollama"):
             ctx_window: int | None = LOCAL_CONTEXT_WINDOW if provider.kind == "local" else None
             in_p: float | None = 0.0
@@ -98,7 +98,9 @@ class Catalog:
         return info.model_copy(update=changes)
 
     @staticmethod
-    def cost(info: ModelInfo, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+    def cost(
+        info: ModelInfo, input_tokens: int, output_tokens: int, cached_tokens: int = 0
+    ) -> float:
         """USD cost of a call; unknown prices count as zero."""
         in_price = info.input_price or 0.0
         cached_price = info.cached_input_price if info.cached_input_price is not None else in_price

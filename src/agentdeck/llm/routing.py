@@ -52,7 +52,9 @@ class Needs:
 def estimate_tokens(request: ChatRequest) -> int:
     """A cheap upper-leaning estimate of the prompt size in tokens."""
     size = sum(len(m.content or "") + 16 for m in request.messages)
-    size += sum(len(json.dumps(t.parameters_json_schema)) + len(t.description) for t in request.tools)
+    size += sum(
+        len(json.dumps(t.parameters_json_schema)) + len(t.description) for t in request.tools
+    )
     if request.response_format is not None:
         size += len(json.dumps(request.response_format))
     return size // 4 + 4 * len(request.messages)

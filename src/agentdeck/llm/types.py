@@ -32,7 +32,7 @@ class ProviderConfig(_Frozen):
 
 
 class AliasConfig(_Frozen):
-    """A model alias (`fast`, `smart`, `default`) mapping to a fallback chain of `provider/model`."""
+    """A model alias (`fast`, `smart`, `default`): a fallback chain of `provider/model` refs."""
 
     name: str
     models: list[str]
@@ -50,8 +50,8 @@ class ToolCall(_Frozen):
 class ChatMessage(_Frozen):
     """One message of a conversation in OpenAI-like shape.
 
-    `tool_calls` only appears on assistant messages; `tool_call_id` (and optionally `name`, the tool's
-    name) only on tool messages.
+    `tool_calls` only appears on assistant messages; `tool_call_id` (and optionally `name`,
+    the tool's name) only on tool messages.
     """
 
     role: Role

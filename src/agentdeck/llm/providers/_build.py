@@ -22,7 +22,7 @@ _NO_KEY = "api-key-not-set"  # the OpenAI SDK insists on a non-empty key, local 
 
 
 def base_url_of(provider: ProviderConfig) -> str:
-    """The provider's base URL, or the kind's default; raises for a compatible server without one."""
+    """The base URL of `provider` (or its kind's default); raises when a compatible one has none."""
     url = provider.base_url or DEFAULT_BASE_URLS.get(provider.kind)
     if not url:
         raise ProviderRequestError(
