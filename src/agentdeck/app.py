@@ -6,9 +6,11 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -74,6 +76,56 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
+_PROBLEM_SCHEMA: dict[str, object] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details. Validation errors list each wrong field.",
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "field": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["type", "title", "status", "detail"],
+    "example": {
+        "type": "https://agentdeck.dev/problems/invalid-input",
+        "title": "Invalid input",
+        "status": 422,
+        "detail": "name: String should have at least 1 character",
+        "field": "name",
+        "errors": [{"field": "name", "location": "body", "message": "too short"}],
+    },
+}
+
+
+def _problem_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with its 422 shape replaced by the problem+json we really send."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Problem"] = _PROBLEM_SCHEMA
+    for name, component in components.items():
+        if name.startswith("Body_token_"):
+            component["example"] = {"username": "ada@example.org", "password": "correct horse"}
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                responses["422"]["content"] = {"application/problem+json": {"schema": ref}}
+    app.openapi_schema = schema
+    return schema
+
+
 def create_app(
     settings: Settings | None = None, *, configure_logs: bool = True, start_worker: bool = False
 ) -> FastAPI:
@@ -107,6 +159,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     if settings.api.cors_origins:
         app.add_middleware(

@@ -17,9 +17,7 @@ async def test_signup_creates_user_org_and_tokens(client: httpx.AsyncClient) -> 
     assert body["user"]["email"] == email
     assert body["org"]["name"] == "Engines"
     assert body["org"]["role"] == "owner"
-    me = await client.get(
-        "/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"}
-    )
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
     assert me.json()["current_org"]["id"] == body["org"]["id"]
 
@@ -29,6 +27,8 @@ async def test_login_and_wrong_password(client: httpx.AsyncClient) -> None:
     ok = await client.post("/api/v1/auth/login", json={"email": tenant.email, "password": PASSWORD})
     assert ok.status_code == 200
     assert ok.json()["org"]["id"] == tenant.org_id
-    bad = await client.post("/api/v1/auth/login", json={"email": tenant.email, "password": "nope-nope-nope"})
+    bad = await client.post(
+        "/api/v1/auth/login", json={"email": tenant.email, "password": "nope-nope-nope"}
+    )
     assert bad.status_code == 401
     assert bad.headers["content-type"] == "application/problem+json"

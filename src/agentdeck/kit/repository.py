@@ -49,9 +49,7 @@ class ScopedRepository(Generic[M]):
     async def all(self, stmt: Select[M]) -> Sequence[M]:
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def page(
-        self, stmt: Select[M], *, limit: int | None, cursor: str | None
-    ) -> Page[M]:
+    async def page(self, stmt: Select[M], *, limit: int | None, cursor: str | None) -> Page[M]:
         """Newest first, keyset-paginated on the time-sortable id.
 
         Raises :class:`~agentdeck.kit.pagination.InvalidCursor` for a malformed cursor.

@@ -17,19 +17,30 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
 
-class OrgRole(enum.StrEnum):
+class _DocumentedEnum(enum.StrEnum):
+    """A string enum whose JSON Schema carries an example (every schema in the API has one)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = handler(core_schema)
+        schema = handler.resolve_ref_schema(schema)
+        schema["examples"] = [next(iter(cls)).value]
+        return schema
+
+
+class OrgRole(_DocumentedEnum):
     OWNER = "owner"
     ADMIN = "admin"
     MEMBER = "member"
 
 
-class SpaceRole(enum.StrEnum):
+class SpaceRole(_DocumentedEnum):
     OWNER = "owner"
     EDITOR = "editor"
     VIEWER = "viewer"
 
 
-class KeyScope(enum.StrEnum):
+class KeyScope(_DocumentedEnum):
     READ = "read"
     RUN = "run"
     WRITE = "write"

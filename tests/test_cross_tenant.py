@@ -1,0 +1,141 @@
+"""One walk over every route: another tenant's ids are always 404, lists never leak them.
+
+The walker reads ``app.openapi()``. Every path parameter must be fillable with one of
+tenant A's real ids: ``org_id`` and ``user_id`` are A's own, any other ``{x}`` is created by
+POSTing the request schema's example to the collection in front of ``/{x}``. A new route
+whose parameter cannot be filled that way fails this test until the walker is extended.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.factories import Tenant, create_api_key, create_tenant, key_headers
+
+_PARAM = re.compile(r"\{([^}]+)\}")
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _fill(path: str, ids: dict[str, str]) -> str:
+    missing = [name for name in _PARAM.findall(path) if name not in ids]
+    assert not missing, f"the walker cannot fill {missing} in {path}: extend it"
+    return _PARAM.sub(lambda m: ids[m.group(1)], path)
+
+
+def _example_body(spec: dict[str, Any], op: dict[str, Any], where: str) -> Any:
+    """The request schema's example, so that the request reaches the handler."""
+    content = op.get("requestBody", {}).get("content", {})
+    if not content:
+        return None
+    assert "application/json" in content, f"{where}: the walker only sends JSON bodies"
+    schema = content["application/json"]["schema"]
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    example = schema.get("example") or (schema.get("examples") or [None])[0]
+    assert example is not None, f"{where}: the request schema needs an example for the walker"
+    return example
+
+
+async def _create_resources(
+    client: httpx.AsyncClient, spec: dict[str, Any], a: Tenant
+) -> dict[str, str]:
+    """One of each resource a path parameter can name, owned by A."""
+    paths: dict[str, Any] = spec["paths"]
+    ids = {"org_id": a.org_id, "user_id": a.user_id}
+    wanted = {name for path in paths for name in _PARAM.findall(path)} - set(ids)
+    while wanted:
+        progress = False
+        for name in sorted(wanted):
+            item_paths = [p for p in paths if p.endswith("/{" + name + "}")]
+            assert item_paths, f"no route ends in /{{{name}}}: the walker cannot create one"
+            collection = item_paths[0].rsplit("/", 1)[0]
+            create = paths.get(collection, {}).get("post")
+            assert create, f"cannot create a {{{name}}}: no POST {collection}; extend the walker"
+            if any(p not in ids for p in _PARAM.findall(collection)):
+                continue  # its parent is not made yet
+            body = _example_body(spec, create, f"POST {collection}")
+            resp = await client.post(_fill(collection, ids), json=body, headers=a.headers)
+            assert resp.status_code == 201, f"POST {collection} as A: {resp.text}"
+            ids[name] = str(resp.json()["id"])
+            wanted.discard(name)
+            progress = True
+        assert progress, f"cannot order the creation of {sorted(wanted)}"
+    return ids
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return {value} if isinstance(value, str) else set()
+
+
+async def _assert_a_sees_everything(
+    client: httpx.AsyncClient, paths: dict[str, Any], ids: dict[str, str], a: Tenant
+) -> None:
+    for path, item in paths.items():
+        if "get" in item and _PARAM.search(path):
+            resp = await client.get(_fill(path, ids), headers=a.headers)
+            assert resp.status_code == 200, f"A cannot GET its own {path}: {resp.text}"
+
+
+async def test_another_tenant_gets_404_on_every_route(client: httpx.AsyncClient, app: Any) -> None:
+    spec = app.openapi()
+    paths: dict[str, Any] = spec["paths"]
+    a, b = await create_tenant(client), await create_tenant(client)
+    ids = await _create_resources(client, spec, a)
+    b_key = key_headers((await create_api_key(client, b, scopes=["admin"]))["key"])
+    await _assert_a_sees_everything(client, paths, ids, a)
+
+    walked = 0
+    for path, item in paths.items():
+        if not _PARAM.search(path):
+            continue
+        url = _fill(path, ids)
+        for method in (m for m in _METHODS if m in item):
+            body = _example_body(spec, item[method], f"{method.upper()} {path}")
+            for who, headers in (("B", b.headers), ("B's API key", b_key)):
+                resp = await client.request(method.upper(), url, json=body, headers=headers)
+                assert resp.status_code == 404, (
+                    f"{who} {method.upper()} {path} with A's ids: {resp.status_code} {resp.text}"
+                )
+                assert resp.headers["content-type"] == "application/problem+json"
+                walked += 1
+    assert walked >= 10
+
+    # Nothing B tried changed A's resources.
+    await _assert_a_sees_everything(client, paths, ids, a)
+
+
+async def test_another_tenants_lists_never_contain_its_ids(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    spec = app.openapi()
+    paths: dict[str, Any] = spec["paths"]
+    a, b = await create_tenant(client), await create_tenant(client)
+    ids = await _create_resources(client, spec, a)
+    a_ids = set(ids.values())
+    b_key = key_headers((await create_api_key(client, b, scopes=["admin"]))["key"])
+
+    lists = 0
+    for path, item in paths.items():
+        if "get" not in item or _PARAM.search(path):
+            continue
+        mine = await client.get(path, headers=a.headers)
+        if mine.status_code != 200 or "items" not in mine.json():
+            continue
+        lists += 1
+        # The walker's resources that live in this collection are listed for A ...
+        here = {n for n, v in ids.items() if any(p == f"{path}/{{{n}}}" for p in paths)}
+        assert {ids[n] for n in here} <= _strings(mine.json()["items"]), path
+        # ... and none of A's ids reach B.
+        for headers in (b.headers, b_key):
+            theirs = await client.get(path, params={"limit": 200}, headers=headers)
+            assert theirs.status_code == 200, f"GET {path} as B: {theirs.text}"
+            leaked = a_ids & _strings(theirs.json())
+            assert not leaked, f"GET {path} as B leaks A's ids {leaked}"
+    assert lists >= 2
