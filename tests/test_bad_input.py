@@ -178,3 +178,23 @@ async def test_a_token_signed_with_another_secret_is_401(client: httpx.AsyncClie
     none_alg = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
     resp = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {none_alg}"})
     _assert_problem(resp, 401)
+
+
+async def test_unexpected_error_is_a_500_problem_without_internals(settings: object) -> None:
+    import httpx as _httpx
+
+    from agentdeck.app import create_app
+
+    broken = create_app(settings, configure_logs=False)  # type: ignore[arg-type]
+
+    @broken.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    transport = _httpx.ASGITransport(app=broken, raise_app_exceptions=False)
+    async with _httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        resp = await c.get("/boom")
+    await broken.state.runtime.engine.dispose()
+    assert resp.status_code == 500
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["status"] == 500 and "secret internal detail" not in resp.text
