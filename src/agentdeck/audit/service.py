@@ -12,9 +12,9 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.audit.repository import AuditRepository
-from agentdeck.errors import Forbidden
+from agentdeck.errors import Forbidden, InvalidInput
 from agentdeck.kit.context import request_meta
-from agentdeck.kit.db import as_utc
+from agentdeck.kit.db import as_utc, utcnow
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import OrgRole, TenantScope, org_role_at_least
 from agentdeck.models import AuditLog
@@ -101,4 +101,44 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
     return {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
 
 
-__all__: Sequence[str] = ["Actor", "changed_fields", "list_entries", "record"]
+def apply_and_record(
+    session: AsyncSession,
+    row: Any,
+    fields: dict[str, Any],
+    *,
+    org_id: uuid.UUID,
+    actor: Actor,
+    action: str,
+    target_type: str,
+) -> dict[str, Any]:
+    """Set ``fields`` on ``row`` and, when anything changed, audit it; returns the changes.
+
+    A ``None`` for a non-nullable ``name`` is refused with :class:`InvalidInput`.
+    """
+    if "name" in fields and fields["name"] is None:
+        raise InvalidInput("name cannot be null", field="name")
+    before = {k: getattr(row, k) for k in fields}
+    for key, value in fields.items():
+        setattr(row, key, value)
+    changes = changed_fields(before, fields)
+    if changes:
+        row.updated_at = utcnow()
+        record(
+            session,
+            org_id=org_id,
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=row.id,
+            changes=changes,
+        )
+    return changes
+
+
+__all__: Sequence[str] = [
+    "Actor",
+    "apply_and_record",
+    "changed_fields",
+    "list_entries",
+    "record",
+]

@@ -19,7 +19,7 @@ from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.auth.service import AuthService
 from agentdeck.auth.tokens import new_invite_token
-from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.errors import Conflict, Forbidden, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import MAX_LIMIT, Page
 from agentdeck.kit.tenancy import OrgRole, org_role_at_least
@@ -84,24 +84,15 @@ async def update_org(
     """
     org = await get_org(session, principal, org_id)
     _require_admin(principal, "change the organisation")
-    fields = body.model_dump(exclude_unset=True)
-    if "name" in fields and fields["name"] is None:
-        raise InvalidInput("name cannot be null", field="name")
-    before = {"name": org.name, "description": org.description}
-    for key, value in fields.items():
-        setattr(org, key, value)
-    changes = audit.changed_fields(before, {k: getattr(org, k) for k in before})
-    if changes:
-        org.updated_at = utcnow()
-        audit.record(
-            session,
-            org_id=org.id,
-            actor=principal.actor,
-            action="org.updated",
-            target_type="org",
-            target_id=org.id,
-            changes=changes,
-        )
+    audit.apply_and_record(
+        session,
+        org,
+        body.model_dump(exclude_unset=True),
+        org_id=org.id,
+        actor=principal.actor,
+        action="org.updated",
+        target_type="org",
+    )
     await session.flush()
     return org
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.apikey import service as apikey_service
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
-from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.errors import Conflict, Forbidden, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
@@ -122,24 +122,16 @@ async def update(
     Raises :class:`NotFound`, :class:`Forbidden`, and :class:`InvalidInput` for a null name.
     """
     space, role = await _visible(session, principal, space_id, SpaceRole.EDITOR)
-    fields = body.model_dump(exclude_unset=True)
-    if "name" in fields and fields["name"] is None:
-        raise InvalidInput("name cannot be null", field="name")
-    before = {"name": space.name, "description": space.description}
-    for key, value in fields.items():
-        setattr(space, key, value)
-    changes = audit.changed_fields(before, {k: getattr(space, k) for k in before})
+    changes = audit.apply_and_record(
+        session,
+        space,
+        body.model_dump(exclude_unset=True),
+        org_id=principal.org_id,
+        actor=principal.actor,
+        action="space.updated",
+        target_type="space",
+    )
     if changes:
-        space.updated_at = utcnow()
-        audit.record(
-            session,
-            org_id=principal.org_id,
-            actor=principal.actor,
-            action="space.updated",
-            target_type="space",
-            target_id=space.id,
-            changes=changes,
-        )
         await session.flush()
     return space_out(space, role)
 
