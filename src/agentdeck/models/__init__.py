@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+from agentdeck.models.agent import Agent, AgentVersion, Assistant, AssistantVersion
 from agentdeck.models.api_key import ApiKey
 from agentdeck.models.audit import AuditLog
 from agentdeck.models.base import Base
 from agentdeck.models.job import Job
+from agentdeck.models.llm import Budget, LLMCacheEntry, ModelAlias, ModelOverride, UsageRecord
 from agentdeck.models.org import Invitation, Organization, OrgMembership
 from agentdeck.models.provider import Provider
+from agentdeck.models.run import Run, RunEvent, RunStep, Thread
 from agentdeck.models.space import Space, SpaceMember
 from agentdeck.models.user import LoginThrottle, RefreshToken, User
 
 __all__ = [
+    "Agent",
+    "AgentVersion",
     "ApiKey",
+    "Assistant",
+    "AssistantVersion",
     "AuditLog",
     "Base",
+    "Budget",
     "Invitation",
     "Job",
+    "LLMCacheEntry",
     "LoginThrottle",
+    "ModelAlias",
+    "ModelOverride",
     "OrgMembership",
     "Organization",
     "Provider",
     "RefreshToken",
+    "Run",
+    "RunEvent",
+    "RunStep",
     "Space",
     "SpaceMember",
+    "Thread",
+    "UsageRecord",
     "User",
 ]
