@@ -16,21 +16,29 @@ from sqlalchemy import text
 
 from agentdeck import __version__
 from agentdeck._middleware import RequestContextMiddleware
+from agentdeck.agent.endpoints import router as agent_router
 from agentdeck.api import Runtime
 from agentdeck.apikey.endpoints import router as apikey_router
+from agentdeck.assistant.endpoints import router as assistant_router
 from agentdeck.audit.endpoints import router as audit_router
 from agentdeck.auth import tasks as auth_tasks
 from agentdeck.auth.endpoints import me_router
 from agentdeck.auth.endpoints import router as auth_router
+from agentdeck.budget.endpoints import router as budget_router
+from agentdeck.catalog.endpoints import router as catalog_router
 from agentdeck.config import Settings, get_settings, resolve_secrets
 from agentdeck.errors import install_error_handlers, problem_response
+from agentdeck.gateway.endpoints import router as gateway_router
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import create_engine, create_sessionmaker
 from agentdeck.logging import configure_logging
 from agentdeck.migrations import is_current
 from agentdeck.org.endpoints import router as org_router
 from agentdeck.provider.endpoints import router as provider_router
+from agentdeck.run.endpoints import router as run_router
 from agentdeck.space.endpoints import router as space_router
+from agentdeck.thread.endpoints import router as thread_router
+from agentdeck.usage.endpoints import router as usage_router
 from agentdeck.worker.loop import JobHandler, Periodic, Worker, WorkerOptions
 
 API_PREFIX = "/api/v1"
@@ -43,6 +51,14 @@ ROUTERS: list[APIRouter] = [
     apikey_router,
     audit_router,
     provider_router,
+    catalog_router,
+    gateway_router,
+    usage_router,
+    budget_router,
+    agent_router,
+    assistant_router,
+    thread_router,
+    run_router,
 ]
 
 JOB_HANDLERS: dict[str, JobHandler] = {

@@ -1,0 +1,3 @@
+"""agent feature."""
+
+from __future__ import annotations

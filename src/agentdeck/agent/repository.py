@@ -1,0 +1,3 @@
+"""agent queries."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""assistant feature."""
+
+from __future__ import annotations

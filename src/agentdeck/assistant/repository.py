@@ -1,0 +1,3 @@
+"""assistant queries."""
+
+from __future__ import annotations

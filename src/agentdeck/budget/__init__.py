@@ -1,0 +1,3 @@
+"""budget feature."""
+
+from __future__ import annotations

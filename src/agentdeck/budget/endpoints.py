@@ -1,0 +1,7 @@
+"""/budget endpoints."""
+
+from __future__ import annotations
+
+from agentdeck.api import new_router
+
+router = new_router("/budget", tags=["budget"])

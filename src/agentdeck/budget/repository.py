@@ -1,0 +1,3 @@
+"""budget queries."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""catalog feature."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""/models endpoints."""
+
+from __future__ import annotations
+
+from agentdeck.api import new_router
+
+router = new_router("/models", tags=["models"])

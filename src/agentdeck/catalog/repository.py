@@ -1,0 +1,3 @@
+"""catalog queries."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""gateway feature."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""gateway queries."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""run feature."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""/runs endpoints."""
+
+from __future__ import annotations
+
+from agentdeck.api import new_router
+
+router = new_router("/runs", tags=["runs"])

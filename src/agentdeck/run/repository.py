@@ -1,0 +1,3 @@
+"""run queries."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""thread feature."""
+
+from __future__ import annotations

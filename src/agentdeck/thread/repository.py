@@ -1,0 +1,3 @@
+"""thread queries."""
+
+from __future__ import annotations

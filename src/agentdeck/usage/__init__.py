@@ -1,0 +1,3 @@
+"""usage feature."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""usage queries."""
+
+from __future__ import annotations
