@@ -13,10 +13,21 @@ from typing import Any
 
 import httpx
 
-from tests.factories import Tenant, create_api_key, create_tenant, key_headers
+from tests.factories import Tenant, create_api_key, create_tenant, key_headers, personal_space_id
 
 _PARAM = re.compile(r"\{([^}]+)\}")
 _METHODS = ("get", "post", "put", "patch", "delete")
+# The response field that holds the new resource's key, where it is not `id`.
+_ID_FIELD = {
+    "version": "version",
+    "assistant_id": "assistant_id",
+    "thread_id": "thread_id",
+    "run_id": "run_id",
+}
+
+# Resources named by the caller (PUT creates or replaces them in the caller's own org). Their
+# names are per-organisation, so B's PUT of the same name makes B's own resource: not a leak.
+_NAME_KEYED = {"alias": "walker"}
 
 
 def _fill(path: str, ids: dict[str, str]) -> str:
@@ -45,10 +56,20 @@ async def _create_resources(
     """One of each resource a path parameter can name, owned by A."""
     paths: dict[str, Any] = spec["paths"]
     ids = {"org_id": a.org_id, "user_id": a.user_id}
+    space_id = await personal_space_id(client, a)
     wanted = {name for path in paths for name in _PARAM.findall(path)} - set(ids)
     while wanted:
         progress = False
         for name in sorted(wanted):
+            if name in _NAME_KEYED:
+                item_path = next(p for p in paths if p.endswith("/{" + name + "}"))
+                ids[name] = _NAME_KEYED[name]
+                body = _example_body(spec, paths[item_path]["put"], f"PUT {item_path}")
+                resp = await client.put(_fill(item_path, ids), json=body, headers=a.headers)
+                assert resp.status_code in (200, 201), f"PUT {item_path} as A: {resp.text}"
+                wanted.discard(name)
+                progress = True
+                continue
             item_paths = [p for p in paths if p.endswith("/{" + name + "}")]
             assert item_paths, f"no route ends in /{{{name}}}: the walker cannot create one"
             collection = item_paths[0].rsplit("/", 1)[0]
@@ -57,9 +78,11 @@ async def _create_resources(
             if any(p not in ids for p in _PARAM.findall(collection)):
                 continue  # its parent is not made yet
             body = _example_body(spec, create, f"POST {collection}")
+            if isinstance(body, dict) and "space_id" in body:
+                body = {**body, "space_id": space_id}  # create-in-space: A's personal space
             resp = await client.post(_fill(collection, ids), json=body, headers=a.headers)
-            assert resp.status_code == 201, f"POST {collection} as A: {resp.text}"
-            ids[name] = str(resp.json()["id"])
+            assert resp.status_code in (200, 201), f"POST {collection} as A: {resp.text}"
+            ids[name] = str(resp.json()[_ID_FIELD.get(name, "id")])
             wanted.discard(name)
             progress = True
         assert progress, f"cannot order the creation of {sorted(wanted)}"
@@ -96,7 +119,8 @@ async def test_another_tenant_gets_404_on_every_route(client: httpx.AsyncClient,
         if not _PARAM.search(path):
             continue
         url = _fill(path, ids)
-        for method in (m for m in _METHODS if m in item):
+        name_keyed = any(n in _NAME_KEYED for n in _PARAM.findall(path))
+        for method in (m for m in _METHODS if m in item and not (name_keyed and m == "put")):
             body = _example_body(spec, item[method], f"{method.upper()} {path}")
             for who, headers in (("B", b.headers), ("B's API key", b_key)):
                 resp = await client.request(method.upper(), url, json=body, headers=headers)

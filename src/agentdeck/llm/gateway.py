@@ -108,7 +108,9 @@ class Gateway:
         """
         started = self._clock()
         candidates = await self._prepare(ctx, request, providers, aliases, overrides)
-        key = self._cache_key(candidates, request) if self._cache and request.use_cache else None
+        key = (
+            self._cache_key(ctx, candidates, request) if self._cache and request.use_cache else None
+        )
         if key is not None and (cached := await self._cached(ctx, key, started)) is not None:
             return cached
         attempts: list[Attempt] = []
@@ -228,7 +230,8 @@ class Gateway:
         return candidates
 
     @staticmethod
-    def _cache_key(candidates: list[Candidate], request: ChatRequest) -> str:
+    def _cache_key(ctx: CallContext, candidates: list[Candidate], request: ChatRequest) -> str:
+        """``<org>:<sha256>``: entries never cross organisations."""
         payload = {
             "models": [c.label for c in candidates],
             "messages": [m.model_dump(mode="json") for m in request.messages],
@@ -237,7 +240,7 @@ class Gateway:
             "response_format": request.response_format,
         }
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return f"{ctx.org_id or '-'}:{hashlib.sha256(canonical.encode()).hexdigest()}"
 
     async def _cached(self, ctx: CallContext, key: str, started: float) -> ChatResult | None:
         assert self._cache is not None

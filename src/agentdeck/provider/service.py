@@ -207,3 +207,8 @@ async def rotate_master_key(session: AsyncSession, cipher: Cipher) -> int:
         provider.api_key_enc = cipher.encrypt(plain, context=_context(provider.id))
         changed += 1
     return changed
+
+
+async def enabled_providers(session: AsyncSession, principal: Principal) -> list[Provider]:
+    """The org's enabled providers (rows; decrypt with :func:`to_config`)."""
+    return list(await ProviderRepository(session, principal.scope).enabled())
