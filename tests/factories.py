@@ -172,3 +172,122 @@ async def add_space_member(
     assert resp.status_code == 201, resp.text
     body: dict[str, Any] = resp.json()
     return body
+
+
+# --- helpers for the agent, assistant, thread and langgraph suites --------------------------
+
+HITL_YAML = """\
+name: {name}
+description: Transform, ask a person, transform again.
+inputs:
+  type: object
+  properties:
+    ticket: {{type: string}}
+nodes:
+  - id: draft
+    type: transform
+    value:
+      text: "{{{{ inputs.ticket }}}}"
+  - id: review
+    type: human
+    needs: [draft]
+    message: "Approve {{{{ steps.draft.output.text }}}}?"
+  - id: final
+    type: transform
+    needs: [review]
+    value:
+      text: "{{{{ steps.draft.output.text }}}}"
+      approved: "{{{{ steps.review.output.approved }}}}"
+"""
+
+
+def agent_definition(name: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A small valid agent definition (two transform nodes)."""
+    return {
+        "name": name or f"agent-{next(_seq)}",
+        "nodes": [
+            {"id": "first", "type": "transform", "value": {"x": "{{ inputs.x }}"}},
+            {
+                "id": "second",
+                "type": "transform",
+                "needs": ["first"],
+                "value": "{{ steps.first.output.x }}",
+            },
+        ],
+        **overrides,
+    }
+
+
+async def create_agent(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    space_id: str,
+    definition: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Create an agent in ``space_id`` through the API."""
+    resp = await client.post(
+        "/api/v1/agents",
+        json={"space_id": space_id, "definition": definition or agent_definition()},
+        headers=headers,
+    )
+    assert resp.status_code == 201, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+async def import_agent(
+    client: httpx.AsyncClient, headers: dict[str, str], space_id: str, source: str
+) -> dict[str, Any]:
+    """Import a YAML agent definition into ``space_id``."""
+    resp = await client.post(
+        "/api/v1/agents/import",
+        params={"space_id": space_id},
+        content=source.encode(),
+        headers={**headers, "Content-Type": "application/yaml"},
+    )
+    assert resp.status_code == 201, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+# --- helpers for the run suite --------------------------------------------------------------
+
+
+async def create_agent_row(
+    app: Any, org_id: uuid.UUID | str, space_id: uuid.UUID | str, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """Insert an agent with version 1 = ``spec`` directly (until the agent API exists)."""
+    from agentdeck.models import Agent, AgentVersion
+
+    org, space = uuid.UUID(str(org_id)), uuid.UUID(str(space_id))
+    agent = Agent(id=uuid.uuid4(), org_id=org, space_id=space, name=f"{spec['name']}-{next(_seq)}")
+    version = AgentVersion(
+        id=uuid.uuid4(), org_id=org, space_id=space, agent_id=agent.id, version=1, spec=spec
+    )
+    async with app.state.runtime.sessionmaker() as session:
+        session.add(agent)
+        await session.flush()
+        session.add(version)
+        await session.commit()
+    return {"id": agent.id, "org_id": org, "space_id": space, "name": agent.name}
+
+
+# --- helpers for the usage and budget suites ----------------------------------------------
+
+
+def usage_record(tenant: Tenant, **overrides: Any) -> Any:
+    """A gateway usage record attributed to ``tenant``'s org and user (``llm.ports``)."""
+    from agentdeck.llm.ports import UsageRecord
+
+    fields: dict[str, Any] = {
+        "org_id": tenant.org_id,
+        "user_id": tenant.user_id,
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "input_tokens": 100,
+        "output_tokens": 20,
+        "cost_usd": 0.01,
+        "latency_ms": 100.0,
+        **overrides,
+    }
+    return UsageRecord.model_validate(fields)

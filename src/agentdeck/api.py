@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentdeck.config import Settings
 from agentdeck.kit.crypto import Cipher
+from agentdeck.llm import Gateway
+from agentdeck.llm.providers import ModelFactory
 
 
 @dataclass
@@ -31,6 +33,10 @@ class Runtime:
     cipher: Cipher
     jwt_secret: str
     http_client: httpx2.AsyncClient | None = None
+    # The LLM gateway (built on first use by agentdeck.gateway.service.get_gateway) and, in
+    # tests, the pydantic-ai model factory it uses instead of real providers.
+    gateway: Gateway | None = None
+    llm_model_factory: ModelFactory | None = None
 
     def http(self) -> httpx2.AsyncClient:
         """The shared outbound HTTP client (created on first use; tests may replace it)."""

@@ -64,6 +64,16 @@ class ApiSettings(BaseModel):
     trust_forwarded_for: bool = False
 
 
+class LLMSettings(BaseModel):
+    cache_ttl_s: int = 3600
+    redis_url: str | None = Field(
+        default=None, description="Keep the response cache in Redis instead of the database."
+    )
+    warm_local_model: bool = Field(
+        default=True, description="Load the offline model in the background at worker start."
+    )
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -87,6 +97,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
 
     @property
     def is_production(self) -> bool:

@@ -19,7 +19,7 @@ from agentdeck.catalog.schemas import (
 )
 from agentdeck.errors import Forbidden, InvalidInput, NotFound
 from agentdeck.kit.crypto import Cipher
-from agentdeck.kit.tenancy import OrgRole, org_role_at_least
+from agentdeck.kit.tenancy import OrgRole, TenantScope, org_role_at_least
 from agentdeck.llm.catalog import Catalog
 from agentdeck.llm.local import LOCAL_MODEL_NAME
 from agentdeck.llm.routing import BUILTIN_LOCAL
@@ -71,12 +71,9 @@ class OrgModels:
         return names
 
 
-async def load_org_models(
-    session: AsyncSession, principal_scope: Principal, cipher: Cipher
-) -> OrgModels:
-    """Enabled providers (keys decrypted), aliases and overrides of the caller's org."""
-    scope = principal_scope.scope
-    rows = await providers.enabled_providers(session, principal_scope)
+async def load_org_models(session: AsyncSession, scope: TenantScope, cipher: Cipher) -> OrgModels:
+    """Enabled providers (keys decrypted), aliases and overrides of the scope's org."""
+    rows = await providers.enabled_providers(session, scope)
     aliases = [
         AliasConfig(name=a.name, models=list(a.models), strategy=a.strategy)
         for a in await AliasRepository(session, scope).everything()
@@ -91,7 +88,7 @@ async def list_models(
     session: AsyncSession, principal: Principal, cipher: Cipher
 ) -> list[ModelOut]:
     """Every model the org can call, with capabilities and prices (overrides applied)."""
-    org = await load_org_models(session, principal, cipher)
+    org = await load_org_models(session, principal.scope, cipher)
     catalog = Catalog(org.overrides)
     configs = [*org.providers]
     if not any(p.name == BUILTIN_LOCAL.name for p in configs):
@@ -126,7 +123,7 @@ async def list_models(
 async def _check_refs(
     session: AsyncSession, principal: Principal, refs: list[str], field: str
 ) -> None:
-    names = {p.name for p in await providers.enabled_providers(session, principal)}
+    names = {p.name for p in await providers.enabled_providers(session, principal.scope)}
     names.add(BUILTIN_LOCAL.name)
     for i, ref in enumerate(refs):
         provider, sep, model = ref.partition("/")

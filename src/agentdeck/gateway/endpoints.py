@@ -1,7 +1,91 @@
-"""/llm endpoints."""
+"""/api/v1/llm/chat: the playground, as JSON or as server-sent events."""
 
 from __future__ import annotations
 
-from agentdeck.api import new_router
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Response
+from sse_starlette.sse import EventSourceResponse
+
+from agentdeck.api import RuntimeDep, SessionDep, new_router
+from agentdeck.auth.principal import Runner
+from agentdeck.errors import NotFound
+from agentdeck.gateway.schemas import ChatIn, ChatOut, UsageOut
+from agentdeck.gateway.service import call_context, org_llm
+from agentdeck.llm import ChatMessage, ChatRequest, ChatResult, LLMError, ToolSpec
 
 router = new_router("/llm", tags=["llm"])
+
+
+def _request(body: ChatIn) -> ChatRequest:
+    return ChatRequest(
+        model=body.model,
+        messages=[
+            ChatMessage(role=m.role, content=m.content, tool_call_id=m.tool_call_id)
+            for m in body.messages
+        ],
+        tools=[
+            ToolSpec(name=t.name, description=t.description, parameters_json_schema=t.parameters)
+            for t in body.tools
+        ],
+        response_format=body.response_format,
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+        use_cache=body.cache,
+    )
+
+
+def _out(result: ChatResult) -> ChatOut:
+    return ChatOut(
+        message=result.message,
+        parsed=result.parsed,
+        tool_calls=[c.model_dump(mode="json") for c in result.tool_calls],
+        model=result.model,
+        provider=result.provider,
+        usage=UsageOut(**result.usage.model_dump()),
+        cost_usd=result.cost_usd,
+        cache_hit=result.cache_hit,
+        attempts=[a.model_dump(mode="json") for a in result.attempts],
+    )
+
+
+@router.post(
+    "/chat",
+    response_model=ChatOut,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def chat(body: ChatIn, principal: Runner, session: SessionDep, runtime: RuntimeDep) -> Any:
+    """One gateway call: an alias or `provider/model`, messages, optional tools and schema.
+
+    With `stream: true` the answer comes as SSE: `delta` events with text, `tool_call`
+    events, then one `final` event with the whole result and usage (or an `error` event
+    carrying a problem document).
+    """
+    if body.space_id is not None and not principal.scope.can_see_space(body.space_id):
+        raise NotFound("space not found", field="space_id")
+    llm = await org_llm(
+        runtime, session, call_context(principal.scope, space_id=body.space_id), principal.scope
+    )
+    request = _request(body)
+    # End the request's transaction before the model call: a call takes seconds, and usage
+    # and budget rows are written in their own transactions (on SQLite they need the lock).
+    await session.commit()
+    if not body.stream:
+        return _out(await llm.chat(request))
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        try:
+            async for event in llm.stream(request):
+                if event.type == "delta":
+                    yield {"event": "delta", "data": json.dumps({"text": event.text})}
+                elif event.type == "tool_call":
+                    yield {"event": "tool_call", "data": event.tool_call.model_dump_json()}
+                else:
+                    yield {"event": "final", "data": _out(event.result).model_dump_json()}
+        except LLMError as exc:
+            yield {"event": "error", "data": json.dumps(exc.to_problem())}
+
+    response: Response = EventSourceResponse(events(), ping=15)
+    return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 
 class _RedisLike(Protocol):
@@ -58,7 +58,7 @@ class RedisResponseCache:
             import redis.asyncio as redis_asyncio  # type: ignore[import-not-found, unused-ignore]
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("RedisResponseCache needs the 'redis' package") from exc
-        client: _RedisLike = redis_asyncio.Redis.from_url(url)
+        client = cast(_RedisLike, redis_asyncio.Redis.from_url(url))
         return cls(client, prefix)
 
     async def get(self, key: str) -> str | None:

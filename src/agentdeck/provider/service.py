@@ -13,7 +13,7 @@ from agentdeck.auth.principal import Principal
 from agentdeck.errors import Conflict, Forbidden, NotFound
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.pagination import Page
-from agentdeck.kit.tenancy import OrgRole, org_role_at_least
+from agentdeck.kit.tenancy import OrgRole, TenantScope, org_role_at_least
 from agentdeck.llm.errors import LLMError, redact
 from agentdeck.llm.providers import list_models
 from agentdeck.llm.types import ProviderConfig
@@ -209,6 +209,6 @@ async def rotate_master_key(session: AsyncSession, cipher: Cipher) -> int:
     return changed
 
 
-async def enabled_providers(session: AsyncSession, principal: Principal) -> list[Provider]:
+async def enabled_providers(session: AsyncSession, scope: TenantScope) -> list[Provider]:
     """The org's enabled providers (rows; decrypt with :func:`to_config`)."""
-    return list(await ProviderRepository(session, principal.scope).enabled())
+    return list(await ProviderRepository(session, scope).enabled())

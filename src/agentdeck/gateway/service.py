@@ -1,0 +1,146 @@
+"""The org-aware LLM gateway: the platform's one way to call a model.
+
+It joins the gateway core (`agentdeck.llm`) with the org's providers, aliases and catalog
+overrides, and with the platform's ports: usage rows, budgets and the response cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agentdeck.api import Runtime
+from agentdeck.budget.service import DbBudgetGuard
+from agentdeck.catalog.service import OrgModels, load_org_models
+from agentdeck.gateway import repository
+from agentdeck.kit.db import transaction, utcnow
+from agentdeck.kit.tenancy import TenantScope
+from agentdeck.llm import (
+    CallContext,
+    ChatRequest,
+    ChatResult,
+    Gateway,
+    RedisResponseCache,
+    ResponseCache,
+)
+from agentdeck.llm.types import StreamEvent
+from agentdeck.usage.service import DbUsageSink
+
+log = structlog.get_logger(__name__)
+
+
+class DbResponseCache:
+    """A :class:`~agentdeck.llm.ResponseCache` in the database; keys are ``<org>:<sha256>``."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    @staticmethod
+    def _split(key: str) -> tuple[uuid.UUID, str] | None:
+        org, _, digest = key.partition(":")
+        try:
+            return uuid.UUID(org), digest
+        except ValueError:
+            return None  # no org: never cached
+
+    async def get(self, key: str) -> str | None:
+        parts = self._split(key)
+        if parts is None:
+            return None
+        async with self._sessionmaker() as session:
+            return await repository.get_value(session, parts[0], parts[1], utcnow())
+
+    async def set(self, key: str, value: str, ttl: int) -> None:
+        parts = self._split(key)
+        if parts is None:
+            return
+        try:
+            async with transaction(self._sessionmaker) as session:
+                expires = utcnow() + dt.timedelta(seconds=ttl)
+                await repository.put_value(session, parts[0], parts[1], value, expires)
+        except Exception:
+            log.exception("llm.cache_write_failed")
+
+
+def get_gateway(runtime: Runtime) -> Gateway:
+    """The process's gateway (one HTTP pool), writing usage rows and checking budgets."""
+    if runtime.gateway is None:
+        settings = runtime.settings.llm
+        cache: ResponseCache = (
+            RedisResponseCache.from_url(settings.redis_url)
+            if settings.redis_url
+            else DbResponseCache(runtime.sessionmaker)
+        )
+        runtime.gateway = Gateway(
+            usage_sink=DbUsageSink(runtime.sessionmaker),
+            budget=DbBudgetGuard(runtime.sessionmaker),
+            cache=cache,
+            model_factory=runtime.llm_model_factory,
+            http_client=runtime.http(),
+            cache_ttl_s=settings.cache_ttl_s,
+        )
+    return runtime.gateway
+
+
+def call_context(
+    scope: TenantScope,
+    *,
+    space_id: uuid.UUID | None = None,
+    run_id: str | None = None,
+    step_id: str | None = None,
+    agent_id: str | None = None,
+) -> CallContext:
+    """Who a call is for, as the usage record and the budget see it."""
+    return CallContext(
+        org_id=str(scope.org_id),
+        space_id=str(space_id) if space_id else None,
+        user_id=str(scope.user_id) if scope.user_id else None,
+        api_key_id=str(scope.api_key_id) if scope.api_key_id else None,
+        run_id=run_id,
+        step_id=step_id,
+        agent_id=agent_id,
+    )
+
+
+class OrgLLM:
+    """The gateway bound to one organisation's models."""
+
+    def __init__(self, gateway: Gateway, models: OrgModels, ctx: CallContext) -> None:
+        self.gateway = gateway
+        self.models = models
+        self.ctx = ctx
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        return await self.gateway.chat(
+            self.ctx,
+            request,
+            self.models.providers,
+            self.models.aliases,
+            overrides=self.models.overrides,
+        )
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        return self.gateway.stream(
+            self.ctx,
+            request,
+            self.models.providers,
+            self.models.aliases,
+            overrides=self.models.overrides,
+        )
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        return await self.gateway.embed(
+            self.ctx, model, texts, self.models.providers, self.models.aliases
+        )
+
+
+async def org_llm(
+    runtime: Runtime, session: AsyncSession, ctx: CallContext, scope: TenantScope
+) -> OrgLLM:
+    """The gateway for the scope's org. Loads providers (keys decrypted), aliases, overrides."""
+    models = await load_org_models(session, scope, runtime.cipher)
+    return OrgLLM(get_gateway(runtime), models, ctx)
