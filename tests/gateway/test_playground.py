@@ -218,3 +218,16 @@ async def test_another_org_cannot_use_providers_or_spaces(
         headers=other.headers,
     )
     assert foreign_space.status_code == 404
+
+
+async def test_stream_errors_before_the_first_token_are_problems(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await create_tenant(client)
+    resp = await client.post(
+        "/api/v1/llm/chat",
+        json={"model": "nope/x", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        headers=tenant.headers,
+    )
+    assert resp.status_code == 422
+    assert resp.headers["content-type"] == "application/problem+json"

@@ -14,7 +14,7 @@ from agentdeck.auth.principal import Runner
 from agentdeck.errors import NotFound
 from agentdeck.gateway.schemas import ChatIn, ChatOut, UsageOut
 from agentdeck.gateway.service import call_context, org_llm
-from agentdeck.llm import ChatMessage, ChatRequest, ChatResult, LLMError, ToolSpec
+from agentdeck.llm import ChatMessage, ChatRequest, ChatResult, LLMError, StreamEvent, ToolSpec
 
 router = new_router("/llm", tags=["llm"])
 
@@ -51,10 +51,29 @@ def _out(result: ChatResult) -> ChatOut:
     )
 
 
+def _sse(event: StreamEvent) -> dict[str, str]:
+    if event.type == "delta":
+        return {"event": "delta", "data": json.dumps({"text": event.text})}
+    if event.type == "tool_call":
+        return {"event": "tool_call", "data": event.tool_call.model_dump_json()}
+    return {"event": "final", "data": _out(event.result).model_dump_json()}
+
+
 @router.post(
     "/chat",
     response_model=ChatOut,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+                    }
+                }
+            }
+        }
+    },
 )
 async def chat(body: ChatIn, principal: Runner, session: SessionDep, runtime: RuntimeDep) -> Any:
     """One gateway call: an alias or `provider/model`, messages, optional tools and schema.
@@ -75,15 +94,19 @@ async def chat(body: ChatIn, principal: Runner, session: SessionDep, runtime: Ru
     if not body.stream:
         return _out(await llm.chat(request))
 
+    stream = aiter(llm.stream(request))
+    # Resolution, budget and connection errors surface before the first event: answer them
+    # as a plain problem response rather than as a 200 stream.
+    first = await anext(stream)
+
     async def events() -> AsyncIterator[dict[str, str]]:
+        event: StreamEvent = first
         try:
-            async for event in llm.stream(request):
-                if event.type == "delta":
-                    yield {"event": "delta", "data": json.dumps({"text": event.text})}
-                elif event.type == "tool_call":
-                    yield {"event": "tool_call", "data": event.tool_call.model_dump_json()}
-                else:
-                    yield {"event": "final", "data": _out(event.result).model_dump_json()}
+            while True:
+                yield _sse(event)
+                event = await anext(stream)
+        except StopAsyncIteration:
+            return
         except LLMError as exc:
             yield {"event": "error", "data": json.dumps(exc.to_problem())}
 
