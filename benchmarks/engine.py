@@ -1,12 +1,16 @@
 """Engine benchmarks. Prints numbers; not a test.
 
-    .venv/bin/python benchmarks/engine.py [overhead|concurrency|durable|all]
+    .venv/bin/python benchmarks/engine.py [overhead|concurrency|durable|start|all]
 
 (a) overhead: ms/step of our loop on a 5-node linear graph of no-op transforms (in-memory
     journal without copies, no-op event sink) vs LangGraph StateGraph without checkpointer.
 (b) durable: the same graph through any journal (`bench_durable(factory)`), shown here with
     a raw-aiosqlite journal written only for this script (LABELLED: NOT the product's SQL
     journal). LangGraph's AsyncSqliteSaver is measured when langgraph-checkpoint-sqlite exists.
+    Also the product's `SqlJournal` (run/journal_sql.py) on SQLite, and on PostgreSQL when
+    AGENTDECK_BENCH_PG_URL is set (that database is RESET).
+(d) start: ms from `run.service.create_run()` (with its commit) to the run's first event
+    (`run.started`) through the in-process worker, SQLite (and PostgreSQL as above).
 (c) concurrency: 1,000 concurrent runs of 5 linear llm nodes sleeping 200 ms each through a
     fake LLMPort: p50/p99 run latency vs the ideal 1 s, and peak RSS.
 """
@@ -23,10 +27,12 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypedDict
 
 import aiosqlite
 
+from _run_bench import bench_sql_journal, bench_start_latency, summary
 from agentdeck.engine import AgentSpec, Engine, MemoryJournal, Ports, StepRecord, StepStatus
 from agentdeck.engine.journal import NO_USAGE, EventRecord, Journal, Usage
 from agentdeck.engine.ports import ChatRequest, ChatResult
@@ -238,8 +244,16 @@ async def durable(runs: int = 200) -> None:
         ms = await bench_durable(factory, runs)
         for journal in opened:
             await journal.db.close()
-        print(f"    agentdeck + RAW aiosqlite bench journal (not the product's): {ms:.3f} ms/step"
-              "  (target <= 0.5)")  # fmt: skip
+        print(f"    agentdeck + RAW aiosqlite bench journal (not the product's): {ms:.3f} ms/step")
+        spec = linear_spec('{"type": "transform", "value": 1}')
+        ours = await bench_sql_journal(
+            f"sqlite+aiosqlite:///{os.path.join(tmp, 'sql.db')}", Path(tmp), spec, runs
+        )
+        print(f"    agentdeck + SqlJournal (SQLite): {ours:.3f} ms/step  (target <= 0.5)")
+        pg_url = os.environ.get("AGENTDECK_BENCH_PG_URL")
+        if pg_url:
+            pg = await bench_sql_journal(pg_url, Path(tmp), spec, runs)
+            print(f"    agentdeck + SqlJournal (PostgreSQL): {pg:.3f} ms/step")
         try:
             from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
         except ImportError:
@@ -247,7 +261,22 @@ async def durable(runs: int = 200) -> None:
             return
         async with AsyncSqliteSaver.from_conn_string(os.path.join(tmp, "lg.db")) as saver:
             theirs = await bench_langgraph(runs, saver)
+        assert theirs is not None
         print(f"    langgraph + AsyncSqliteSaver: {theirs:.3f} ms/step")
+        print(f"    durable steps/s ratio: {theirs / ours:.1f}x (target >= 8x)")
+
+
+async def start_latency(n: int = 50) -> None:
+    spec = {"name": "start", "nodes": [{"id": "a", "type": "transform", "value": 1}]}
+    print("(d) start latency: create_run() + commit -> first event, in-process worker")
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{os.path.join(tmp, 'start.db')}"
+        values = await bench_start_latency(url, Path(tmp), spec, n)
+        print(f"    SQLite     : {summary(values)}  (target p50 <= 10)")
+        pg_url = os.environ.get("AGENTDECK_BENCH_PG_URL")
+        if pg_url:
+            values = await bench_start_latency(pg_url, Path(tmp), spec, n)
+            print(f"    PostgreSQL : {summary(values)}")
 
 
 # ---- (c) concurrency ------------------------------------------------------------------
@@ -293,6 +322,8 @@ async def main(which: str) -> None:
         await overhead()
     if which in ("durable", "all"):
         await durable()
+    if which in ("start", "all"):
+        await start_latency()
     if which in ("concurrency", "all"):
         await concurrency()
 

@@ -17,6 +17,7 @@ from agentdeck.app import create_app
 from agentdeck.config import ApiSettings, AuthSettings, DatabaseSettings, Settings
 from agentdeck.kit.db import create_engine
 from agentdeck.migrations import upgrade_to_head
+from tests.offline_model import use_offline_models
 
 _ips = itertools.count(1)
 
@@ -52,7 +53,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[object]:
-    application = create_app(settings, configure_logs=False)
+    application = use_offline_models(create_app(settings, configure_logs=False))
     yield application
     await application.state.runtime.engine.dispose()
 

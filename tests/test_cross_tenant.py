@@ -25,6 +25,10 @@ _ID_FIELD = {
     "run_id": "run_id",
 }
 
+# Follow-ups after creating a resource: runs are cancelled at once, because the walker's app
+# has no worker and joining or streaming a pending run would wait for it.
+_AFTER_CREATE = {"run_id": "/cancel"}
+
 # Resources named by the caller (PUT creates or replaces them in the caller's own org). Their
 # names are per-organisation, so B's PUT of the same name makes B's own resource: not a leak.
 _NAME_KEYED = {"alias": "walker"}
@@ -83,6 +87,10 @@ async def _create_resources(
             resp = await client.post(_fill(collection, ids), json=body, headers=a.headers)
             assert resp.status_code in (200, 201), f"POST {collection} as A: {resp.text}"
             ids[name] = str(resp.json()[_ID_FIELD.get(name, "id")])
+            if name in _AFTER_CREATE:
+                follow = f"{_fill(collection, ids)}/{ids[name]}{_AFTER_CREATE[name]}"
+                done = await client.post(follow, headers=a.headers)
+                assert done.status_code == 200, f"POST {follow} as A: {done.text}"
             wanted.discard(name)
             progress = True
         assert progress, f"cannot order the creation of {sorted(wanted)}"

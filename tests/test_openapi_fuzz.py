@@ -26,11 +26,12 @@ from agentdeck.app import create_app
 from agentdeck.config import Settings
 from agentdeck.kit.db import create_sessionmaker
 from tests.factories import PASSWORD, unique_email
+from tests.offline_model import use_offline_models
 
 
 @pytest.fixture(scope="module")
 def fuzz_app(settings: Settings) -> Iterator[Any]:
-    app = create_app(settings, configure_logs=False)
+    app = use_offline_models(create_app(settings, configure_logs=False))
     runtime = app.state.runtime
     if not settings.resolved_db_url.startswith("sqlite"):
         # Every request runs on a new event loop; pooled asyncpg connections cannot follow.

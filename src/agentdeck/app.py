@@ -35,7 +35,10 @@ from agentdeck.logging import configure_logging
 from agentdeck.migrations import is_current
 from agentdeck.org.endpoints import router as org_router
 from agentdeck.provider.endpoints import router as provider_router
+from agentdeck.run import tasks as run_tasks
+from agentdeck.run._services import attach as attach_run_services
 from agentdeck.run.endpoints import router as run_router
+from agentdeck.run.settings import WorkerSettings
 from agentdeck.space.endpoints import router as space_router
 from agentdeck.thread.endpoints import router as thread_router
 from agentdeck.usage.endpoints import router as usage_router
@@ -63,6 +66,7 @@ ROUTERS: list[APIRouter] = [
 
 JOB_HANDLERS: dict[str, JobHandler] = {
     auth_tasks.CLEANUP: auth_tasks.cleanup,
+    run_tasks.EXECUTE: run_tasks.execute,
 }
 
 PERIODIC_JOBS: list[Periodic] = [
@@ -71,8 +75,18 @@ PERIODIC_JOBS: list[Periodic] = [
 
 
 def build_worker(runtime: Runtime) -> Worker:
-    """A worker for every job kind of the platform."""
-    return Worker(runtime.sessionmaker, JOB_HANDLERS, WorkerOptions(periodic=PERIODIC_JOBS))
+    """A worker for every job kind of the platform, woken at once when a run is created."""
+    tuning = WorkerSettings()
+    options = WorkerOptions(
+        concurrency=tuning.concurrency,
+        lease_s=tuning.lease_s,
+        poll_s=tuning.poll_s,
+        grace_s=tuning.grace_s,
+        periodic=PERIODIC_JOBS,
+    )
+    worker = Worker(runtime.sessionmaker, JOB_HANDLERS, options)
+    attach_run_services(runtime.engine, cipher=runtime.cipher, wake=worker.wake)
+    return worker
 
 
 def build_runtime(settings: Settings) -> Runtime:

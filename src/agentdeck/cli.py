@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from agentdeck import __version__
 from agentdeck.config import ConfigError, Settings, get_settings
+
+if TYPE_CHECKING:
+    from agentdeck.api import Runtime
+    from agentdeck.auth.principal import Principal
 
 app = typer.Typer(help="agentdeck: build, run and govern AI agents.", no_args_is_help=True)
 admin = typer.Typer(help="Administrative tasks.", no_args_is_help=True)
@@ -97,6 +103,69 @@ def worker() -> None:
             await runtime.engine.dispose()
 
     asyncio.run(_run())
+
+
+LOCAL_EMAIL = "local@agentdeck.localhost"
+
+
+@app.command("run")
+def run_file(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Agent YAML or JSON."),
+    inputs: list[str] = typer.Option([], "--input", "-i", help="An input as key=value."),
+) -> None:
+    """Run an agent definition in-process (embedded SQLite unless a database is configured).
+
+    Exit code: 0 completed, 1 failed or cancelled, 2 invalid definition or input,
+    3 interrupted (waiting for a human answer).
+    """
+    from agentdeck.app import build_runtime, build_worker
+    from agentdeck.kit.db import is_sqlite
+    from agentdeck.run import _local
+
+    settings = _settings()
+    if is_sqlite(settings.resolved_db_url):
+        _migrate(settings)
+    text = file.read_text()
+
+    async def _run() -> int:
+        runtime = build_runtime(settings)
+        try:
+            return await _local.main(
+                runtime, _local_principal, build_worker, text, file.name, inputs,
+                console,
+            )  # fmt: skip
+        finally:
+            if runtime.http_client is not None:
+                await runtime.http_client.aclose()
+            await runtime.engine.dispose()
+
+    raise typer.Exit(asyncio.run(_run()))
+
+
+async def _local_principal(runtime: Runtime) -> Principal:
+    """The CLI's own account (created on first use, password random and never shown)."""
+    import secrets
+
+    from agentdeck.auth.principal import Principal, scope_for_user
+    from agentdeck.auth.repository import AuthRepository
+    from agentdeck.auth.service import AuthService
+    from agentdeck.kit.db import transaction
+
+    async with transaction(runtime.sessionmaker) as session:
+        repo = AuthRepository(session)
+        user = await repo.user_by_email(LOCAL_EMAIL)
+        if user is None:
+            result = await AuthService(session, runtime).signup(
+                email=LOCAL_EMAIL, password=secrets.token_urlsafe(32), name="Local CLI",
+                org_name="Local", invite_token=None,
+            )  # fmt: skip
+            user_id, org_id = result.user.id, result.org.id
+            await session.flush()
+        else:
+            memberships = await repo.memberships_of(user.id)
+            user_id, org_id = user.id, memberships[0][0].org_id
+        scope = await scope_for_user(repo, org_id, user_id)
+    return Principal(kind="user", user_id=user_id, scope=scope)
 
 
 @admin.command("create-user")

@@ -22,7 +22,7 @@ def runtime(app: Any) -> Iterator[Runtime]:
     """The app's runtime; each test gets a fresh gateway and restores what it changed."""
     rt: Runtime = app.state.runtime
     saved = (rt.gateway, rt.http_client, rt.llm_model_factory)
-    rt.gateway = None
+    rt.gateway, rt.llm_model_factory = None, None  # the real wire, through MockTransport
     yield rt
     rt.gateway, rt.http_client, rt.llm_model_factory = saved
 

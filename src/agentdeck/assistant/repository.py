@@ -1,3 +1,64 @@
-"""assistant queries."""
+"""Assistant queries (each assistant with its agent's name, LangGraph's `graph_id`)."""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from agentdeck.kit.repository import ScopedRepository
+from agentdeck.models import Agent, Assistant, AssistantVersion
+
+_SORT = {
+    "assistant_id": Assistant.id,
+    "graph_id": Agent.name,
+    "name": Assistant.name,
+    "created_at": Assistant.created_at,
+    "updated_at": Assistant.updated_at,
+}
+
+
+class AssistantRepository(ScopedRepository[Assistant]):
+    model = Assistant
+
+    def _with_agent(self) -> Select[Any]:
+        stmt: Any = select(Assistant, Agent.name).join(Agent, Agent.id == Assistant.agent_id)
+        return self._filtered(stmt)
+
+    async def with_graph(self, assistant_id: uuid.UUID) -> tuple[Assistant, str] | None:
+        row = (
+            await self.session.execute(self._with_agent().where(Assistant.id == assistant_id))
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    async def default_of(self, agent_id: uuid.UUID) -> Assistant | None:
+        stmt = self.select().where(Assistant.agent_id == agent_id, Assistant.is_default.is_(True))
+        return (await self.session.execute(stmt)).scalars().first()
+
+    async def search(
+        self,
+        *,
+        graph_id: str | None,
+        name: str | None,
+        sort_by: str | None,
+        descending: bool,
+    ) -> Sequence[tuple[Assistant, str]]:
+        """Every matching assistant with its graph id, sorted (newest first by default)."""
+        stmt = self._with_agent()
+        if graph_id is not None:
+            stmt = stmt.where(Agent.name == graph_id)
+        if name is not None:
+            stmt = stmt.where(func.lower(Assistant.name).contains(name.lower()))
+        column = _SORT.get(sort_by or "created_at", Assistant.created_at)
+        stmt = stmt.order_by(column.desc() if descending else column.asc(), Assistant.id.desc())
+        return [(a, g) for a, g in (await self.session.execute(stmt)).all()]
+
+
+class AssistantVersionRepository(ScopedRepository[AssistantVersion]):
+    model = AssistantVersion
+
+    async def of(self, assistant_id: uuid.UUID) -> Sequence[AssistantVersion]:
+        stmt = self.select().where(AssistantVersion.assistant_id == assistant_id)
+        return await self.all(stmt.order_by(AssistantVersion.version.desc()))

@@ -1,7 +1,100 @@
-"""/runs endpoints."""
+"""/api/v1/runs: read runs and their steps, cancel them, stream their events (SSE)."""
 
 from __future__ import annotations
 
-from agentdeck.api import new_router
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Header, Query
+from sse_starlette import EventSourceResponse
+
+from agentdeck.api import RuntimeDep, SessionDep, new_router
+from agentdeck.auth.principal import Reader, Runner
+from agentdeck.kit.pagination import MAX_LIMIT
+from agentdeck.run import service
+from agentdeck.run.schemas import RunOut, RunPage, RunStatus, StepList, StepOut
 
 router = new_router("/runs", tags=["runs"])
+
+_SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events. Each durable event has `id: <seq>`; "
+        "`message.delta` events have no id. The stream ends after `run.completed`, "
+        "`run.failed`, `run.cancelled` or `run.interrupted`.",
+        "content": {
+            "text/event-stream": {
+                "example": 'id: 3\nevent: step.completed\ndata: {"node": "a", "output": 1}\n\n'
+            }
+        },
+    }
+}
+
+
+@router.get("", response_model=RunPage)
+async def list_runs(
+    principal: Reader,
+    session: SessionDep,
+    agent_id: uuid.UUID | None = None,
+    thread_id: uuid.UUID | None = None,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> RunPage:
+    """Runs in the spaces the caller can see, newest first."""
+    page = await service.list_runs(
+        session, principal, agent_id=agent_id, thread_id=thread_id, status=status,
+        limit=limit, cursor=cursor,
+    )  # fmt: skip
+    return RunPage(
+        items=[RunOut.model_validate(r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{run_id}", response_model=RunOut)
+async def get_run(run_id: uuid.UUID, principal: Reader, session: SessionDep) -> RunOut:
+    """One run: status, inputs, output or error, interrupt payload, timings, tokens, cost."""
+    return RunOut.model_validate(await service.get_run(session, principal, run_id))
+
+
+@router.get("/{run_id}/steps", response_model=StepList)
+async def list_steps(run_id: uuid.UUID, principal: Reader, session: SessionDep) -> StepList:
+    """Every step attempt of the run with inputs, outputs, errors, timings, tokens, cost."""
+    rows = await service.list_steps(session, principal, run_id)
+    return StepList(items=[StepOut.of(r) for r in rows])
+
+
+@router.post("/{run_id}/cancel", response_model=RunOut)
+async def cancel_run(run_id: uuid.UUID, principal: Runner, session: SessionDep) -> RunOut:
+    """Ask the run to stop. A pending run is cancelled at once; a running one within moments."""
+    return RunOut.model_validate(await service.cancel_run(session, principal, run_id))
+
+
+@router.get("/{run_id}/events", responses=_SSE_DOC, response_class=EventSourceResponse)
+async def run_events(
+    run_id: uuid.UUID,
+    principal: Reader,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    include_deltas: bool = True,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> EventSourceResponse:
+    """Replay the run's stored events after `after_seq` (or `Last-Event-ID`), then follow it
+    live until it stops."""
+    run = await service.get_run(session, principal, run_id)
+    await session.commit()  # hold no transaction (nor SQLite's write lock) while streaming
+    if last_event_id and last_event_id.isdigit():
+        after_seq = max(after_seq, int(last_event_id))
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        async for item in service.stream_events(
+            runtime, run, run_id, after_seq=after_seq, include_deltas=include_deltas
+        ):
+            message: dict[str, Any] = {"event": item.type, "data": json.dumps(item.data)}
+            if item.seq is not None:
+                message["id"] = str(item.seq)
+            yield message
+
+    return EventSourceResponse(events(), ping=15)

@@ -1,3 +1,211 @@
-"""run queries."""
+"""Run queries: scoped ones for callers, and id-only ones (``tenant_bypass``) for the worker.
+
+The agent, thread, provider and alias tables are read here directly (this feature's own
+queries), never through another feature's repository.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentdeck.kit.pagination import Page
+from agentdeck.kit.repository import ScopedRepository
+from agentdeck.kit.tenancy import TenantScope, scoped
+from agentdeck.models import Agent, AgentVersion, ModelAlias, Provider, Run, RunStep, Thread
+
+_WORKER = {"tenant_bypass": "run-worker"}
+ACTIVE = ("pending", "running")
+FINAL = ("completed", "failed", "cancelled", "interrupted")
+
+
+class RunRepository(ScopedRepository[Run]):
+    model = Run
+
+    async def list(
+        self,
+        *,
+        agent_id: uuid.UUID | None,
+        thread_id: uuid.UUID | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Run]:
+        stmt = self.select()
+        if agent_id is not None:
+            stmt = stmt.where(Run.agent_id == agent_id)
+        if thread_id is not None:
+            stmt = stmt.where(Run.thread_id == thread_id)
+        if status is not None:
+            stmt = stmt.where(Run.status == status)
+        return await self.page(stmt, limit=limit, cursor=cursor)
+
+    async def last_on_thread(self, thread_id: uuid.UUID) -> Run | None:
+        stmt = self.select().where(Run.thread_id == thread_id).order_by(Run.id.desc()).limit(1)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def active_on_thread(self, thread_id: uuid.UUID) -> Sequence[Run]:
+        return await self.all(
+            self.select().where(Run.thread_id == thread_id, Run.status.in_(ACTIVE))
+        )
+
+    async def steps(self, run_id: uuid.UUID) -> Sequence[RunStep]:
+        stmt = (
+            select(RunStep)
+            .where(RunStep.org_id == self.scope.org_id, RunStep.run_id == run_id)
+            .order_by(RunStep.id)
+            .execution_options(**scoped(self.scope))
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def copy_steps(self, source: Run, target: Run) -> int:
+        """Copy every finished-or-interrupted step of ``source`` into ``target`` (resume)."""
+        rows = await self.steps(source.id)
+        now = dt.datetime.now(dt.UTC)
+        for row in rows:
+            if row.status == "running":
+                continue
+            self.session.add(
+                RunStep(
+                    org_id=row.org_id, run_id=target.id, node_id=row.node_id,
+                    item_index=row.item_index, attempt=row.attempt, status=row.status,
+                    idempotency_key=row.idempotency_key, input=row.input, output=row.output,
+                    error=row.error, started_at=row.started_at, ended_at=row.ended_at or now,
+                    tokens_in=0, tokens_out=0, cost_usd=0.0,
+                )
+            )  # fmt: skip
+        return len(rows)
+
+
+async def scoped_agent(
+    session: AsyncSession, scope: TenantScope, agent_id: uuid.UUID
+) -> Agent | None:
+    stmt = select(Agent).where(
+        Agent.id == agent_id,
+        Agent.org_id == scope.org_id,
+        Agent.space_id.in_(list(scope.space_ids)),
+    )
+    return (await session.execute(stmt.execution_options(**scoped(scope)))).scalar_one_or_none()
+
+
+async def scoped_version(
+    session: AsyncSession, scope: TenantScope, agent: Agent, version: int
+) -> AgentVersion | None:
+    stmt = select(AgentVersion).where(
+        AgentVersion.agent_id == agent.id,
+        AgentVersion.org_id == scope.org_id,
+        AgentVersion.version == version,
+    )
+    return (await session.execute(stmt.execution_options(**scoped(scope)))).scalar_one_or_none()
+
+
+async def scoped_thread(
+    session: AsyncSession, scope: TenantScope, thread_id: uuid.UUID, *, lock: bool = False
+) -> Thread | None:
+    stmt = select(Thread).where(
+        Thread.id == thread_id,
+        Thread.org_id == scope.org_id,
+        Thread.space_id.in_(list(scope.space_ids)),
+    )
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt.execution_options(**scoped(scope)))).scalar_one_or_none()
+
+
+# ---- the worker: ids only ----------------------------------------------------------------
+
+
+async def run_by_id(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
+    stmt = select(Run).where(Run.id == run_id).execution_options(**_WORKER)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def spec_of(
+    session: AsyncSession, agent_id: uuid.UUID, version: int
+) -> dict[str, Any] | None:
+    stmt = (
+        select(AgentVersion.spec)
+        .where(AgentVersion.agent_id == agent_id, AgentVersion.version == version)
+        .execution_options(**_WORKER)
+    )
+    spec: dict[str, Any] | None = (await session.execute(stmt)).scalar_one_or_none()
+    return spec
+
+
+async def thread_by_id(session: AsyncSession, thread_id: uuid.UUID) -> Thread | None:
+    stmt = select(Thread).where(Thread.id == thread_id).execution_options(**_WORKER)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def running_in_org(session: AsyncSession, org_id: uuid.UUID, but: uuid.UUID) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Run)
+        .where(Run.org_id == org_id, Run.status == "running", Run.id != but)
+        .execution_options(**_WORKER)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def earlier_active_on_thread(session: AsyncSession, run: Run) -> bool:
+    """True when another run of the run's thread, created before it, is still active."""
+    if run.thread_id is None:
+        return False
+    stmt = (
+        select(Run.id)
+        .where(Run.thread_id == run.thread_id, Run.id < run.id, Run.status.in_(ACTIVE))
+        .limit(1)
+        .execution_options(**_WORKER)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def set_run(
+    session: AsyncSession, run_id: uuid.UUID, *, when: tuple[str, ...] | None = None, **values: Any
+) -> bool:
+    """Update the run (only while its status is in ``when``); True when a row changed."""
+    stmt = update(Run).where(Run.id == run_id)
+    if when is not None:
+        stmt = stmt.where(Run.status.in_(when))
+    result = await session.execute(stmt.values(**values).execution_options(**_WORKER))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def cancel_requested(session: AsyncSession, run_id: uuid.UUID) -> bool:
+    stmt = select(Run.cancel_requested).where(Run.id == run_id).execution_options(**_WORKER)
+    return bool((await session.execute(stmt)).scalar_one_or_none())
+
+
+async def set_thread(session: AsyncSession, thread_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(
+        update(Thread).where(Thread.id == thread_id).values(**values).execution_options(**_WORKER)
+    )
+
+
+async def agent_in_space(session: AsyncSession, space_id: uuid.UUID, name: str) -> Agent | None:
+    stmt = (
+        select(Agent)
+        .where(Agent.space_id == space_id, Agent.name == name)
+        .execution_options(**_WORKER)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def llm_config(
+    session: AsyncSession, org_id: uuid.UUID
+) -> tuple[list[Provider], list[ModelAlias]]:
+    """The org's enabled providers and its aliases."""
+    providers = await session.execute(
+        select(Provider)
+        .where(Provider.org_id == org_id, Provider.enabled.is_(True))
+        .execution_options(**_WORKER)
+    )
+    aliases = await session.execute(
+        select(ModelAlias).where(ModelAlias.org_id == org_id).execution_options(**_WORKER)
+    )
+    return list(providers.scalars()), list(aliases.scalars())

@@ -135,12 +135,13 @@ class Worker:
                 if self.options.periodic and loop.time() >= next_periodic:
                     await self._schedule_periodic()
                     next_periodic = loop.time() + 60
+                # Clear before claiming: a wake-up that arrives while we claim is kept.
+                self._wake.clear()
                 try:
                     while await self.run_once():
                         pass
                 except Exception:
                     log.exception("worker.claim_failed")
-                self._wake.clear()
                 waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
                 await asyncio.wait(
                     waiters, timeout=self.options.poll_s, return_when=asyncio.FIRST_COMPLETED

@@ -133,3 +133,21 @@ async def prune(session: AsyncSession, older_than: dt.datetime) -> None:
     await session.execute(
         delete(Job).where(Job.status.in_(["done", "failed"]), Job.finished_at < older_than)
     )
+
+
+async def requeue(session: AsyncSession, job: Job, delay_s: float) -> None:
+    """Hand a claimed job back without counting an attempt (e.g. a concurrency limit).
+
+    The lease is dropped, so the worker's later ``finish`` for this claim changes nothing.
+    """
+    await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.lease_owner == job.lease_owner)
+        .values(
+            status="queued",
+            lease_owner=None,
+            lease_expires_at=None,
+            run_at=utcnow() + dt.timedelta(seconds=delay_s),
+            attempts=Job.attempts - 1,
+        )
+    )

@@ -1,0 +1,142 @@
+"""Benchmarks of the run feature (imported by `engine.py`): (b) the product's SqlJournal and
+(d) start latency from `create_run` to the first event.
+
+Both need a migrated database with a real org, space and agent (the journal tables have
+foreign keys), so they sign up a user in a throw-away database first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, text
+
+from agentdeck.api import Runtime
+from agentdeck.app import build_runtime, build_worker
+from agentdeck.auth.principal import Principal, scope_for_user
+from agentdeck.auth.repository import AuthRepository
+from agentdeck.auth.service import AuthService
+from agentdeck.config import AuthSettings, DatabaseSettings, Settings
+from agentdeck.engine import Engine
+from agentdeck.kit.db import transaction
+from agentdeck.migrations import upgrade_to_head_async
+from agentdeck.models import Agent, AgentVersion, Run
+from agentdeck.run import service
+from agentdeck.run._services import services_for
+from agentdeck.run.journal_sql import SqlJournal
+
+
+@dataclass
+class BenchDb:
+    runtime: Runtime
+    principal: Principal
+    agent_id: uuid.UUID
+    space_id: uuid.UUID
+
+
+@asynccontextmanager
+async def bench_db(url: str, data_dir: Path, spec: dict[str, Any]) -> AsyncIterator[BenchDb]:
+    """A migrated database (PostgreSQL: reset first) with one user, org and agent."""
+    if url.startswith("postgresql"):
+        from agentdeck.kit.db import create_engine
+
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+    await upgrade_to_head_async(url)
+    settings = Settings(
+        env="test", data_dir=data_dir, db=DatabaseSettings(url=url),
+        auth=AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024),
+    )  # fmt: skip
+    runtime = build_runtime(settings)
+    async with transaction(runtime.sessionmaker) as session:
+        signup = await AuthService(session, runtime).signup(
+            email="bench@example.org", password="correct horse battery", name="B",
+            org_name="Bench", invite_token=None,
+        )  # fmt: skip
+        await session.flush()
+        scope = await scope_for_user(AuthRepository(session), signup.org.id, signup.user.id)
+        space = next(iter(scope.space_roles))
+        agent = Agent(org_id=scope.org_id, space_id=space, name=spec["name"])
+        session.add(agent)
+        await session.flush()
+        session.add(
+            AgentVersion(
+                org_id=scope.org_id, space_id=space, agent_id=agent.id, version=1, spec=spec
+            )
+        )
+    principal = Principal(kind="user", user_id=signup.user.id, scope=scope)
+    try:
+        yield BenchDb(runtime, principal, agent.id, space)
+    finally:
+        await runtime.engine.dispose()
+
+
+async def _run_rows(db: BenchDb, n: int) -> list[str]:
+    runs = [
+        Run(
+            org_id=db.principal.org_id, space_id=db.space_id, agent_id=db.agent_id,
+            agent_version=1, output=JSON.NULL,
+        )
+        for _ in range(n)
+    ]  # fmt: skip
+    async with transaction(db.runtime.sessionmaker) as session:
+        session.add_all(runs)
+    return [str(r.id) for r in runs]
+
+
+async def bench_sql_journal(url: str, data_dir: Path, spec_obj: Any, runs: int) -> float:
+    """ms per step of the 5-node graph through the product's SqlJournal."""
+    spec = spec_obj.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    async with bench_db(url, data_dir, spec) as db:
+        ids = await _run_rows(db, runs + 20)
+        engine = Engine(SqlJournal(db.runtime.sessionmaker, db.principal.org_id))
+        for run_id in ids[:20]:
+            await engine.run(spec_obj, run_id)
+        started = time.perf_counter()
+        for run_id in ids[20:]:
+            result = await engine.run(spec_obj, run_id)
+            assert result.status == "completed", result.error
+        return (time.perf_counter() - started) * 1000 / (runs * len(spec_obj.nodes))
+
+
+async def bench_start_latency(
+    url: str, data_dir: Path, spec: dict[str, Any], n: int
+) -> list[float]:
+    """ms from create_run() (incl. its commit) to the run's first event, in-process worker."""
+    async with bench_db(url, data_dir, spec) as db:
+        worker = build_worker(db.runtime)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        broker = services_for(db.runtime.engine).broker
+        latencies: list[float] = []
+        try:
+            for i in range(n + 5):
+                t0 = time.perf_counter()
+                async with transaction(db.runtime.sessionmaker) as session:
+                    run = await service.create_run(session, db.principal, agent_id=db.agent_id)
+                with broker.subscribe(str(run.id)) as queue:
+                    await queue.get()
+                    if i >= 5:
+                        latencies.append((time.perf_counter() - t0) * 1000)
+                await service.wait_for_run(db.runtime, run.id, timeout_s=10)
+        finally:
+            stop.set()
+            await task
+        return latencies
+
+
+def summary(values: list[float]) -> str:
+    ordered = sorted(values)
+    p90 = ordered[int(len(ordered) * 0.9) - 1]
+    return f"p50 {statistics.median(ordered):.2f} ms  p90 {p90:.2f} ms  (n={len(ordered)})"

@@ -1,0 +1,92 @@
+"""Engine ports the worker provides besides the LLM: HTTP, tools, retrieval, sub-agents.
+
+Tools and knowledge bases do not exist on the platform yet: their ports fail the node with a
+clear, non-retried error instead of the engine's generic "no port configured".
+Sub-agents are real: a child run of an agent in the same space, created idempotently (its
+id is derived from the step's idempotency key, so a resumed step finds the same child).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agentdeck.engine.errors import NodeError
+from agentdeck.engine.ports import SubagentResult, ToolSpec
+from agentdeck.kit.db import transaction
+from agentdeck.models import Run
+from agentdeck.run._stream import wait_for_run
+from agentdeck.run.repository import agent_in_space, run_by_id
+
+_CHILD_NS = uuid.UUID("5b0b7a52-1f7e-4d0c-9a43-2f3f1b9a6c11")
+
+
+class NoTools:
+    """ToolPort of a platform without a tool registry yet."""
+
+    async def list_tools(self, names: Sequence[str]) -> list[ToolSpec]:
+        raise NodeError("tool", f"tools {list(names)} are not available: no tool registry yet")
+
+    async def call(self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str) -> Any:
+        raise NodeError("tool", f"tool {name!r} is not available: no tool registry yet")
+
+
+class NoKnowledge:
+    """RetrievalPort of a platform without knowledge bases yet."""
+
+    async def retrieve(
+        self,
+        knowledge_bases: Sequence[str],
+        query: str,
+        *,
+        top_k: int,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        raise NodeError("retrieval", f"knowledge bases {list(knowledge_bases)} are not available")
+
+
+def child_run_id(idempotency_key: str) -> uuid.UUID:
+    """The child run of a subagent step: the same for every attempt of that step."""
+    return uuid.uuid5(_CHILD_NS, idempotency_key)
+
+
+class ChildRuns:
+    """SubagentPort: child runs of agents in the parent's space, executed by the workers."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    async def start(
+        self, agent: str, inputs: Mapping[str, Any], *, parent_run_id: str, idempotency_key: str
+    ) -> str:
+        from agentdeck.run.service import enqueue_execution
+
+        child_id = child_run_id(idempotency_key)
+        async with transaction(self.sessionmaker) as session:
+            if await run_by_id(session, child_id) is not None:
+                return str(child_id)
+            parent = await run_by_id(session, uuid.UUID(parent_run_id))
+            if parent is None:
+                raise NodeError("subagent", f"parent run {parent_run_id} is gone")
+            target = await agent_in_space(session, parent.space_id, agent)
+            if target is None:
+                raise NodeError("subagent", f"no agent named {agent!r} in this space")
+            child = Run(
+                id=child_id, org_id=parent.org_id, space_id=parent.space_id, agent_id=target.id,
+                agent_version=target.current_version, parent_run_id=parent.id,
+                status="pending", inputs=dict(inputs), output=JSON.NULL, config={},
+                metadata_={"idempotency_key": idempotency_key}, user_id=parent.user_id,
+                api_key_id=parent.api_key_id,
+            )  # fmt: skip
+            session.add(child)
+            await session.flush()
+            await enqueue_execution(session, child)
+        return str(child_id)
+
+    async def wait(self, child_run_id: str) -> SubagentResult:
+        run = await wait_for_run(self.sessionmaker, uuid.UUID(child_run_id))
+        return SubagentResult(status=run.status, output=run.output, error=run.error)  # type: ignore[arg-type]

@@ -1,0 +1,106 @@
+"""Process-wide run services (broker, settings, HTTP client, LLM port factory) per database.
+
+Job handlers get only a sessionmaker, so the services are found by the database engine they
+serve. `attach()` (called by `app.build_worker`) registers the runtime's cipher and the
+worker's wake-up; anything not attached gets defaults on first use.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from agentdeck.engine.ports import LLMPort
+from agentdeck.kit.crypto import Cipher
+from agentdeck.run.broker import Broker
+from agentdeck.run.settings import RunSettings
+
+
+@dataclass(frozen=True, slots=True)
+class LLMContext:
+    """Who a run's model calls are for (usage attribution, budgets)."""
+
+    org_id: uuid.UUID
+    space_id: uuid.UUID
+    run_id: uuid.UUID
+    agent_id: uuid.UUID
+    user_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None
+
+
+LLMFactory = Callable[[LLMContext], LLMPort]
+
+
+@dataclass
+class RunServices:
+    broker: Broker = field(default_factory=Broker)
+    settings: RunSettings = field(default_factory=RunSettings)
+    cipher: Cipher | None = None
+    llm_factory: LLMFactory | None = None
+    """Overrides how a run's LLMPort is built (tests, the CLI); default: the org's gateway."""
+    _http: httpx.AsyncClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        """The shared client of `http` nodes (no redirects; the node sets timeouts)."""
+        if self._http is None or self._http.is_closed:
+            self._http = httpx.AsyncClient(follow_redirects=False)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+_REGISTRY: weakref.WeakKeyDictionary[Engine, RunServices] = weakref.WeakKeyDictionary()
+
+
+def _sync_engine(source: Any) -> Engine:
+    if isinstance(source, async_sessionmaker):
+        source = source.kw["bind"]
+    if isinstance(source, AsyncSession):
+        source = source.get_bind()
+    if isinstance(source, AsyncEngine):
+        source = source.sync_engine
+    if not isinstance(source, Engine):
+        raise TypeError(f"cannot find the database engine of {source!r}")
+    return source
+
+
+def services_for(
+    source: async_sessionmaker[AsyncSession] | AsyncSession | AsyncEngine | Engine,
+) -> RunServices:
+    """The run services of the database behind ``source`` (created on first use)."""
+    engine = _sync_engine(source)
+    services = _REGISTRY.get(engine)
+    if services is None:
+        services = _REGISTRY[engine] = RunServices()
+    return services
+
+
+def attach(
+    engine: AsyncEngine,
+    *,
+    cipher: Cipher | None = None,
+    wake: Callable[[], None] | None = None,
+    settings: RunSettings | None = None,
+    llm_factory: LLMFactory | None = None,
+) -> RunServices:
+    """Wire a process's runtime into the run services of its database."""
+    services = services_for(engine)
+    if cipher is not None:
+        services.cipher = cipher
+    if wake is not None:
+        services.broker.add_waker(wake)
+    if settings is not None:
+        services.settings = settings
+    if llm_factory is not None:
+        services.llm_factory = llm_factory
+    return services

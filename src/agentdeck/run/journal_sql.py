@@ -1,0 +1,240 @@
+"""`SqlJournal`: the engine's Journal port on the `run_steps` and `run_events` tables.
+
+One short transaction per call. On SQLite the writes go through the loop-friendly store in
+`_sqlite_journal` (raw statements, ~40 us per commit); on PostgreSQL through SQLAlchemy Core
+(`_pg_journal`). Per-run event sequence numbers are allocated inside the write transaction
+(``coalesce(max(seq), 0) + 1``): SQLite's ``BEGIN IMMEDIATE`` serialises writers, PostgreSQL
+takes a transaction-scoped advisory lock on the run first.
+
+Step rows store ``item_index = -1`` for the node itself (`StepRecord.index is None`). The
+record returned by `finish_step` carries no `input` (the engine does not need it; `load` has it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from agentdeck.engine.journal import (
+    NO_USAGE,
+    EventRecord,
+    JournalConflict,
+    StepRecord,
+    StepStatus,
+    Usage,
+)
+from agentdeck.kit.ids import uuid7
+from agentdeck.run._pg_journal import PgJournalBackend
+from agentdeck.run._sqlite_journal import dumps, loads, parse_stamp, stamp, store_for
+
+_STEP_COLUMNS = (
+    "node_id, item_index, attempt, status, idempotency_key, input, output, error, "
+    "started_at, ended_at, tokens_in, tokens_out, cost_usd"
+)
+_INSERT_STEP = (
+    "INSERT INTO run_steps (id, org_id, run_id, node_id, item_index, attempt, status, "
+    "idempotency_key, input, output, error, started_at, ended_at, tokens_in, tokens_out, "
+    "cost_usd, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, ?) ON CONFLICT DO NOTHING RETURNING id"
+)
+_FINISH_STEP = (
+    "UPDATE run_steps SET status = ?, output = ?, error = ?, ended_at = ?, tokens_in = ?, "
+    "tokens_out = ?, cost_usd = ?, updated_at = ? WHERE run_id = ? AND node_id = ? "
+    "AND item_index = ? AND attempt = ? RETURNING idempotency_key, started_at"
+)
+_APPEND_EVENT = (
+    "INSERT INTO run_events (id, org_id, run_id, seq, type, data, created_at, updated_at) "
+    "SELECT ?, ?, ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ? FROM run_events WHERE run_id = ? "
+    "RETURNING seq"
+)
+
+
+def run_uuid(run_id: str) -> uuid.UUID:
+    """The run's UUID; raises ValueError for anything else (run ids are UUIDs here)."""
+    return uuid.UUID(run_id)
+
+
+def step_from_row(run_id: str, row: tuple[Any, ...]) -> StepRecord:
+    """A StepRecord from a SELECT of `_STEP_COLUMNS` (SQLite text values)."""
+    return StepRecord(
+        run_id=run_id,
+        node_id=row[0],
+        index=None if row[1] < 0 else row[1],
+        attempt=row[2],
+        status=StepStatus(row[3]),
+        idempotency_key=row[4],
+        input=loads(row[5]),
+        output=loads(row[6]),
+        error=loads(row[7]),
+        started_at=parse_stamp(row[8]),
+        ended_at=parse_stamp(row[9]),
+        usage=Usage(row[10], row[11], row[12]),
+    )
+
+
+class SqlJournal:
+    """The Journal port for one organisation's runs (its rows carry ``org_id``).
+
+    Run ids are the string form of `Run.id`. Queries are tagged
+    ``tenant_bypass="journal"``: the worker acts on ids it was handed, not for a caller.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], org_id: uuid.UUID) -> None:
+        engine: AsyncEngine = sessionmaker.kw["bind"]
+        self.org_id = org_id
+        self._sqlite = engine.dialect.name == "sqlite"
+        if self._sqlite:
+            self._store = store_for(engine.url.render_as_string(hide_password=False))
+        else:
+            self._pg = PgJournalBackend(engine, org_id)
+
+    async def load(self, run_id: str) -> list[StepRecord]:
+        """All step records of the run, in the order they were started."""
+        rid = run_uuid(run_id)
+        if not self._sqlite:
+            return await self._pg.load(run_id, rid)
+
+        def read(conn: sqlite3.Connection) -> list[StepRecord]:
+            rows = conn.execute(
+                f"SELECT {_STEP_COLUMNS} FROM run_steps WHERE run_id = ? ORDER BY id",  # noqa: S608
+                (rid.hex,),
+            ).fetchall()
+            return [step_from_row(run_id, row) for row in rows]
+
+        return await self._store.read(read)
+
+    async def start_step(
+        self,
+        run_id: str,
+        node_id: str,
+        *,
+        attempt: int,
+        index: int | None = None,
+        input: Any = None,
+        idempotency_key: str,
+    ) -> StepRecord:
+        """Insert a `running` record; raises JournalConflict if this attempt exists."""
+        record = StepRecord(
+            run_id=run_id,
+            node_id=node_id,
+            attempt=attempt,
+            status=StepStatus.RUNNING,
+            idempotency_key=idempotency_key,
+            index=index,
+            input=input,
+        )
+        await self._insert(record, finished=False)
+        return record
+
+    async def record_step(self, record: StepRecord) -> None:
+        """Insert an already finished record; raises JournalConflict if this attempt exists."""
+        await self._insert(record, finished=True)
+
+    async def _insert(self, record: StepRecord, *, finished: bool) -> None:
+        now = stamp()
+        started = stamp(record.started_at) if record.started_at else now
+        record.started_at = parse_stamp(started)
+        ended = (stamp(record.ended_at) if record.ended_at else now) if finished else None
+        if ended is not None:
+            record.ended_at = parse_stamp(ended)
+        if not self._sqlite:
+            if not await self._pg.insert_step(record):
+                raise JournalConflict(self._where(record))
+            return
+        usage = record.usage
+        params = (
+            uuid7().hex, self.org_id.hex, run_uuid(record.run_id).hex, record.node_id,
+            -1 if record.index is None else record.index, record.attempt, record.status.value,
+            record.idempotency_key, dumps(record.input), dumps(record.output),
+            dumps(record.error), started, ended, usage.tokens_in, usage.tokens_out,
+            usage.cost_usd, now, now,
+        )  # fmt: skip
+
+        def write(conn: sqlite3.Connection) -> bool:
+            return conn.execute(_INSERT_STEP, params).fetchone() is not None
+
+        if not await self._store.write(write):
+            raise JournalConflict(self._where(record))
+
+    @staticmethod
+    def _where(record: StepRecord) -> str:
+        return f"{record.run_id}:{record.node_id}[{record.index}] attempt {record.attempt} exists"
+
+    async def finish_step(
+        self,
+        run_id: str,
+        node_id: str,
+        *,
+        attempt: int,
+        index: int | None = None,
+        status: StepStatus,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        usage: Usage = NO_USAGE,
+    ) -> StepRecord:
+        """Close a started attempt; raises KeyError if it was never started."""
+        record = StepRecord(
+            run_id=run_id,
+            node_id=node_id,
+            attempt=attempt,
+            status=status,
+            idempotency_key="",
+            index=index,
+            output=output,
+            error=error,
+            usage=usage,
+        )
+        if not self._sqlite:
+            found = await self._pg.finish_step(record)
+        else:
+            now = stamp()
+            record.ended_at = parse_stamp(now)
+            params = (
+                status.value, dumps(output), dumps(error), now, usage.tokens_in,
+                usage.tokens_out, usage.cost_usd, now, run_uuid(run_id).hex, node_id,
+                -1 if index is None else index, attempt,
+            )  # fmt: skip
+
+            def write(conn: sqlite3.Connection) -> tuple[str, str | None] | None:
+                row = conn.execute(_FINISH_STEP, params).fetchone()
+                return None if row is None else (row[0], row[1])
+
+            raw = await self._store.write(write)
+            found = None if raw is None else (raw[0], parse_stamp(raw[1]))
+        if found is None:
+            raise KeyError(f"{run_id}:{node_id}[{index}] attempt {attempt} was never started")
+        record.idempotency_key, record.started_at = found
+        return record
+
+    async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
+        """Store a durable event; its per-run sequence number (1, 2, ...)."""
+        rid = run_uuid(run_id)
+        if not self._sqlite:
+            return await self._pg.append_event(rid, type, data)
+        now = stamp()
+        params = (uuid7().hex, self.org_id.hex, rid.hex, type, dumps(data), now, now, rid.hex)
+
+        def write(conn: sqlite3.Connection) -> int:
+            seq: int = conn.execute(_APPEND_EVENT, params).fetchone()[0]
+            return seq
+
+        return await self._store.write(write)
+
+    async def events(self, run_id: str, after: int = 0) -> list[EventRecord]:
+        """Durable events with ``seq > after``, in order."""
+        rid = run_uuid(run_id)
+        if not self._sqlite:
+            return await self._pg.events(run_id, rid, after)
+
+        def read(conn: sqlite3.Connection) -> list[EventRecord]:
+            rows = conn.execute(
+                "SELECT seq, type, data, created_at FROM run_events WHERE run_id = ? "
+                "AND seq > ? ORDER BY seq",
+                (rid.hex, after),
+            ).fetchall()
+            return [EventRecord(run_id, r[0], r[1], loads(r[2]), parse_stamp(r[3])) for r in rows]  # type: ignore[arg-type]
+
+        return await self._store.read(read)

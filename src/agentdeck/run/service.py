@@ -1,0 +1,269 @@
+"""Run rules: who may start, see and cancel runs; creating a run enqueues its execution.
+
+The API the LangGraph-compatible layer and the CLI call. Services never commit: the caller's
+transaction does, and the `run.execute` job is enqueued inside it (a job exists only if the
+run commits). After the commit this process's workers are woken at once.
+
+Resuming an interrupted thread (``command={"resume": value}``) creates a NEW run on the thread
+that starts with copies of the interrupted run's finished steps (and its interrupted human
+step); the engine then records the answer and continues. The old run stays `interrupted`, so
+every run keeps its own event stream and the history stays honest.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import ValidationError
+from sqlalchemy import JSON, event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentdeck.auth.principal import Principal
+from agentdeck.engine import AgentSpec
+from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.kit.db import utcnow
+from agentdeck.kit.ids import uuid7
+from agentdeck.kit.pagination import Page
+from agentdeck.kit.tenancy import KeyScope, SpaceRole, key_scopes_grant, space_role_at_least
+from agentdeck.models import Run, RunEvent, RunStep
+from agentdeck.run._services import services_for
+from agentdeck.run._stream import stream_events, wait_for_run
+from agentdeck.run.broker import StreamItem
+from agentdeck.run.repository import (
+    FINAL,
+    RunRepository,
+    scoped_agent,
+    scoped_thread,
+    scoped_version,
+)
+from agentdeck.worker import queue
+
+EXECUTE = "run.execute"
+CANCEL_SIGNAL = "_cancel"
+
+__all__ = [
+    "EXECUTE",
+    "StreamItem",
+    "cancel_run",
+    "create_run",
+    "get_run",
+    "list_runs",
+    "list_steps",
+    "stream_events",
+    "wait_for_run",
+]
+
+
+def _require_runner(principal: Principal, space_id: uuid.UUID, what: str = "agent") -> None:
+    """Editors (or API keys with the `run` scope) run agents; invisible spaces are a 404."""
+    scope = principal.scope
+    role = scope.space_roles.get(space_id)
+    if role is None:
+        raise NotFound(f"{what} not found")
+    if scope.key_scopes is not None:
+        if not key_scopes_grant(scope.key_scopes, KeyScope.RUN):
+            raise Forbidden("this API key lacks the 'run' scope")
+        return
+    if not space_role_at_least(role, SpaceRole.EDITOR):
+        raise Forbidden("running agents needs the editor role in the agent's space")
+
+
+def _check_inputs(spec: AgentSpec, inputs: dict[str, Any] | None) -> None:
+    if spec.inputs is None:
+        return
+    try:
+        jsonschema.validate(inputs or {}, spec.inputs, jsonschema.Draft202012Validator)
+    except jsonschema.ValidationError as exc:
+        path = ".".join(str(p) for p in exc.absolute_path)
+        raise InvalidInput(exc.message, field=f"inputs.{path}" if path else "inputs") from exc
+
+
+def _wake_after_commit(session: AsyncSession, *signals: StreamItem) -> None:
+    """After this transaction commits: wake the workers, deliver in-process signals."""
+    broker = services_for(session).broker
+
+    def on_commit(_session: Any) -> None:
+        broker.wake_workers()
+        for item in signals:
+            broker.publish(item)
+
+    event.listen(session.sync_session, "after_commit", on_commit, once=True)
+
+
+async def create_run(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    agent_id: uuid.UUID,
+    agent_version: int | None = None,
+    inputs: dict[str, Any] | None = None,
+    thread_id: uuid.UUID | None = None,
+    assistant_id: uuid.UUID | None = None,
+    command: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    multitask_strategy: Literal["reject", "enqueue"] = "reject",
+    parent_run_id: uuid.UUID | None = None,
+) -> Run:
+    """Create a pending run and enqueue its execution (in the caller's transaction).
+
+    Raises NotFound (agent, version or thread not visible), Forbidden (no right to run),
+    InvalidInput (inputs fail the agent's schema, bad command or resume value), Conflict
+    (the thread has an active run and the strategy is `reject`; nothing to resume).
+    """
+    scope = principal.scope
+    agent = await scoped_agent(session, scope, agent_id)
+    if agent is None:
+        raise NotFound("agent not found", field="agent_id")
+    _require_runner(principal, agent.space_id)
+    repo = RunRepository(session, scope)
+    thread = None
+    if thread_id is not None:
+        thread = await scoped_thread(session, scope, thread_id, lock=True)
+        if thread is None:
+            raise NotFound("thread not found", field="thread_id")
+    resume_from: Run | None = None
+    if command is not None:
+        resume_from, version_no = await _resumable(repo, thread, agent.id, command)
+        inputs = resume_from.inputs
+    else:
+        version_no = agent_version or agent.current_version
+    version = await scoped_version(session, scope, agent, version_no)
+    if version is None:
+        raise NotFound(f"agent version {version_no} not found", field="agent_version")
+    try:
+        spec = AgentSpec.model_validate(version.spec)
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"stored agent version is invalid: {exc}", field="agent_version"
+        ) from exc
+    if resume_from is None:
+        _check_inputs(spec, inputs)
+    if (
+        thread is not None
+        and multitask_strategy == "reject"
+        and await repo.active_on_thread(thread.id)
+    ):
+        raise Conflict("the thread already has a run in progress", field="thread_id")
+    run = Run(
+        id=uuid7(), org_id=scope.org_id, space_id=agent.space_id, agent_id=agent.id,
+        agent_version=version_no, assistant_id=assistant_id, thread_id=thread_id,
+        parent_run_id=parent_run_id, status="pending", inputs=inputs, output=JSON.NULL,
+        command=command, config=config or {}, metadata_=metadata or {},
+        multitask_strategy=multitask_strategy, user_id=principal.user_id,
+        api_key_id=principal.api_key_id,
+    )  # fmt: skip
+    repo.add(run)
+    await session.flush()
+    if resume_from is not None:
+        run.command = {**(command or {}), "from_run_id": str(resume_from.id)}
+        await repo.copy_steps(resume_from, run)
+    if thread is not None:
+        thread.status = "busy"
+    await enqueue_execution(session, run)
+    return run
+
+
+async def enqueue_execution(session: AsyncSession, run: Run) -> None:
+    """Add the run's `run.execute` job to the transaction and wake workers after commit."""
+    await queue.enqueue(
+        session, EXECUTE, {"run_id": str(run.id)}, org_id=run.org_id, dedupe_key=f"run:{run.id}:1"
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        await session.execute(text("SELECT pg_notify('agentdeck_jobs', :kind)"), {"kind": EXECUTE})
+    _wake_after_commit(session)
+
+
+async def _resumable(
+    repo: RunRepository, thread: Any, agent_id: uuid.UUID, command: dict[str, Any]
+) -> tuple[Run, int]:
+    if set(command) != {"resume"}:
+        raise InvalidInput("command supports only {'resume': value}", field="command")
+    if thread is None:
+        raise InvalidInput("command.resume needs a thread_id", field="thread_id")
+    last = await repo.last_on_thread(thread.id)
+    if last is None or last.status != "interrupted":
+        raise Conflict("the thread's last run is not interrupted", field="command")
+    if last.agent_id != agent_id:
+        raise Conflict("the interrupted run belongs to another agent", field="agent_id")
+    schema = (last.interrupt or {}).get("schema")
+    if schema:
+        try:
+            jsonschema.validate(command["resume"], schema, jsonschema.Draft202012Validator)
+        except jsonschema.ValidationError as exc:
+            raise InvalidInput(exc.message, field="command.resume") from exc
+    return last, last.agent_version
+
+
+async def get_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> Run:
+    """One run the caller can see. Raises NotFound (also for other tenants' runs)."""
+    run = await RunRepository(session, principal.scope).get(run_id)
+    if run is None:
+        raise NotFound("run not found")
+    return run
+
+
+async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> Run:
+    """Request cancellation. A pending run is cancelled at once; a running one stops at its
+    next check (in-process: immediately). Finished runs are returned unchanged."""
+    run = await get_run(session, principal, run_id)
+    _require_runner(principal, run.space_id, "run")
+    if run.status in FINAL:
+        return run
+    run.cancel_requested = True
+    if run.status == "pending":
+        run.status, run.ended_at = "cancelled", utcnow()
+        seq = await _next_seq(session, principal, run)
+        session.add(
+            RunEvent(org_id=run.org_id, run_id=run.id, seq=seq, type="run.cancelled", data={})
+        )
+        if run.thread_id is not None:
+            thread = await scoped_thread(session, principal.scope, run.thread_id)
+            if thread is not None and thread.status == "busy":
+                thread.status = "idle"
+    await session.flush()
+    signal = StreamItem(str(run.id), CANCEL_SIGNAL, {})
+    _wake_after_commit(session, signal)
+    return run
+
+
+async def _next_seq(session: AsyncSession, principal: Principal, run: Run) -> int:
+    from sqlalchemy import func, select
+
+    from agentdeck.kit.tenancy import scoped
+
+    stmt = select(func.coalesce(func.max(RunEvent.seq), 0)).where(
+        RunEvent.org_id == principal.org_id, RunEvent.run_id == run.id
+    )
+    return (
+        int((await session.execute(stmt.execution_options(**scoped(principal.scope)))).scalar_one())
+        + 1
+    )
+
+
+async def list_runs(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    agent_id: uuid.UUID | None = None,
+    thread_id: uuid.UUID | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[Run]:
+    """The caller's visible runs, newest first. Raises InvalidCursor."""
+    return await RunRepository(session, principal.scope).list(
+        agent_id=agent_id, thread_id=thread_id, status=status, limit=limit, cursor=cursor
+    )
+
+
+async def list_steps(
+    session: AsyncSession, principal: Principal, run_id: uuid.UUID
+) -> list[RunStep]:
+    """Every step attempt of a visible run, in start order. Raises NotFound."""
+    run = await get_run(session, principal, run_id)
+    return list(await RunRepository(session, principal.scope).steps(run.id))

@@ -1,0 +1,204 @@
+"""The `run.execute` job: drive one run with the engine, durably, and record how it ended.
+
+Safe to run again for the same run at any time: the engine resumes from the journal (no
+completed step runs twice; a step caught mid-flight runs again with the same idempotency
+key). A run held back by the per-org limit or by an earlier run on its thread
+(`multitask_strategy="enqueue"`) is handed back to the queue without using an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agentdeck.engine import AgentSpec, Engine, Ports, Resume, ResumeError, RunResult, StepStatus
+from agentdeck.engine.journal import StepRecord
+from agentdeck.kit.db import transaction, utcnow
+from agentdeck.models import Run
+from agentdeck.run._llm_port import load_llm_port
+from agentdeck.run._ports import ChildRuns, NoKnowledge, NoTools
+from agentdeck.run._services import LLMContext, RunServices, services_for
+from agentdeck.run.broker import BrokerSink
+from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.repository import (
+    FINAL,
+    cancel_requested,
+    earlier_active_on_thread,
+    run_by_id,
+    running_in_org,
+    set_run,
+    set_thread,
+    spec_of,
+    thread_by_id,
+)
+from agentdeck.run.service import CANCEL_SIGNAL, EXECUTE
+from agentdeck.worker import queue
+from agentdeck.worker.loop import JobContext
+
+log = structlog.get_logger(__name__)
+THREAD_STATUS = {"completed": "idle", "cancelled": "idle", "failed": "error"}
+
+__all__ = ["EXECUTE", "execute"]
+
+
+async def execute(ctx: JobContext) -> None:
+    """Handler of `run.execute` (payload ``{"run_id": ...}``)."""
+    run_id = uuid.UUID(str(ctx.job.payload["run_id"]))
+    services = services_for(ctx.sessionmaker)
+    async with transaction(ctx.sessionmaker) as session:
+        prepared = await _prepare(session, ctx, services, run_id)
+    if prepared is None:
+        return
+    run, spec, thread, llm = prepared
+    journal = SqlJournal(ctx.sessionmaker, run.org_id)
+    ports = Ports(
+        llm=llm,  # type: ignore[arg-type]
+        tools=NoTools(),
+        retrieval=NoKnowledge(),
+        subagents=ChildRuns(ctx.sessionmaker),
+        http=services.http(),
+        allow_private_network=services.settings.allow_private_network,
+    )
+    sink = BrokerSink(services.broker)
+    engine = Engine(
+        journal, ports=ports, events=sink, max_concurrency=services.settings.max_concurrency
+    )
+    cancel = asyncio.Event()
+    watcher = asyncio.create_task(_watch_cancel(ctx.sessionmaker, services, run_id, cancel))
+    try:
+        resume = await _pending_resume(journal, run)
+        result = await engine.run(
+            spec, str(run_id), run.inputs, resume=resume, thread=thread, cancel=cancel
+        )
+    except ResumeError as exc:
+        error = {"kind": "resume", "message": str(exc)}
+        seq = await journal.append_event(str(run_id), "run.failed", {"error": error})
+        await sink.publish(str(run_id), seq, "run.failed", {"error": error})
+        result = RunResult("failed", error=error)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    records = await journal.load(str(run_id))
+    async with transaction(ctx.sessionmaker) as session:
+        await _record_result(session, run, result, records)
+    services.broker.status_changed(str(run_id))
+    services.broker.wake_workers()
+    log.info("run.finished", run_id=str(run_id), status=result.status)
+
+
+async def _prepare(
+    session: AsyncSession, ctx: JobContext, services: RunServices, run_id: uuid.UUID
+) -> tuple[Run, AgentSpec, dict[str, Any] | None, object] | None:
+    """Load the run and mark it running; None when there is nothing to do now."""
+    run = await run_by_id(session, run_id)
+    if run is None or run.status in FINAL:
+        return None
+    if run.status == "pending":
+        if await _held_back(session, services, run):
+            await queue.requeue(session, ctx.job, services.settings.requeue_delay_s)
+            return None
+        started = {"status": "running", "started_at": run.started_at or utcnow()}
+        if not await set_run(session, run.id, when=("pending",), **started):
+            return None
+        run.status = "running"
+    raw = await spec_of(session, run.agent_id, run.agent_version)
+    if raw is None:
+        error = {"kind": "invalid_input", "message": "the agent version no longer exists"}
+        await set_run(session, run.id, status="failed", error=error, ended_at=utcnow())
+        return None
+    thread_ctx = None
+    if run.thread_id is not None:
+        thread = await thread_by_id(session, run.thread_id)
+        if thread is not None:
+            thread.status = "busy"
+            thread_ctx = {
+                "id": str(thread.id),
+                "values": thread.values or {},
+                "metadata": thread.metadata_,
+            }
+    llm_ctx = LLMContext(
+        org_id=run.org_id, space_id=run.space_id, run_id=run.id, agent_id=run.agent_id,
+        user_id=run.user_id, api_key_id=run.api_key_id,
+    )  # fmt: skip
+    llm = await load_llm_port(session, services, llm_ctx)
+    return run, AgentSpec.model_validate(raw), thread_ctx, llm
+
+
+async def _held_back(session: AsyncSession, services: RunServices, run: Run) -> bool:
+    if run.multitask_strategy == "enqueue" and await earlier_active_on_thread(session, run):
+        return True
+    limit = services.settings.max_per_org
+    if not limit:
+        return False
+    if session.get_bind().dialect.name == "postgresql":
+        lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+        await session.execute(lock, {"key": f"runs:{run.org_id}"})
+    return await running_in_org(session, run.org_id, run.id) >= limit
+
+
+async def _pending_resume(journal: SqlJournal, run: Run) -> Resume | None:
+    """The resume answer, unless an earlier attempt of this job already recorded it."""
+    if not run.command or "resume" not in run.command:
+        return None
+    latest: dict[str, StepRecord] = {}
+    for record in await journal.load(str(run.id)):
+        if record.index is None:
+            latest[record.node_id] = record
+    if any(r.status is StepStatus.INTERRUPTED for r in latest.values()):
+        return Resume(run.command["resume"])
+    return None
+
+
+async def _watch_cancel(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    services: RunServices,
+    run_id: uuid.UUID,
+    cancel: asyncio.Event,
+) -> None:
+    """Set ``cancel`` when cancellation is requested (in-process signal or the run row)."""
+    with services.broker.subscribe(str(run_id)) as signals:
+        while not cancel.is_set():
+            async with sessionmaker() as session:
+                if await cancel_requested(session, run_id):
+                    cancel.set()
+                    return
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow our cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(services.settings.cancel_poll_s):
+                    while (await signals.get()).type != CANCEL_SIGNAL:
+                        pass
+                    cancel.set()
+                    return
+
+
+async def _record_result(
+    session: AsyncSession, run: Run, result: RunResult, records: list[StepRecord]
+) -> None:
+    tokens_in = sum(r.usage.tokens_in for r in records)
+    tokens_out = sum(r.usage.tokens_out for r in records)
+    cost = sum(r.usage.cost_usd for r in records)
+    await set_run(
+        session, run.id, status=result.status, output=result.output, error=result.error,
+        interrupt=result.interrupt, ended_at=utcnow(), tokens_in=tokens_in,
+        tokens_out=tokens_out, cost_usd=cost, updated_at=utcnow(),
+    )  # fmt: skip
+    if run.thread_id is None:
+        return
+    steps: dict[str, Any] = {}
+    for record in records:
+        if record.index is None and record.status is StepStatus.COMPLETED:
+            steps[record.node_id] = record.output
+    values = {"inputs": run.inputs, "steps": steps, "output": result.output}
+    status = THREAD_STATUS.get(result.status, "interrupted")
+    interrupts = [result.interrupt] if result.interrupt is not None else []
+    await set_thread(
+        session, run.thread_id, status=status, values=values, interrupts=interrupts,
+        updated_at=utcnow(),
+    )  # fmt: skip

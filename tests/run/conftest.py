@@ -1,0 +1,108 @@
+"""Fixtures of the run suite: tenants with principals and agents, an in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import JSON
+
+from agentdeck.api import Runtime
+from agentdeck.app import build_worker
+from agentdeck.auth.principal import Principal, scope_for_user
+from agentdeck.auth.repository import AuthRepository
+from agentdeck.kit.db import transaction
+from agentdeck.models import Run, Thread
+from agentdeck.run import service
+from agentdeck.run._services import attach, services_for
+from agentdeck.run.settings import RunSettings
+from tests.engine.conftest import FakeLLM, LocalServer, local_server  # noqa: F401 - fixture
+from tests.factories import Tenant, create_agent_row, create_tenant, personal_space_id
+
+
+@pytest.fixture
+def runtime(app: Any) -> Runtime:
+    rt: Runtime = app.state.runtime
+    return rt
+
+
+async def principal_for(runtime: Runtime, tenant: Tenant) -> Principal:
+    async with runtime.sessionmaker() as session:
+        scope = await scope_for_user(
+            AuthRepository(session), uuid.UUID(tenant.org_id), uuid.UUID(tenant.user_id)
+        )
+    return Principal(kind="user", user_id=uuid.UUID(tenant.user_id), scope=scope)
+
+
+class Org:
+    """A tenant, its principal and personal space, and a way to add agents."""
+
+    def __init__(self, app: Any, tenant: Tenant, principal: Principal, space: str) -> None:
+        self.app, self.tenant, self.principal, self.space = app, tenant, principal, space
+
+    async def agent(self, spec: dict[str, Any]) -> uuid.UUID:
+        row = await create_agent_row(self.app, self.tenant.org_id, self.space, spec)
+        return uuid.UUID(str(row["id"]))
+
+    async def thread(self) -> uuid.UUID:
+        thread = Thread(
+            id=uuid.uuid4(), org_id=uuid.UUID(self.tenant.org_id), space_id=uuid.UUID(self.space)
+        )
+        async with self.app.state.runtime.sessionmaker() as session:
+            session.add(thread)
+            await session.commit()
+        return thread.id
+
+    async def start(self, agent_id: uuid.UUID, **kw: Any) -> Run:
+        async with transaction(self.app.state.runtime.sessionmaker) as session:
+            return await service.create_run(session, self.principal, agent_id=agent_id, **kw)
+
+
+async def make_org(client: httpx.AsyncClient, app: Any) -> Org:
+    tenant = await create_tenant(client)
+    space = await personal_space_id(client, tenant)
+    return Org(app, tenant, await principal_for(app.state.runtime, tenant), space)
+
+
+@pytest.fixture
+async def org(client: httpx.AsyncClient, app: Any) -> Org:
+    return await make_org(client, app)
+
+
+@pytest.fixture
+def fake_llm() -> FakeLLM:
+    return FakeLLM(deltas=["Hel", "lo"])
+
+
+@pytest.fixture
+async def worker(runtime: Runtime, fake_llm: FakeLLM) -> AsyncIterator[Any]:
+    """An in-process worker whose runs use ``fake_llm`` and may call 127.0.0.1."""
+    settings = RunSettings(allow_private_network=True, cancel_poll_s=0.1, requeue_delay_s=0.1)
+    attach(runtime.engine, settings=settings, llm_factory=lambda _ctx: fake_llm)
+    worker = build_worker(runtime)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    yield worker
+    stop.set()
+    await task
+    await services_for(runtime.engine).aclose()
+
+
+async def insert_run(runtime: Runtime, agent: dict[str, Any]) -> uuid.UUID:
+    """A bare pending run row of ``agent`` (for journal tests that need a run to exist)."""
+    run = Run(
+        id=uuid.uuid4(),
+        org_id=agent["org_id"],
+        space_id=agent["space_id"],
+        agent_id=agent["id"],
+        agent_version=1,
+        output=JSON.NULL,
+    )
+    async with runtime.sessionmaker() as session:
+        session.add(run)
+        await session.commit()
+    return run.id

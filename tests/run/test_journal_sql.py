@@ -1,0 +1,108 @@
+"""SqlJournal passes the engine's journal conformance suite (SQLite, or PostgreSQL when
+AGENTDECK_TEST_DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from agentdeck.api import Runtime
+from agentdeck.engine.journal import EventRecord, StepRecord, StepStatus
+from agentdeck.models import RunStep
+from agentdeck.run.journal_sql import SqlJournal
+from tests.engine.journal_conformance import JournalConformance
+from tests.factories import create_agent_row, create_tenant, personal_space_id
+from tests.run.conftest import insert_run
+
+
+class _RowBackedJournal:
+    """Maps the suite's free-form run ids to real `runs` rows (the tables have foreign keys)."""
+
+    def __init__(self, journal: SqlJournal, new_run: Callable[[], Awaitable[uuid.UUID]]) -> None:
+        self.inner = journal
+        self.new_run = new_run
+        self.ids: dict[str, str] = {}
+        self.lock = asyncio.Lock()
+
+    async def _id(self, run: str) -> str:
+        async with self.lock:
+            if run not in self.ids:
+                self.ids[run] = str(await self.new_run())
+            return self.ids[run]
+
+    def _back(self, record: StepRecord, run: str) -> StepRecord:
+        record.run_id = run
+        return record
+
+    async def load(self, run_id: str) -> list[StepRecord]:
+        return [self._back(r, run_id) for r in await self.inner.load(await self._id(run_id))]
+
+    async def start_step(self, run_id: str, node_id: str, **kw: Any) -> StepRecord:
+        record = await self.inner.start_step(await self._id(run_id), node_id, **kw)
+        return self._back(record, run_id)
+
+    async def finish_step(self, run_id: str, node_id: str, **kw: Any) -> StepRecord:
+        record = await self.inner.finish_step(await self._id(run_id), node_id, **kw)
+        return self._back(record, run_id)
+
+    async def record_step(self, record: StepRecord) -> None:
+        original = record.run_id
+        record.run_id = await self._id(original)
+        try:
+            await self.inner.record_step(record)
+        finally:
+            record.run_id = original
+
+    async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
+        return await self.inner.append_event(await self._id(run_id), type, data)
+
+    async def events(self, run_id: str, after: int = 0) -> list[EventRecord]:
+        return await self.inner.events(await self._id(run_id), after)
+
+
+@pytest.fixture(scope="module")
+def _agent_holder() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def agent(
+    client: httpx.AsyncClient, app: Any, _agent_holder: dict[str, Any]
+) -> dict[str, Any]:
+    if "agent" not in _agent_holder:
+        tenant = await create_tenant(client)
+        space = await personal_space_id(client, tenant)
+        spec = {"name": "j", "nodes": [{"id": "a", "type": "transform", "value": 1}]}
+        _agent_holder["agent"] = await create_agent_row(app, tenant.org_id, space, spec)
+    return _agent_holder["agent"]  # type: ignore[no-any-return]
+
+
+class TestSqlJournal(JournalConformance):
+    @pytest.fixture
+    async def journal(self, runtime: Runtime, agent: dict[str, Any]) -> _RowBackedJournal:
+        inner = SqlJournal(runtime.sessionmaker, agent["org_id"])
+        return _RowBackedJournal(inner, lambda: insert_run(runtime, agent))
+
+
+async def test_rows_read_back_through_the_orm(runtime: Runtime, agent: dict[str, Any]) -> None:
+    run_id = str(await insert_run(runtime, agent))
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    await journal.start_step(run_id, "a", attempt=1, input={"q": 1}, idempotency_key="k")
+    await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED, output=[1])
+    async with runtime.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(RunStep)
+                .where(RunStep.run_id == uuid.UUID(run_id))
+                .execution_options(tenant_bypass="test")
+            )
+        ).scalar_one()
+    assert (row.item_index, row.status, row.input, row.output) == (-1, "completed", {"q": 1}, [1])
+    assert row.started_at is not None and row.ended_at is not None
+    assert row.started_at.tzinfo is not None and row.org_id == agent["org_id"]
