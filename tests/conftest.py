@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from agentdeck.app import create_app
-from agentdeck.config import ApiSettings, AuthSettings, DatabaseSettings, Settings
+from agentdeck.config import ApiSettings, AuthSettings, DatabaseSettings, LLMSettings, Settings
 from agentdeck.kit.db import create_engine
 from agentdeck.migrations import upgrade_to_head
 from tests.offline_model import use_offline_models
@@ -48,6 +48,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # Cheap hashing keeps the suite fast; production defaults are far stronger.
         auth=AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024),
         api=ApiSettings(max_body_bytes=64 * 1024, cors_origins=["http://localhost:3000"]),
+        llm=LLMSettings(warm_local_model=False),
     )
 
 

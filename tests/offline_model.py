@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
@@ -12,9 +13,14 @@ def _reply(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     return ModelResponse(parts=[TextPart("offline test reply")])
 
 
+async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+    for piece in ("offline ", "test ", "reply"):
+        yield piece
+
+
 def offline_model_factory(provider: Any, model: str) -> FunctionModel:
     """A pydantic-ai model for any provider/model; tests of the real wire set None instead."""
-    return FunctionModel(_reply)
+    return FunctionModel(_reply, stream_function=_stream)
 
 
 def use_offline_models(app: Any) -> Any:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -26,11 +27,14 @@ from agentdeck.auth.endpoints import me_router
 from agentdeck.auth.endpoints import router as auth_router
 from agentdeck.budget.endpoints import router as budget_router
 from agentdeck.catalog.endpoints import router as catalog_router
+from agentdeck.catalog.service import local_model_available
 from agentdeck.config import Settings, get_settings, resolve_secrets
 from agentdeck.errors import install_error_handlers, problem_response
 from agentdeck.gateway.endpoints import router as gateway_router
+from agentdeck.gateway.service import get_gateway
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import create_engine, create_sessionmaker
+from agentdeck.llm.local import engine as local_engine
 from agentdeck.logging import configure_logging
 from agentdeck.migrations import is_current
 from agentdeck.org.endpoints import router as org_router
@@ -45,6 +49,7 @@ from agentdeck.usage.endpoints import router as usage_router
 from agentdeck.worker.loop import JobHandler, Periodic, Worker, WorkerOptions
 
 API_PREFIX = "/api/v1"
+log = structlog.get_logger(__name__)
 
 ROUTERS: list[APIRouter] = [
     auth_router,
@@ -85,8 +90,21 @@ def build_worker(runtime: Runtime) -> Worker:
         periodic=PERIODIC_JOBS,
     )
     worker = Worker(runtime.sessionmaker, JOB_HANDLERS, options)
-    attach_run_services(runtime.engine, cipher=runtime.cipher, wake=worker.wake)
+    attach_run_services(
+        runtime.engine, cipher=runtime.cipher, wake=worker.wake, gateway=get_gateway(runtime)
+    )
     return worker
+
+
+async def warm_local_model(settings: Settings) -> None:
+    """Load the offline model in the background so the first local chat is fast."""
+    if not settings.llm.warm_local_model or not local_model_available():
+        return
+    try:
+        await local_engine().warm()
+        log.info("llm.local_model_warm")
+    except Exception:
+        log.exception("llm.local_model_warm_failed")
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -169,10 +187,13 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         worker_task = asyncio.create_task(build_worker(runtime).run(stop)) if start_worker else None
+        warm_task = asyncio.create_task(warm_local_model(settings)) if start_worker else None
         try:
             yield
         finally:
             stop.set()
+            if warm_task is not None:
+                warm_task.cancel()
             if worker_task is not None:
                 await worker_task
             if runtime.http_client is not None:

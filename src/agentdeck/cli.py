@@ -85,7 +85,7 @@ def worker() -> None:
     """Run a worker on its own (scaled mode). SIGTERM stops it gracefully."""
     import signal
 
-    from agentdeck.app import build_runtime, build_worker
+    from agentdeck.app import build_runtime, build_worker, warm_local_model
     from agentdeck.logging import configure_logging
 
     settings = _settings()
@@ -97,9 +97,11 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        warm = asyncio.create_task(warm_local_model(settings))
         try:
             await build_worker(runtime).run(stop)
         finally:
+            warm.cancel()
             await runtime.engine.dispose()
 
     asyncio.run(_run())

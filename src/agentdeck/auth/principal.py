@@ -94,6 +94,27 @@ async def scope_for_user(
     )
 
 
+def scope_for_background_work(
+    *,
+    org_id: uuid.UUID,
+    space_id: uuid.UUID,
+    user_id: uuid.UUID,
+    api_key_id: uuid.UUID | None = None,
+) -> TenantScope:
+    """The scope of work a worker does for a run: its org, and only the run's space.
+
+    Tasks carry ids, not scopes; the worker asks auth for this narrow scope when it needs to
+    read tenant-owned rows through other features' services (e.g. the org's models).
+    """
+    return mint_scope(
+        org_id=org_id,
+        org_role=OrgRole.MEMBER,
+        space_roles={space_id: SpaceRole.EDITOR},
+        user_id=user_id,
+        api_key_id=api_key_id,
+    )
+
+
 _bearer = HTTPBearer(auto_error=False, description="JWT access token or an `ad_` API key")
 _api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False)
 

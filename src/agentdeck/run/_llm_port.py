@@ -7,10 +7,12 @@ lands, only this function changes. Tests inject a port through `RunServices.llm_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentdeck.auth.principal import scope_for_background_work
+from agentdeck.catalog.service import load_org_models
 from agentdeck.engine.errors import NodeError
 from agentdeck.engine.ports import ChatRequest, ChatResult, DeltaCallback, ToolCall, Usage
 from agentdeck.llm import (
@@ -29,9 +31,8 @@ from agentdeck.llm import ChatRequest as GwRequest
 from agentdeck.llm import ChatResult as GwResult
 from agentdeck.llm import ToolCall as GwToolCall
 from agentdeck.llm import ToolSpec as GwToolSpec
-from agentdeck.provider.service import to_config
+from agentdeck.llm.types import ModelOverride
 from agentdeck.run._services import LLMContext, RunServices
-from agentdeck.run.repository import llm_config
 
 _GATEWAY: Gateway | None = None
 
@@ -96,13 +97,17 @@ class GatewayLLM:
         ctx: CallContext,
         providers: Sequence[ProviderConfig],
         aliases: Sequence[AliasConfig],
+        overrides: Mapping[str, ModelOverride] | None = None,
     ) -> None:
         self.gateway, self.ctx, self.providers, self.aliases = gateway, ctx, providers, aliases
+        self.overrides = dict(overrides or {})
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         ctx = self.ctx.model_copy(update={"step_id": request.idempotency_key})
         try:
-            result = await self.gateway.chat(ctx, to_gateway(request), self.providers, self.aliases)
+            result = await self.gateway.chat(
+                ctx, to_gateway(request), self.providers, self.aliases, overrides=self.overrides
+            )
         except LLMError as exc:
             raise _node_error(exc) from exc
         return from_gateway(result)
@@ -111,7 +116,9 @@ class GatewayLLM:
         ctx = self.ctx.model_copy(update={"step_id": request.idempotency_key})
         final: GwResult | None = None
         try:
-            events = self.gateway.stream(ctx, to_gateway(request), self.providers, self.aliases)
+            events = self.gateway.stream(
+                ctx, to_gateway(request), self.providers, self.aliases, overrides=self.overrides
+            )
             async for event in events:
                 if event.type == "delta":
                     await on_delta(event.text)
@@ -125,19 +132,24 @@ class GatewayLLM:
 
 
 async def load_llm_port(session: AsyncSession, services: RunServices, ctx: LLMContext) -> object:
-    """The run's LLMPort: the injected factory's, else the org's gateway configuration."""
+    """The run's LLMPort: the injected factory's, else the org's models on the gateway.
+
+    The org's providers, aliases and overrides come from the catalog service, read with a
+    scope auth makes for this run's space; calls write usage rows and check budgets when the
+    app attached its gateway (``app.build_worker``).
+    """
     if services.llm_factory is not None:
         return services.llm_factory(ctx)
-    providers, aliases = await llm_config(session, ctx.org_id)
-    configs = []
-    if services.cipher is not None:
-        configs = [to_config(p, services.cipher) for p in providers]
-    alias_configs = [
-        AliasConfig(name=a.name, models=list(a.models), strategy=a.strategy) for a in aliases
-    ]
+    if services.cipher is None or ctx.user_id is None:
+        raise NodeError("llm", "this worker has no model configuration attached")
+    scope = scope_for_background_work(
+        org_id=ctx.org_id, space_id=ctx.space_id, user_id=ctx.user_id, api_key_id=ctx.api_key_id
+    )
+    models = await load_org_models(session, scope, services.cipher)
     call = CallContext(
         org_id=str(ctx.org_id), space_id=str(ctx.space_id), run_id=str(ctx.run_id),
-        agent_id=str(ctx.agent_id), user_id=str(ctx.user_id) if ctx.user_id else None,
+        agent_id=str(ctx.agent_id), user_id=str(ctx.user_id),
         api_key_id=str(ctx.api_key_id) if ctx.api_key_id else None,
     )  # fmt: skip
-    return GatewayLLM(_gateway(), call, configs, alias_configs)
+    gateway = services.gateway or _gateway()
+    return GatewayLLM(gateway, call, models.providers, models.aliases, models.overrides)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentdeck.engine.ports import LLMPort
 from agentdeck.kit.crypto import Cipher
+from agentdeck.llm import Gateway
 from agentdeck.run.broker import Broker
 from agentdeck.run.settings import RunSettings
 
@@ -45,6 +46,8 @@ class RunServices:
     cipher: Cipher | None = None
     llm_factory: LLMFactory | None = None
     """Overrides how a run's LLMPort is built (tests, the CLI); default: the org's gateway."""
+    gateway: Gateway | None = None
+    """The process's LLM gateway (usage rows, budgets, cache); attached by the app."""
     _http: httpx.AsyncClient | None = None
 
     def http(self) -> httpx.AsyncClient:
@@ -92,6 +95,7 @@ def attach(
     wake: Callable[[], None] | None = None,
     settings: RunSettings | None = None,
     llm_factory: LLMFactory | None = None,
+    gateway: Gateway | None = None,
 ) -> RunServices:
     """Wire a process's runtime into the run services of its database."""
     services = services_for(engine)
@@ -103,4 +107,6 @@ def attach(
         services.settings = settings
     if llm_factory is not None:
         services.llm_factory = llm_factory
+    if gateway is not None:
+        services.gateway = gateway
     return services

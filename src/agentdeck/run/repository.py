@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.repository import ScopedRepository
 from agentdeck.kit.tenancy import TenantScope, scoped
-from agentdeck.models import Agent, AgentVersion, ModelAlias, Provider, Run, RunStep, Thread
+from agentdeck.models import Agent, AgentVersion, Run, RunStep, Thread
 
 _WORKER = {"tenant_bypass": "run-worker"}
 ACTIVE = ("pending", "running")
@@ -194,18 +194,3 @@ async def agent_in_space(session: AsyncSession, space_id: uuid.UUID, name: str) 
         .execution_options(**_WORKER)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def llm_config(
-    session: AsyncSession, org_id: uuid.UUID
-) -> tuple[list[Provider], list[ModelAlias]]:
-    """The org's enabled providers and its aliases."""
-    providers = await session.execute(
-        select(Provider)
-        .where(Provider.org_id == org_id, Provider.enabled.is_(True))
-        .execution_options(**_WORKER)
-    )
-    aliases = await session.execute(
-        select(ModelAlias).where(ModelAlias.org_id == org_id).execution_options(**_WORKER)
-    )
-    return list(providers.scalars()), list(aliases.scalars())
