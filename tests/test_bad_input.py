@@ -204,3 +204,14 @@ async def test_unexpected_error_is_a_500_problem_without_internals(settings: obj
     assert resp.status_code == 500
     assert resp.headers["content-type"] == "application/problem+json"
     assert resp.json()["status"] == 500 and "secret internal detail" not in resp.text
+
+
+async def test_nul_characters_never_cause_a_500(client: httpx.AsyncClient) -> None:
+    tenant = await create_tenant(client)
+    for resp in (
+        await client.post("/api/v1/spaces", json={"name": "a\u0000b"}, headers=tenant.headers),
+        await client.get("/api/v1/models/aliases/x%00y", headers=tenant.headers),
+    ):
+        assert resp.status_code in (201, 404, 422), resp.text  # SQLite stores NUL, PostgreSQL can't
+        if resp.status_code == 422:
+            assert resp.headers["content-type"] == "application/problem+json"

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentdeck.kit.pagination import InvalidCursor
@@ -186,6 +187,25 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             request, exc.status_code, type_, title, detail, headers=dict(exc.headers or {})
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # Text PostgreSQL cannot store (NUL characters) or that overflows a column reaches the
+        # database only when no schema caught it first: the client's input, not our fault.
+        message = str(exc.orig)
+        if "0x00" in message or "invalid byte sequence" in message:
+            return problem_response(
+                request,
+                422,
+                "invalid-input",
+                "Invalid input",
+                "text must not contain NUL (\\u0000) characters",
+            )
+        if "value too long" in message:
+            return problem_response(
+                request, 422, "invalid-input", "Invalid input", "a value is longer than allowed"
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
