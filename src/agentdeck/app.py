@@ -30,6 +30,7 @@ from agentdeck.catalog.endpoints import router as catalog_router
 from agentdeck.catalog.service import local_model_available
 from agentdeck.config import Settings, get_settings, resolve_secrets
 from agentdeck.errors import install_error_handlers, problem_response
+from agentdeck.gateway import tasks as gateway_tasks
 from agentdeck.gateway.endpoints import router as gateway_router
 from agentdeck.gateway.service import get_gateway
 from agentdeck.kit.crypto import Cipher
@@ -71,11 +72,13 @@ ROUTERS: list[APIRouter] = [
 
 JOB_HANDLERS: dict[str, JobHandler] = {
     auth_tasks.CLEANUP: auth_tasks.cleanup,
+    gateway_tasks.PURGE_CACHE: gateway_tasks.purge_cache,
     run_tasks.EXECUTE: run_tasks.execute,
 }
 
 PERIODIC_JOBS: list[Periodic] = [
     Periodic(auth_tasks.CLEANUP, dt.timedelta(hours=1)),
+    Periodic(gateway_tasks.PURGE_CACHE, dt.timedelta(hours=1)),
 ]
 
 

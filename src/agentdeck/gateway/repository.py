@@ -47,7 +47,7 @@ async def put_value(
         index_elements=["org_id", "key"],
         set_={"value": value, "expires_at": expires_at, "updated_at": now},
     )
-    await session.execute(stmt)
+    await session.execute(stmt.execution_options(**_BYPASS))
 
 
 async def purge_expired(session: AsyncSession, now: dt.datetime) -> None:
