@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from pydantic_ai import models
 from sqlalchemy import text
 
 from agentdeck.app import create_app
@@ -32,6 +33,14 @@ async def _reset_postgres(url: str) -> None:
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_real_model_requests() -> Iterator[None]:
+    """pydantic-ai's global switch: no test reaches a real model unless it opts in (tests of
+    the providers' wire protocols do, against MockTransport or a local server)."""
+    with models.override_allow_model_requests(False):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic_ai import models
 
 from agentdeck.api import Runtime
 from tests.factories import create_tenant
@@ -27,7 +28,8 @@ def real_models(app: Any) -> Iterator[Runtime]:
     rt: Runtime = app.state.runtime
     saved = (rt.gateway, rt.llm_model_factory)
     rt.gateway, rt.llm_model_factory = None, None
-    yield rt
+    with models.override_allow_model_requests(True):
+        yield rt
     rt.gateway, rt.llm_model_factory = saved
 
 
