@@ -16,10 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.api import parse_uuid
 from agentdeck.assistant.service import matches
 from agentdeck.audit import service as audit
-from agentdeck.auth.principal import Principal
-from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.auth.principal import Principal, require_runner
+from agentdeck.errors import Conflict, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
-from agentdeck.kit.tenancy import KeyScope, SpaceRole, key_scopes_grant, space_role_at_least
 from agentdeck.models import Thread
 from agentdeck.run import service as runs
 from agentdeck.thread.repository import ThreadRepository
@@ -30,20 +29,6 @@ from agentdeck.thread.schemas import (
     ThreadStateOut,
     ThreadUpdate,
 )
-
-
-def require_runner(principal: Principal, space_id: uuid.UUID, what: str = "thread") -> None:
-    """Editors, or API keys with the `run` scope, use threads; an invisible space is 404."""
-    scope = principal.scope
-    role = scope.space_roles.get(space_id)
-    if role is None:
-        raise NotFound(f"{what} not found")
-    if scope.key_scopes is not None:
-        if not key_scopes_grant(scope.key_scopes, KeyScope.RUN):
-            raise Forbidden("this API key lacks the 'run' scope")
-        return
-    if not space_role_at_least(role, SpaceRole.EDITOR):
-        raise Forbidden("using threads needs the editor role in the space")
 
 
 async def _space_for(
@@ -106,7 +91,7 @@ async def update(
 ) -> Thread:
     """Merge ``metadata`` into the thread's metadata."""
     thread = await get(session, principal, thread_id)
-    require_runner(principal, thread.space_id)
+    require_runner(principal, thread.space_id, "thread")
     if body.metadata:
         thread.metadata_ = {**(thread.metadata_ or {}), **body.metadata}
         thread.updated_at = utcnow()
@@ -116,7 +101,7 @@ async def update(
 async def delete(session: AsyncSession, principal: Principal, thread_id: uuid.UUID) -> None:
     """Delete a thread with its runs. A thread with a run in progress is :class:`Conflict`."""
     thread = await get(session, principal, thread_id)
-    require_runner(principal, thread.space_id)
+    require_runner(principal, thread.space_id, "thread")
     if thread.status == "busy":
         raise Conflict("the thread has a run in progress; cancel it first")
     await ThreadRepository(session, principal.scope).delete(thread)
