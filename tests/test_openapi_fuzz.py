@@ -86,6 +86,11 @@ def _fuzz(operation: Any, mode: GenerationMode, token: str) -> None:
         response = case.call(headers={"Authorization": f"Bearer {token}"})
         if response.status_code == 429:
             return  # login throttling doing its job
+        if response.status_code == 502 and case.path.endswith("/llm/chat"):
+            # The (offline) model could not satisfy a fuzzed schema: an upstream failure the
+            # gateway reports as a 502 problem, not a server bug.
+            assert response.json()["type"].endswith(("llm.structured_output", "llm.unavailable"))
+            return
         case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
     run()

@@ -41,9 +41,12 @@ from agentdeck.migrations import is_current
 from agentdeck.org.endpoints import router as org_router
 from agentdeck.provider.endpoints import router as provider_router
 from agentdeck.run import tasks as run_tasks
+from agentdeck.run._channels import job_wakeups
+from agentdeck.run._pubsub import PubSubMode, Relay, relay_for
 from agentdeck.run._services import attach as attach_run_services
 from agentdeck.run.endpoints import router as run_router
-from agentdeck.run.settings import WorkerSettings
+from agentdeck.run.settings import RunSettings, WorkerSettings
+from agentdeck.run.ws import router as ws_router
 from agentdeck.space.endpoints import router as space_router
 from agentdeck.thread.endpoints import router as thread_router
 from agentdeck.usage.endpoints import router as usage_router
@@ -68,6 +71,7 @@ ROUTERS: list[APIRouter] = [
     assistant_router,
     thread_router,
     run_router,
+    ws_router,
 ]
 
 JOB_HANDLERS: dict[str, JobHandler] = {
@@ -82,8 +86,10 @@ PERIODIC_JOBS: list[Periodic] = [
 ]
 
 
-def build_worker(runtime: Runtime) -> Worker:
-    """A worker for every job kind of the platform, woken at once when a run is created."""
+def build_worker(runtime: Runtime, *, embedded: bool = False) -> Worker:
+    """A worker for every job kind of the platform, woken at once when a run is created
+    (in-process, and on PostgreSQL by LISTEN from any process). Unless ``embedded`` in the
+    API's process, its run events are also relayed to the API processes."""
     tuning = WorkerSettings()
     options = WorkerOptions(
         concurrency=tuning.concurrency,
@@ -93,10 +99,25 @@ def build_worker(runtime: Runtime) -> Worker:
         periodic=PERIODIC_JOBS,
     )
     worker = Worker(runtime.sessionmaker, JOB_HANDLERS, options)
-    attach_run_services(
+    services = attach_run_services(
         runtime.engine, cipher=runtime.cipher, wake=worker.wake, gateway=get_gateway(runtime)
     )
+    listener = job_wakeups(runtime.settings.resolved_db_url, worker.wake)
+    if listener is not None:
+        worker.companions.append(listener)
+    relay = None if embedded else _relay(runtime, services.settings.pubsub)
+    if relay is not None:
+        worker.companions.append(relay)
     return worker
+
+
+def _relay(runtime: Runtime, mode: PubSubMode) -> Relay | None:
+    """This process's relay of run events to the others, attached to its broker."""
+    settings = runtime.settings
+    relay = relay_for(mode, settings.resolved_db_url, settings.llm.redis_url)
+    if relay is not None:
+        attach_run_services(runtime.engine, relay=relay)
+    return relay
 
 
 async def warm_local_model(settings: Settings) -> None:
@@ -189,8 +210,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        worker_task = asyncio.create_task(build_worker(runtime).run(stop)) if start_worker else None
+        worker = build_worker(runtime, embedded=True) if start_worker else None
+        worker_task = asyncio.create_task(worker.run(stop)) if worker else None
         warm_task = asyncio.create_task(warm_local_model(settings)) if start_worker else None
+        relay = None if start_worker else _relay(runtime, RunSettings().pubsub)
+        relay_task = asyncio.create_task(relay.run()) if relay else None
         try:
             yield
         finally:
@@ -199,6 +223,9 @@ def create_app(
                 warm_task.cancel()
             if worker_task is not None:
                 await worker_task
+            if relay_task is not None:
+                relay_task.cancel()
+                await asyncio.gather(relay_task, return_exceptions=True)
             if runtime.http_client is not None:
                 await runtime.http_client.aclose()
             await runtime.engine.dispose()

@@ -8,7 +8,16 @@ from typing import Any
 import httpx
 import pytest
 
-from agentdeck.engine import Engine, MemoryJournal, NodeError, Resume, ResumeError, StepStatus
+from agentdeck.engine import (
+    Engine,
+    MemoryJournal,
+    NodeError,
+    Ports,
+    Resume,
+    ResumeError,
+    StepRecord,
+    StepStatus,
+)
 from agentdeck.engine.ports import ChatRequest, ChatResult
 
 from .conftest import FakeLLM, FakeTools, LocalServer, NoSleep, RecordingSink, spec_from
@@ -135,6 +144,92 @@ async def test_cancellation_is_fast(make_engine: MakeEngine, sink: RecordingSink
     assert result.status == "cancelled"
     assert elapsed < 0.1
     assert sink.types()[-1] == "run.cancelled"
+
+
+async def test_run_timeout_leaves_the_callers_task_uncancelled(make_engine: MakeEngine) -> None:
+    """The lone node runs inline and is interrupted by cancelling the caller's task; the
+    engine must take that cancellation back, or the caller's next await would raise."""
+
+    async def slow(request: ChatRequest) -> ChatResult:
+        await asyncio.sleep(5)
+        return ChatResult(text="late")
+
+    spec = spec_from("name: t\ntimeout: 50ms\nnodes:\n  - {id: a, type: llm, prompt: hi}\n")
+    result = await make_engine(llm=FakeLLM(slow)).run(spec, "r1")
+    assert result.error is not None and result.error["kind"] == "timeout"
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0.01)  # no stray CancelledError
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout"])
+async def test_cancel_and_timeout_stop_parallel_nodes(
+    make_engine: MakeEngine, journal: MemoryJournal, sink: RecordingSink, how: str
+) -> None:
+    async def slow(request: ChatRequest) -> ChatResult:
+        await asyncio.sleep(5)
+        return ChatResult(text="late")
+
+    timeout = "timeout: 50ms\n" if how == "timeout" else ""
+    spec = spec_from(
+        f"name: t\n{timeout}nodes:\n"
+        "  - {id: a, type: llm, prompt: hi}\n  - {id: b, type: llm, prompt: yo}\n"
+    )
+    cancel = asyncio.Event()
+    if how == "cancel":
+        asyncio.get_running_loop().call_later(0.05, cancel.set)
+    started = time.perf_counter()
+    result = await make_engine(llm=FakeLLM(slow)).run(spec, "r1", cancel=cancel)
+    assert time.perf_counter() - started < 1
+    assert result.status == ("cancelled" if how == "cancel" else "failed")
+    assert sink.types()[-1] == ("run.cancelled" if how == "cancel" else "run.failed")
+    records = await journal.load("r1")
+    assert sorted((r.node_id, r.status.value) for r in records) == [
+        ("a", "failed"), ("b", "failed"),
+    ]  # fmt: skip
+    assert all(r.error is not None and r.error["kind"] == "cancelled" for r in records)
+
+
+async def test_cancel_while_recording_a_skip_starts_nothing_more(sink: RecordingSink) -> None:
+    cancel = asyncio.Event()
+
+    class CancellingJournal(MemoryJournal):
+        async def record_step(self, record: StepRecord) -> None:
+            await super().record_step(record)
+            cancel.set()  # arrives while the loop is busy, not waiting
+            await asyncio.sleep(0)
+
+    async def slow(request: ChatRequest) -> ChatResult:
+        await asyncio.sleep(5)
+        return ChatResult(text="late")
+
+    spec = spec_from(
+        "name: t\nnodes:\n  - {id: a, type: transform, value: 1}\n"
+        "  - {id: b, type: transform, needs: [a], when: 'false', value: 2}\n"
+        "  - {id: c, type: llm, needs: [a], prompt: hi}\n"
+    )
+    journal = CancellingJournal()
+    engine = Engine(journal, ports=Ports(llm=FakeLLM(slow)), events=sink)
+    started = time.perf_counter()
+    result = await engine.run(spec, "r1", cancel=cancel)
+    assert time.perf_counter() - started < 1
+    assert result.status == "cancelled"
+    assert [r.node_id for r in await journal.load("r1")] == ["a", "b"]
+
+
+async def test_chain_after_parallel_nodes_runs_in_order(
+    make_engine: MakeEngine, sink: RecordingSink
+) -> None:
+    spec = spec_from(
+        "name: t\nnodes:\n"
+        "  - {id: a, type: transform, value: 1}\n  - {id: b, type: transform, value: 2}\n"
+        "  - {id: c, type: transform, needs: [a, b],"
+        "     value: '{{ steps.a.output + steps.b.output }}'}\n"
+        "  - {id: d, type: transform, needs: [c], value: '{{ steps.c.output * 10 }}'}\n"
+    )
+    result = await make_engine().run(spec, "r1")
+    assert (result.status, result.output) == ("completed", 30)
+    assert sink.types().count("step.completed") == 4
 
 
 async def test_resume_after_crash_never_reruns_completed_steps(

@@ -233,3 +233,22 @@ async def test_stream_errors_before_the_first_token_are_problems(
     )
     assert resp.status_code == 422
     assert resp.headers["content-type"] == "application/problem+json"
+
+
+async def test_invalid_json_schemas_are_refused(client: httpx.AsyncClient) -> None:
+    tenant = await create_tenant(client)
+    bad = await client.post(
+        "/api/v1/llm/chat",
+        json={"messages": [{"role": "user", "content": "?"}], "response_format": {"type": 12}},
+        headers=tenant.headers,
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "response_format"
+    bad_tool = await client.post(
+        "/api/v1/llm/chat",
+        json={
+            "messages": [{"role": "user", "content": "?"}],
+            "tools": [{"name": "t", "parameters": {"type": "nope"}}],
+        },
+        headers=tenant.headers,
+    )
+    assert bad_tool.status_code == 422 and bad_tool.json()["field"] == "tools.0.parameters"

@@ -1,10 +1,10 @@
 """Real worker processes: SIGKILL one mid-run, another resumes from the journal.
 
-A 5-step agent calls a counting HTTP server on 127.0.0.1. The third call is slow; the
-worker is killed while it is in flight. The next worker (after the 1.5 s lease expires)
-finishes the run: steps 1, 2, 4 and 5 were called exactly once, step 3 twice with the same
-Idempotency-Key. Runs on SQLite (a fresh file) and on PostgreSQL when
-AGENTDECK_TEST_DATABASE_URL is set.
+Two workers run. A 5-step agent calls a counting HTTP server on 127.0.0.1. The third call is
+slow; the worker holding the run is killed while it is in flight. The other worker (once the
+lease expires) resumes within 15 s of the kill and finishes the run: steps 1, 2, 4 and 5
+were called exactly once, step 3 twice with the same Idempotency-Key. Runs on SQLite (a
+fresh file) and on PostgreSQL when AGENTDECK_TEST_DATABASE_URL is set.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,19 +22,34 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from agentdeck.app import build_runtime
 from agentdeck.auth.service import AuthService
 from agentdeck.config import AuthSettings, DatabaseSettings, Settings
 from agentdeck.kit.db import transaction
 from agentdeck.migrations import upgrade_to_head_async
+from agentdeck.models import Job
 from agentdeck.run import service
+from agentdeck.run.settings import WorkerSettings
 from tests.engine.conftest import LocalServer
 from tests.factories import PASSWORD, create_agent_row, unique_email
 from tests.run.conftest import principal_for
 
 _PROC = Path(__file__).with_name("_worker_proc.py")
 _ROOT = Path(__file__).parents[2]
+_RESUME_WITHIN_S = 15.0
+# Shorter than the defaults for speed; the defaults' bound is checked below.
+_LEASE_S, _POLL_S = 3.0, 0.5
+
+
+def test_default_lease_and_poll_resume_a_crashed_run_within_15_s() -> None:
+    """A killed worker's lease ends at most lease_s after the kill (the last heartbeat
+    renewed it to now + lease_s); another worker claims it at its next poll."""
+    defaults = WorkerSettings.model_fields
+    lease, poll = defaults["lease_s"].default, defaults["poll_s"].default
+    assert lease + poll <= _RESUME_WITHIN_S
+    assert lease + poll >= _LEASE_S + _POLL_S
 
 
 def _urls() -> list[Any]:
@@ -45,18 +61,19 @@ def _urls() -> list[Any]:
 
 
 @pytest.fixture(params=_urls())
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
-    url = request.param
+async def db(
+    request: pytest.FixtureRequest, tmp_path: Path, settings: Settings
+) -> AsyncIterator[Settings]:
+    url = request.param  # PostgreSQL: the session's database (``settings`` migrated it)
     if url == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}"
         await upgrade_to_head_async(url)
-    settings = Settings(
+    yield Settings(
         env="test",
         data_dir=tmp_path,
         db=DatabaseSettings(url=url),
         auth=AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024),
     )
-    yield settings
 
 
 def _spawn(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
@@ -65,8 +82,9 @@ def _spawn(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "AGENTDECK_DB__URL": settings.resolved_db_url,
         "AGENTDECK_DATA_DIR": str(settings.data_dir),
         "AGENTDECK_ENV": "test",
-        "AGENTDECK_WORKER__LEASE_S": "1.5",
-        "AGENTDECK_WORKER__POLL_S": "0.1",
+        "AGENTDECK_WORKER__LEASE_S": str(_LEASE_S),
+        "AGENTDECK_WORKER__POLL_S": str(_POLL_S),
+        "AGENTDECK_LLM__WARM_LOCAL_MODEL": "false",  # a loading model would hold the GIL
         "AGENTDECK_RUNS__ALLOW_PRIVATE_NETWORK": "true",
         "PYTHONPATH": str(_ROOT),
     }
@@ -82,6 +100,16 @@ async def _until(check: Any, limit_s: float, what: str) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _lease_holder(runtime: Any, run_id: uuid.UUID) -> int:
+    """The pid of the worker holding the run's job (worker ids are host:pid:random)."""
+    async with runtime.sessionmaker() as session:
+        owner = await session.scalar(
+            select(Job.lease_owner).where(Job.dedupe_key == f"run:{run_id}:1")
+        )
+    assert owner is not None
+    return int(owner.split(":")[-2])
 
 
 async def test_sigkill_mid_run_resumes_without_redoing_steps(
@@ -106,25 +134,32 @@ async def test_sigkill_mid_run_resumes_without_redoing_steps(
             SimpleNamespace(state=SimpleNamespace(runtime=runtime)), tenant.org_id, space,
             {"name": "crash", "nodes": nodes},
         )  # fmt: skip
-        local_server.log.delay_first["/s3"] = 3.0
+        local_server.log.delay_first["/s3"] = 3 * _LEASE_S
         log = tmp_path / "workers.log"
-        first = _spawn(db, log)
+        workers = {p.pid: p for p in (_spawn(db, log), _spawn(db, log))}
         try:
+            await _until(lambda: log.read_text().count("worker.started") == 2, 60, "workers")
             async with transaction(runtime.sessionmaker) as session:
                 run = await service.create_run(session, principal, agent_id=agent["id"])
             await _until(lambda: local_server.log.count("/s3") == 1, 30, "step s3 in flight")
-            first.send_signal(signal.SIGKILL)
-            first.wait(5)
-            second = _spawn(db, log)
-            try:
-                done = await service.wait_for_run(runtime, run.id, timeout_s=40)
-            finally:
-                second.terminate()
-                second.wait(15)
+            holder = workers[await _lease_holder(runtime, run.id)]
+            holder.send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
+            holder.wait(5)
+            await _until(lambda: local_server.log.count("/s3") == 2, 30, "step s3 resumed")
+            resumed_after = time.monotonic() - killed_at
+            done = await service.wait_for_run(runtime, run.id, timeout_s=40)
         finally:
-            if first.poll() is None:
-                first.kill()
+            for proc in workers.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in workers.values():
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         assert done.status == "completed", (done.error, log.read_text()[-3000:])
+        assert resumed_after <= _RESUME_WITHIN_S, resumed_after
         counts = {f"/s{i}": local_server.log.count(f"/s{i}") for i in range(1, 6)}
         assert counts == {"/s1": 1, "/s2": 1, "/s3": 2, "/s4": 1, "/s5": 1}
         keys = local_server.log.keys("/s3")

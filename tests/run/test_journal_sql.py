@@ -106,3 +106,62 @@ async def test_rows_read_back_through_the_orm(runtime: Runtime, agent: dict[str,
     assert (row.item_index, row.status, row.input, row.output) == (-1, "completed", {"q": 1}, [1])
     assert row.started_at is not None and row.ended_at is not None
     assert row.started_at.tzinfo is not None and row.org_id == agent["org_id"]
+
+
+async def test_an_event_after_a_step_write_shares_its_commit(
+    runtime: Runtime, agent: dict[str, Any]
+) -> None:
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("deferred step writes are the SQLite store's")
+    run_id = str(await insert_run(runtime, agent))
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    store = journal._store
+    before = store.commits
+    await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
+    await journal.append_event(run_id, "step.started", {"node": "a"})
+    await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED, output=1)
+    await journal.append_event(run_id, "step.completed", {"node": "a"})
+    assert store.commits - before == 2
+    assert [e.seq for e in await journal.events(run_id)] == [1, 2]
+
+
+async def test_a_step_write_alone_commits_before_the_loop_moves_on(
+    runtime: Runtime, agent: dict[str, Any]
+) -> None:
+    run_id = str(await insert_run(runtime, agent))
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
+    await asyncio.sleep(0)
+    async with runtime.sessionmaker() as session:
+        rows = await session.execute(
+            select(RunStep.status)
+            .where(RunStep.run_id == uuid.UUID(run_id))
+            .execution_options(tenant_bypass="test")
+        )
+        assert rows.scalars().all() == ["running"]
+
+
+async def test_a_failing_write_keeps_the_step_written_before_it(
+    runtime: Runtime, agent: dict[str, Any]
+) -> None:
+    run_id = str(await insert_run(runtime, agent))
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
+    with pytest.raises(Exception, match=r"(?i)foreign key"):
+        await journal.append_event(str(uuid.uuid4()), "run.started", {})  # no such run
+    [record] = await SqlJournal(runtime.sessionmaker, agent["org_id"]).load(run_id)
+    assert record.status is StepStatus.RUNNING
+
+
+async def test_sequence_numbers_stay_unique_with_another_writer(
+    runtime: Runtime, agent: dict[str, Any]
+) -> None:
+    run_id = str(await insert_run(runtime, agent))
+    one = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    other = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    assert await one.append_event(run_id, "a", {}) == 1
+    assert await other.append_event(run_id, "b", {}) == 2  # `one` still expects 2 next
+    assert await one.append_event(run_id, "c", {}) == 3
+    assert await one.append_event(run_id, "d", {}) == 4
+    events = await other.events(run_id)
+    assert [(e.seq, e.type) for e in events] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]

@@ -15,14 +15,14 @@ from typing import Any, Literal
 
 import jsonschema
 
-from agentdeck.engine._plan import Plan, RunState, graph_of, plan
+from agentdeck.engine._plan import Graph, Plan, RunState, graph_of, plan_graph
 from agentdeck.engine._runner import Events, MaxStepsExceeded, Runner, Sleep
 from agentdeck.engine.errors import ResumeError
 from agentdeck.engine.journal import Journal, StepRecord, StepStatus, idempotency_key
 from agentdeck.engine.nodes import Ports
 from agentdeck.engine.nodes.human import check_answer
 from agentdeck.engine.ports import EventSink, NullSink
-from agentdeck.engine.spec import AgentSpec, HumanNode
+from agentdeck.engine.spec import AgentSpec, HumanNode, Node
 
 RunOutcome = Literal["completed", "failed", "interrupted", "cancelled"]
 
@@ -103,7 +103,9 @@ class Engine:
             state.apply(answer)
             data = {"node": answer.node_id, "attempt": answer.attempt, "output": answer.output}
             await events.emit("step.completed", data)
+        watch_cancel = cancel is not None
         cancel = cancel or asyncio.Event()
+        graph = graph_of(spec)
         runner = Runner(
             run_id=run_id,
             max_steps=spec.max_steps,
@@ -111,16 +113,19 @@ class Engine:
             events=events,
             ports=self.ports,
             state=state,
+            graph=graph,
             sleep=self.sleep,
             rand=self.rand,
             cancel=cancel,
         )
         loop = _Loop(
             spec,
+            graph=graph,
             state=state,
             runner=runner,
             events=events,
             cancel=cancel,
+            watch_cancel=watch_cancel,
             max_concurrency=self.max_concurrency,
         )
         return await loop.drive()
@@ -154,55 +159,89 @@ def _is_interrupted(state: RunState, node_id: str) -> bool:
 
 
 class _Loop:
+    """Drives one run. A lone ready node runs inline in the caller's task (no task, no
+    `asyncio.wait`); parallel nodes run as tasks. Cancel and the run timeout interrupt
+    either kind at once: an inline node by cancelling this task, then un-cancelling it."""
+
     def __init__(
         self,
         spec: AgentSpec,
         *,
+        graph: Graph,
         state: RunState,
         runner: Runner,
         events: Events,
         cancel: asyncio.Event,
+        watch_cancel: bool,
         max_concurrency: int,
     ) -> None:
         self.spec = spec
-        self.graph = graph_of(spec)
+        self.graph = graph
         self.state = state
         self.runner = runner
         self.events = events
         self.cancel = cancel
+        self.watch_cancel = watch_cancel
+        """False when the engine made `cancel` itself: nothing else can set it then."""
         self.max_concurrency = max_concurrency
         self.in_flight: dict[str, asyncio.Task[StepRecord]] = {}
+        self._task: asyncio.Task[Any] | None = None
+        self._inline = False  # an inline node is running in `_task`
+        self._interrupting = False  # `_task` was cancelled by `_interrupt`
+        self._timed_out = False
+        self._wake: asyncio.Future[None] | None = None
 
     async def drive(self) -> RunResult:
+        self._task = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.spec.timeout if self.spec.timeout else None
-        cancel_waiter = asyncio.create_task(self.cancel.wait())
+        timer = None
+        if self.spec.timeout:
+            timer = loop.call_later(self.spec.timeout, self._interrupt, True)
+        watcher: asyncio.Task[Any] | None = None
+        if self.watch_cancel:
+            watcher = loop.create_task(self.cancel.wait())
+            watcher.add_done_callback(lambda _: self._interrupt(False))
         try:
             while True:
                 if self.cancel.is_set():
                     return await self._stop("cancelled", None)
-                result = await self._advance(plan(self.spec, self.state))
+                p = plan_graph(self.spec, self.graph, self.state)
+                result = await self._settle(p)
+                if result is None and (self._timed_out or self.cancel.is_set()):
+                    result = await self._stop_interrupted()  # it came while we recorded
+                if result is None:
+                    inline = self._launch(p.ready)
+                    if inline is not None:
+                        result = await self._run_inline(inline)
+                    else:
+                        result = await self._wait()
                 if result is not None:
                     return result
-                timeout = None if deadline is None else max(0.0, deadline - loop.time())
-                waiting: list[asyncio.Task[Any]] = [*self.in_flight.values(), cancel_waiter]
-                done, _ = await asyncio.wait(
-                    waiting,
-                    timeout=timeout,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if not done:
-                    message = f"run exceeded its timeout of {self.spec.timeout}s"
-                    return await self._stop("failed", {"kind": "timeout", "message": message})
-                stopped = await self._collect(done)
-                if stopped is not None:
-                    return stopped
         finally:
-            cancel_waiter.cancel()
+            if timer is not None:
+                timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
             await self._cancel_in_flight()
 
-    async def _advance(self, p: Plan) -> RunResult | None:
-        """Record skips, then finish the run or launch ready nodes. A result ends the run."""
+    def _interrupt(self, timed_out: bool) -> None:
+        """Timer/cancel callback: stop an inline node now, or wake the wait for tasks."""
+        self._timed_out = self._timed_out or timed_out
+        if self._inline and not self._interrupting and self._task is not None:
+            self._interrupting = True
+            self.runner.stopping = True  # the node records its attempt as cancelled
+            self._task.cancel()
+        elif self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _stop_interrupted(self) -> RunResult:
+        if self.cancel.is_set():
+            return await self._stop("cancelled", None)
+        message = f"run exceeded its timeout of {self.spec.timeout}s"
+        return await self._stop("failed", {"kind": "timeout", "message": message})
+
+    async def _settle(self, p: Plan) -> RunResult | None:
+        """Record skips, then finish the run if the plan says so. A result ends the run."""
         for skip in p.skip:
             prior = self.state.nodes.get(skip.node)
             record = StepRecord(
@@ -225,15 +264,54 @@ class _Loop:
             payload = self.state.nodes[p.interrupted[0]].output
             await self.events.emit("run.interrupted", {"interrupt": payload})
             return RunResult("interrupted", interrupt=payload)
-        for node_id in p.ready:
-            if len(self.in_flight) >= self.max_concurrency:
-                break
-            if node_id not in self.in_flight:
-                coro = self.runner.run_node(self.graph.nodes[node_id])
-                self.in_flight[node_id] = asyncio.create_task(coro, name=node_id)
         return None
 
-    async def _collect(self, done: set[asyncio.Task[Any]]) -> RunResult | None:
+    def _launch(self, ready: tuple[str, ...]) -> Node | None:
+        """Start ready nodes as tasks, or return the one node to run inline."""
+        if len(ready) == 1 and not self.in_flight and self.max_concurrency > 0:
+            return self.graph.nodes[ready[0]]  # the common case of a chain
+        new = [n for n in ready if n not in self.in_flight]
+        del new[max(0, self.max_concurrency - len(self.in_flight)) :]
+        if len(new) == 1 and not self.in_flight:
+            return self.graph.nodes[new[0]]
+        for node_id in new:
+            coro = self.runner.run_node(self.graph.nodes[node_id])
+            self.in_flight[node_id] = asyncio.create_task(coro, name=node_id)
+        return None
+
+    async def _run_inline(self, node: Node) -> RunResult | None:
+        assert self._task is not None
+        self._inline = True
+        try:
+            await self.runner.run_node(node)
+        except MaxStepsExceeded as exc:
+            self._inline = False
+            return await self._stop("failed", {"kind": "max_steps", "message": str(exc)})
+        except asyncio.CancelledError:
+            if not self._interrupting or self._task.uncancel():
+                raise  # not ours, or the task is also cancelled from outside
+            self._inline = False
+            return await self._stop_interrupted()
+        finally:
+            self._inline = False
+        if self._interrupting:  # the node swallowed our CancelledError
+            self._task.uncancel()
+            return await self._stop_interrupted()
+        return None
+
+    async def _wait(self) -> RunResult | None:
+        """Wait for a task to finish (or cancel/timeout to wake us); collect finished ones."""
+        self._wake = wake = asyncio.get_running_loop().create_future()
+        try:
+            done, _ = await asyncio.wait(
+                [*self.in_flight.values(), wake], return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self._wake = None
+            wake.cancel()
+        return await self._collect(done)
+
+    async def _collect(self, done: set[asyncio.Future[Any]]) -> RunResult | None:
         for node_id, task in list(self.in_flight.items()):
             if task not in done:
                 continue

@@ -24,7 +24,7 @@ from agentdeck.engine.journal import StepRecord, StepStatus
 from agentdeck.engine.spec import AgentSpec, Node
 
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
-_DONE = (StepStatus.COMPLETED, StepStatus.SKIPPED)
+_FINISHED = {s: s.value for s in (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +36,29 @@ class Graph:
     upstream: Mapping[str, tuple[str, ...]]
     routes: Mapping[str, tuple[str, ...]]  # error handler -> nodes routing to it
     last: str
+    static_configs: Mapping[str, dict[str, Any]]  # nodes whose templated fields are constant
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _static_config(node: Node) -> dict[str, Any] | None:
+    """The node's rendered config when rendering cannot change it: scalars, no markup."""
+    config: dict[str, Any] = {}
+    for name in node.TEMPLATED:
+        value = getattr(node, name)
+        if not isinstance(value, _SCALARS) or (
+            isinstance(value, str) and templates.is_template(value)
+        ):
+            return None
+        config[name] = value
+    return config
 
 
 def graph_of(spec: AgentSpec) -> Graph:
     """The spec's graph, computed on first use and cached on the spec (specs are frozen)."""
-    cached = spec._engine_cache.get("graph")
+    cache = spec._engine_cache
+    cached = cache.get("graph")
     if isinstance(cached, Graph):
         return cached
     nodes = {n.id: n for n in spec.nodes}
@@ -66,8 +84,11 @@ def graph_of(spec: AgentSpec) -> Graph:
         upstream=upstream,
         routes={k: tuple(v) for k, v in routes.items() if v},
         last=spec.nodes[-1].id,
+        static_configs={
+            n.id: config for n in spec.nodes if (config := _static_config(n)) is not None
+        },
     )
-    spec._engine_cache["graph"] = graph
+    cache["graph"] = graph
     return graph
 
 
@@ -100,27 +121,29 @@ class RunState:
 
     def apply(self, record: StepRecord) -> None:
         """Fold one record in; a later attempt replaces an earlier one."""
-        new = NodeState(record.status, record.attempt, record.output, record.error)
-        if record.status is StepStatus.RUNNING:
+        status = record.status
+        if status is StepStatus.RUNNING:
             self.attempts += 1
+        new = NodeState(status, record.attempt, record.output, record.error)
         if record.index is not None:
             slot = self.items.setdefault(record.node_id, {})
             old = slot.get(record.index)
             if old is None or old.attempt <= record.attempt:
                 slot[record.index] = new
             return
-        old = self.nodes.get(record.node_id)
+        node_id = record.node_id
+        old = self.nodes.get(node_id)
         if old is not None and old.attempt > record.attempt:
             return
-        self.nodes[record.node_id] = new
-        if record.status in (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED):
-            self._steps_view[record.node_id] = {
+        self.nodes[node_id] = new
+        if status in _FINISHED:
+            self._steps_view[node_id] = {
                 "output": record.output,
-                "status": record.status.value,
+                "status": _FINISHED[status],
                 "error": record.error,
             }
-        else:
-            self._steps_view.pop(record.node_id, None)
+        elif old is not None:  # a finished step only enters the view after a record
+            self._steps_view.pop(node_id, None)
 
     def context(
         self, item: Any = None, *, extra_steps: Mapping[str, Any] | None = None
@@ -152,18 +175,6 @@ class Plan:
 _Decision = Literal["wait", "ready"] | Skip
 
 
-def _upstream_status(graph: Graph, up: str, status: StepStatus) -> str:
-    """'done', 'skipped' or 'wait' as seen by a dependent of `up`."""
-    if status in _DONE:
-        return "done" if status is StepStatus.COMPLETED else "skipped"
-    if status is StepStatus.FAILED:
-        on_error = graph.nodes[up].on_error
-        if on_error == "continue":
-            return "done"
-        return "skipped" if on_error != "fail" else "wait"
-    return "wait"
-
-
 def _decide(
     graph: Graph, node_id: str, state: RunState, virtual: dict[str, StepStatus]
 ) -> _Decision:
@@ -171,15 +182,27 @@ def _decide(
     routes = graph.routes.get(node_id, ())
     skipped_by: str | None = None
     for up in graph.upstream[node_id]:
-        up_state = state.nodes.get(up)
-        status = virtual.get(up) or (up_state.status if up_state else StepStatus.PENDING)
-        if up in routes and status is StepStatus.FAILED:
+        status = virtual.get(up) if virtual else None
+        if status is None:
+            up_state = state.nodes.get(up)
+            if up_state is None:
+                return "wait"  # not started
+            status = up_state.status
+        # How a dependent sees `up`: done, skipped, or still to wait for.
+        if status is StepStatus.COMPLETED:
+            continue
+        if status is StepStatus.SKIPPED:
+            skipped_by = skipped_by or up
+            continue
+        if status is not StepStatus.FAILED:
+            return "wait"  # running or interrupted
+        if up in routes:
             continue  # the failure this handler exists for
-        seen = _upstream_status(graph, up, status)
-        if seen == "wait":
-            return "wait"
-        if seen == "skipped" and skipped_by is None:
-            skipped_by = up
+        on_error = graph.nodes[up].on_error
+        if on_error == "fail":
+            return "wait"  # the run fails; plan reports it
+        if on_error != "continue":  # routed to a handler: skipped for its other dependents
+            skipped_by = skipped_by or up
     if routes and not any(
         (s := state.nodes.get(r)) is not None and s.status is StepStatus.FAILED for r in routes
     ):
@@ -201,21 +224,27 @@ def plan(spec: AgentSpec, state: RunState) -> Plan:
     `running`, which the caller either has in flight or must re-run after a crash), in
     topological order. Raises nothing: template errors fail the run in the returned plan.
     """
-    graph = graph_of(spec)
+    return plan_graph(spec, graph_of(spec), state)
+
+
+def plan_graph(spec: AgentSpec, graph: Graph, state: RunState) -> Plan:
+    """`plan` with the spec's graph already at hand (the loop computes it once per run)."""
     ready: list[str] = []
     skips: list[Skip] = []
     interrupted: list[str] = []
     virtual: dict[str, StepStatus] = {}
+    nodes = state.nodes
     for node_id in graph.order:
-        ns = state.nodes.get(node_id)
+        ns = nodes.get(node_id)
         if ns is not None:
-            if ns.status in _DONE:
+            status = ns.status
+            if status is StepStatus.COMPLETED or status is StepStatus.SKIPPED:
                 continue
-            if ns.status is StepStatus.FAILED:
+            if status is StepStatus.FAILED:
                 if graph.nodes[node_id].on_error == "fail":
                     return Plan("failed", error={"node": node_id, **(ns.error or {})})
                 continue
-            if ns.status is StepStatus.INTERRUPTED:
+            if status is StepStatus.INTERRUPTED:
                 interrupted.append(node_id)
                 continue
         try:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentdeck.engine import templates
-from agentdeck.engine._plan import NodeState, RunState
+from agentdeck.engine._plan import Graph, NodeState, RunState
 from agentdeck.engine.errors import EngineError, Interrupt, NodeError, TemplateError
 from agentdeck.engine.journal import Journal, StepRecord, StepStatus, idempotency_key
 from agentdeck.engine.nodes import EXECUTORS, NodeContext, Ports
-from agentdeck.engine.ports import EventSink
+from agentdeck.engine.ports import EventSink, NullSink
 from agentdeck.engine.spec import Node, RetryPolicy
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -33,10 +33,15 @@ class Events:
     run_id: str
     journal: Journal
     sink: EventSink
+    _silent: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self._silent = type(self.sink) is NullSink  # publishing to it is a no-op
 
     async def emit(self, type: str, data: dict[str, Any]) -> None:
         seq = await self.journal.append_event(self.run_id, type, data)
-        await self.sink.publish(self.run_id, seq, type, data)
+        if not self._silent:
+            await self.sink.publish(self.run_id, seq, type, data)
 
     async def ephemeral(self, type: str, data: dict[str, Any]) -> None:
         await self.sink.publish_ephemeral(self.run_id, type, data)
@@ -80,6 +85,7 @@ class Runner:
         events: Events,
         ports: Ports,
         state: RunState,
+        graph: Graph,
         sleep: Sleep,
         rand: Callable[[], float],
         cancel: asyncio.Event,
@@ -90,6 +96,7 @@ class Runner:
         self.events = events
         self.ports = ports
         self.state = state
+        self.static_configs = graph.static_configs
         self.sleep = sleep
         self.rand = rand
         self.cancel = cancel
@@ -197,16 +204,20 @@ class Runner:
         policy = node.retry
         key = idempotency_key(self.run_id, node.id, index)
         execute = EXECUTORS[node.type]
+        static = self.static_configs.get(node.id)
         for retry in range(policy.max_attempts):
             attempt += 1
             if self.state.attempts >= self.max_steps:
                 raise MaxStepsExceeded(f"max_steps ({self.max_steps}) reached at {node.id!r}")
-            try:
-                config = _render_config(node, self.state.context(item))
-            except TemplateError as exc:
-                return await self._record(
-                    node, attempt, status=StepStatus.FAILED, output=None, error=exc, index=index
-                )
+            if static is not None:  # nothing to render: skip building the context
+                config = dict(static)
+            else:
+                try:
+                    config = _render_config(node, self.state.context(item))
+                except TemplateError as exc:
+                    return await self._record(
+                        node, attempt, status=StepStatus.FAILED, output=None, error=exc, index=index
+                    )
             started = await self.journal.start_step(
                 self.run_id,
                 node.id,
@@ -231,8 +242,11 @@ class Runner:
                 index=index,
             )
             try:
-                async with asyncio.timeout(node.timeout):
+                if node.timeout is None:
                     result = await execute(ctx)
+                else:
+                    async with asyncio.timeout(node.timeout):
+                        result = await execute(ctx)
             except Interrupt as interrupt:
                 return await self._finish(
                     node,
@@ -313,11 +327,12 @@ class Runner:
             **kwargs,
         )
         self.state.apply(record)
-        data = {"node": node.id, "attempt": attempt, "index": index}
         if status is StepStatus.COMPLETED:
-            await self.events.emit("step.completed", {**data, "output": output})
+            data = {"node": node.id, "attempt": attempt, "index": index, "output": output}
+            await self.events.emit("step.completed", data)
         elif status is StepStatus.FAILED and final:
-            await self.events.emit("step.failed", {**data, "error": err})
+            data = {"node": node.id, "attempt": attempt, "index": index, "error": err}
+            await self.events.emit("step.failed", data)
         return record
 
 

@@ -8,7 +8,7 @@ run feature. All must pass `tests/engine/journal_conformance.py`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -63,7 +63,7 @@ class StepRecord:
     error: dict[str, Any] | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = NO_USAGE  # frozen, so sharing the default is safe
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from agentdeck.engine.journal import (
 )
 
 _Key = tuple[str, int | None, int]
+_Event = tuple[str, dict[str, Any], float]  # type, data, unix time; EventRecord on read
 
 
 class MemoryJournal:
@@ -27,7 +29,7 @@ class MemoryJournal:
 
     def __init__(self, *, copy_values: bool = True) -> None:
         self._steps: dict[str, dict[_Key, StepRecord]] = defaultdict(dict)
-        self._events: dict[str, list[EventRecord]] = defaultdict(list)
+        self._events: dict[str, list[_Event]] = defaultdict(list)
         self._copy = copy_values
 
     def _clone(self, value: Any) -> Any:
@@ -116,9 +118,12 @@ class MemoryJournal:
 
     async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
         events = self._events[run_id]
-        seq = len(events) + 1
-        events.append(EventRecord(run_id, seq, type, self._clone(data), datetime.now(UTC)))
-        return seq
+        events.append((type, copy.deepcopy(data) if self._copy else data, time.time()))
+        return len(events)  # seq n is events[n - 1]
 
     async def events(self, run_id: str, after: int = 0) -> list[EventRecord]:
-        return [e for e in self._events.get(run_id, []) if e.seq > after]
+        stored = self._events.get(run_id, [])
+        return [
+            EventRecord(run_id, seq, type, data, datetime.fromtimestamp(at, UTC))
+            for seq, (type, data, at) in enumerate(stored[max(after, 0) :], start=max(after, 0) + 1)
+        ]

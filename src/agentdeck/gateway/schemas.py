@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from jsonschema import Draft202012Validator, SchemaError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class PlaygroundMessage(BaseModel):
@@ -16,6 +17,16 @@ class PlaygroundMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = Field(max_length=200_000)
     tool_call_id: str | None = Field(default=None, max_length=200)
+
+
+def _json_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Refuse a document that is not a valid JSON Schema (Draft 2020-12)."""
+    if value is not None:
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+    return value
 
 
 class PlaygroundTool(BaseModel):
@@ -33,6 +44,8 @@ class PlaygroundTool(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     description: str = Field(default="", max_length=2000)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+    _check_parameters = field_validator("parameters")(_json_schema)
 
 
 class ChatIn(BaseModel):
@@ -64,6 +77,8 @@ class ChatIn(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=200_000)
     space_id: uuid.UUID | None = Field(default=None, description="Counts against this space.")
     cache: bool = True
+
+    _check_response_format = field_validator("response_format")(_json_schema)
 
 
 class UsageOut(BaseModel):

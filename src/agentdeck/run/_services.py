@@ -1,8 +1,9 @@
 """Process-wide run services (broker, settings, HTTP client, LLM port factory) per database.
 
 Job handlers get only a sessionmaker, so the services are found by the database engine they
-serve. `attach()` (called by `app.build_worker`) registers the runtime's cipher and the
-worker's wake-up; anything not attached gets defaults on first use.
+serve. `attach()` (called by `app.build_worker` and the API's lifespan) registers the
+runtime's cipher, the worker's wake-up and the relay to other processes; anything not attached
+gets defaults on first use.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agentdeck.engine.ports import LLMPort
 from agentdeck.kit.crypto import Cipher
 from agentdeck.llm import Gateway
+from agentdeck.run._pubsub import Relay
 from agentdeck.run.broker import Broker
 from agentdeck.run.settings import RunSettings
 
@@ -96,8 +98,12 @@ def attach(
     settings: RunSettings | None = None,
     llm_factory: LLMFactory | None = None,
     gateway: Gateway | None = None,
+    relay: Relay | None = None,
 ) -> RunServices:
-    """Wire a process's runtime into the run services of its database."""
+    """Wire a process's runtime into the run services of its database.
+
+    A ``relay`` replaces the broker's previous one; the caller runs it (`Relay.run`).
+    """
     services = services_for(engine)
     if cipher is not None:
         services.cipher = cipher
@@ -109,4 +115,6 @@ def attach(
         services.llm_factory = llm_factory
     if gateway is not None:
         services.gateway = gateway
+    if relay is not None:
+        services.broker.use_relay(relay)
     return services

@@ -10,6 +10,16 @@ database file gets two plain `sqlite3` connections:
 * a *slow* one owned by a single worker thread with the normal busy timeout, which takes
   over any write or read that meets a lock.
 
+A write may be *deferred* (``write(fn, defer=True)``): its statement runs at once (so
+conflicts are still reported by the call), but the transaction stays open and the next write
+from the same loop joins it. `SqlJournal` defers step writes: the engine always follows one
+with an event append in the same synchronous stretch, so ``start_step`` + ``step.started``
+and ``finish_step`` + ``step.completed`` are one commit each, and nothing outside the
+process can observe the step write before it is committed. Whatever else happens, the
+transaction commits before the loop runs anything else (a ``call_soon`` callback) and
+before any read. Each commit in WAL costs ~25 us per page written (the tables have four
+indexes), so halving the commits is the single biggest saving per step.
+
 Reads (`load`, `events`) also use the fast connection: in WAL mode they never wait.
 
 The fast connection never checkpoints on commit (``wal_autocheckpoint=0``) so no fsync happens
@@ -50,16 +60,19 @@ def sqlite_path(url: str) -> str:
 
 def stamp(value: dt.datetime | None = None) -> str:
     """A timestamp as SQLAlchemy stores UTC datetimes on SQLite."""
-    value = (value or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
-    return value.isoformat(" ", timespec="microseconds")
+    value = dt.datetime.now(dt.UTC) if value is None else value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ", timespec="microseconds")
 
 
 def parse_stamp(value: str | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return "null" if value is None else _ENCODE(value)
 
 
 def loads(value: str | float | None) -> Any:
@@ -84,8 +97,17 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in message or "busy" in message
 
 
+class _BusyError(Exception):
+    """Another connection holds the write lock: the write moves to the worker thread."""
+
+
 class _SqliteStore:
-    """The two connections and the worker thread of one database file (per process)."""
+    """The two connections and the worker thread of one database file (per process).
+
+    While a deferred write's transaction is open, `fast_lock` stays held and ``open_for``
+    names the event loop whose writes may join it; it commits at that loop's next
+    non-deferred write or read, or in a callback on its next iteration, whichever comes first.
+    """
 
     def __init__(self, path: str, busy_ms: int) -> None:
         self.fast = _connect(path, 0, 0)
@@ -93,6 +115,9 @@ class _SqliteStore:
         self.fast_lock = threading.Lock()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="journal-sqlite")
         self.commits = 0
+        self.open_for: asyncio.AbstractEventLoop | None = None
+        self.open_thread = 0
+        self.lost: BaseException | None = None
         weakref.finalize(self, self.executor.shutdown, wait=False)
 
     @staticmethod
@@ -106,26 +131,31 @@ class _SqliteStore:
         conn.execute("COMMIT")
         return result
 
-    async def write(self, fn: Txn[T]) -> T:
-        """Run ``fn`` in one immediate transaction; never blocks the loop on a lock."""
-        if self.fast_lock.acquire(blocking=False):
-            try:
-                result = self._txn(self.fast, fn)
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-            else:
-                self._after_commit()
-                return result
-            finally:
-                self.fast_lock.release()
+    async def write(self, fn: Txn[T], *, defer: bool = False) -> T:
+        """Run ``fn`` in an immediate transaction; never blocks the loop on a lock.
+
+        ``defer=True`` leaves the transaction open for the next write of this loop to join
+        (see the class docstring). ``fn`` must change nothing when it raises (one statement,
+        or statements of which only the last can fail): if it raises inside an open
+        transaction, the earlier writes are committed and the error propagates.
+        """
         loop = asyncio.get_running_loop()
+        self._raise_lost()
+        if self._take_fast(loop):
+            try:
+                return self._write_fast(fn, loop, defer)
+            except _BusyError:
+                pass
         return await loop.run_in_executor(self.executor, self._txn, self.slow, fn)
 
     async def read(self, fn: Txn[T]) -> T:
         """Run a read. WAL readers never wait for writers, so it normally runs right here;
         the rare busy answer (WAL recovery by another process) moves it to the worker."""
-        if self.fast_lock.acquire(blocking=False):
+        loop = asyncio.get_running_loop()
+        if self.open_for is loop:
+            self.flush()
+        self._raise_lost()
+        if self._take_fast(loop):
             try:
                 return fn(self.fast)
             except sqlite3.OperationalError as exc:
@@ -133,10 +163,83 @@ class _SqliteStore:
                     raise
             finally:
                 self.fast_lock.release()
-        loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, fn, self.slow)
 
-    def _after_commit(self) -> None:
+    def flush(self) -> None:
+        """Commit the open deferred transaction, if any (a commit error is kept in ``lost``
+        and raised by the next write or read)."""
+        if self.open_for is None:
+            return
+        try:
+            self._commit()
+        except sqlite3.Error as exc:
+            self.lost = exc
+
+    def _raise_lost(self) -> None:
+        lost, self.lost = self.lost, None
+        if lost is not None:
+            raise sqlite3.OperationalError(f"a deferred journal write was lost: {lost}")
+
+    def _take_fast(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Hold the fast connection for this call (True), or leave it to the worker thread."""
+        if self.open_for is loop:
+            return True
+        if self.fast_lock.acquire(blocking=False):
+            return True
+        if self.open_for is not None and self.open_thread == threading.get_ident():
+            # An earlier loop of this thread stopped before its commit callback ran.
+            self.flush()
+            self._raise_lost()
+            return self.fast_lock.acquire(blocking=False)
+        return False
+
+    def _write_fast(self, fn: Txn[T], loop: asyncio.AbstractEventLoop, defer: bool) -> T:
+        conn = self.fast
+        if self.open_for is not None:
+            try:
+                result = fn(conn)
+            except BaseException:
+                self.flush()
+                raise
+        else:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                self.fast_lock.release()
+                if _is_busy(exc):
+                    raise _BusyError from exc
+                raise
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self.fast_lock.release()
+                raise
+            if defer:
+                self.open_for, self.open_thread = loop, threading.get_ident()
+                loop.call_soon(self._flush_for, loop)
+        if not defer:
+            self._commit()
+        return result
+
+    def _flush_for(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.open_for is loop:
+            self.flush()
+
+    def _commit(self) -> None:
+        """COMMIT, then free the connection. Raises if SQLite already rolled back (an I/O
+        error inside the transaction): the deferred writes in it are lost."""
+        try:
+            if not self.fast.in_transaction:
+                raise sqlite3.OperationalError("the journal transaction was rolled back")
+            self.fast.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.fast.execute("ROLLBACK")
+            raise
+        finally:
+            self.open_for = None
+            self.fast_lock.release()
         self.commits += 1
         if self.commits % _CHECKPOINT_EVERY == 0:
             self.executor.submit(self._checkpoint)

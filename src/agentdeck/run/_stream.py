@@ -1,8 +1,10 @@
 """Streaming a run's events (replay, then live) and waiting for a run to stop.
 
 No database transaction is held while streaming: each replay or status check opens a short
-one. Live events come from this process's broker; events written by another process are
-picked up by re-reading the journal whenever the live queue is quiet for `_POLL_S`.
+one. Live events come from this process's broker, which (with a relay) also receives the
+items of worker processes. Whatever a relay missed is in the journal: it is re-read whenever
+the live queue is quiet for `_POLL_S` (`_RELAYED_POLL_S` while the relay is subscribed),
+which also is how streaming works across processes on SQLite.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agentdeck.errors import NotFound
 from agentdeck.models import Run
 from agentdeck.run._services import services_for
-from agentdeck.run.broker import STATUS_CHANGED, StreamItem
+from agentdeck.run.broker import REPLAY, STATUS_CHANGED, StreamItem
 from agentdeck.run.journal_sql import SqlJournal
 from agentdeck.run.repository import FINAL, run_by_id
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from agentdeck.auth.principal import Principal
 
 _POLL_S = 0.25
+_RELAYED_POLL_S = 1.0
+_READY_S = 1.0
 
 
 def _sessionmaker(
@@ -69,7 +73,9 @@ async def stream_events(
             run = await get_run(session, principal_or_run, run_id)
     rid = str(run.id)
     journal = SqlJournal(sessionmaker, run.org_id)
-    with services_for(sessionmaker).broker.subscribe(rid) as queue:
+    broker = services_for(sessionmaker).broker
+    with broker.subscribe(rid) as queue:
+        await broker.ready(rid, _READY_S)  # relayed items flow before we replay
         last = after_seq
 
         async def replay() -> AsyncIterator[StreamItem]:
@@ -83,8 +89,9 @@ async def stream_events(
             if item.is_terminal:
                 return
         while True:
+            quiet_s = _RELAYED_POLL_S if broker.live(rid) else _POLL_S
             try:
-                async with asyncio.timeout(_POLL_S):  # not wait_for: it can swallow cancels
+                async with asyncio.timeout(quiet_s):  # not wait_for: it can swallow cancels
                     item = await queue.get()
             except TimeoutError:
                 async for item in replay():
@@ -95,6 +102,12 @@ async def stream_events(
                     async for item in replay():
                         yield item
                     return
+                continue
+            if item.type == REPLAY:
+                async for item in replay():
+                    yield item
+                    if item.is_terminal:
+                        return
                 continue
             if item.seq is None:
                 if include_deltas and not item.type.startswith("_"):
@@ -126,12 +139,14 @@ async def wait_for_run(
     """
     sessionmaker = _sessionmaker(runtime)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    with services_for(sessionmaker).broker.subscribe(str(run_id)) as queue:
+    broker = services_for(sessionmaker).broker
+    with broker.subscribe(str(run_id)) as queue:
+        await broker.ready(str(run_id), _READY_S)
         while True:
             run = await _status(sessionmaker, run_id)
             if run.status in FINAL:
                 return run
-            wait = _POLL_S * 2
+            wait = _RELAYED_POLL_S * 2 if broker.live(str(run_id)) else _POLL_S * 2
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:

@@ -1,9 +1,12 @@
 """In-process fan-out of run events, and the worker wake-up hooks.
 
 Every event the engine publishes (durable ones with their `seq`, ephemeral `message.delta`
-without) goes to the subscribers of that run in this process. Other processes see durable
-events by reading the `run_events` table (`service.stream_events` polls while it waits), so
-streaming works across API and worker processes on SQLite and PostgreSQL alike.
+without) goes to the subscribers of that run in this process. When API and workers run in
+separate processes, a `Relay` (`_pubsub`: PostgreSQL NOTIFY or Redis) also carries each item
+to the other processes and delivers theirs here, for the runs this process subscribes to.
+Durable events are in the `run_events` table anyway: `service.stream_events` still re-reads
+it when its queue is quiet, which is all there is on SQLite with several processes. In one
+process (embedded) there is no relay: the broker is purely in memory.
 """
 
 from __future__ import annotations
@@ -13,11 +16,16 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentdeck.run._pubsub import Relay
 
 TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled", "run.interrupted"})
 STATUS_CHANGED = "_status"
 """Internal item: the run row changed (it reached a final status); never streamed."""
+REPLAY = "_replay"
+"""Internal item: another process stored events too large to relay; re-read the journal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +51,25 @@ class Broker:
         default_factory=lambda: defaultdict(set)
     )
     _wakers: list[Callable[[], None]] = field(default_factory=list)
+    relay: Relay | None = None
+
+    def use_relay(self, relay: Relay | None) -> None:
+        """Carry items to and from other processes through ``relay`` (None: in memory only)."""
+        if relay is not None:
+            relay.bind(self.deliver)
+            for run_id, subs in self._subscribers.items():
+                for _ in subs:
+                    relay.follow(run_id)
+        self.relay = relay
 
     @contextlib.contextmanager
     def subscribe(self, run_id: str) -> Iterator[asyncio.Queue[StreamItem]]:
-        """A queue receiving every item published for ``run_id`` while the block runs."""
+        """A queue receiving every item published for ``run_id`` while the block runs
+        (in this process, and from other processes when there is a relay)."""
         queue: asyncio.Queue[StreamItem] = asyncio.Queue()
         self._subscribers[run_id].add(queue)
+        if self.relay is not None:
+            self.relay.follow(run_id)
         try:
             yield queue
         finally:
@@ -57,8 +78,27 @@ class Broker:
                 subs.discard(queue)
                 if not subs:
                     del self._subscribers[run_id]
+            if self.relay is not None:
+                self.relay.unfollow(run_id)
+
+    async def ready(self, run_id: str, timeout_s: float = 1.0) -> bool:
+        """Wait until items of ``run_id`` from other processes arrive here (True), or
+        return False at once when there is no connected relay."""
+        return self.relay is not None and await self.relay.ready(run_id, timeout_s)
+
+    def live(self, run_id: str) -> bool:
+        """True when other processes' items of ``run_id`` are being received."""
+        return self.relay is not None and self.relay.live(run_id)
 
     def publish(self, item: StreamItem) -> None:
+        """Deliver ``item`` to this process's subscribers and, through the relay, to the
+        other processes' (never raises: the relay drops what it cannot send)."""
+        self.deliver(item)
+        if self.relay is not None:
+            self.relay.send(item)
+
+    def deliver(self, item: StreamItem) -> None:
+        """Deliver ``item`` to this process's subscribers only."""
         for queue in self._subscribers.get(item.run_id, ()):
             queue.put_nowait(item)
 

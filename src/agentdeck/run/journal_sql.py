@@ -1,10 +1,16 @@
 """`SqlJournal`: the engine's Journal port on the `run_steps` and `run_events` tables.
 
-One short transaction per call. On SQLite the writes go through the loop-friendly store in
-`_sqlite_journal` (raw statements, ~40 us per commit); on PostgreSQL through SQLAlchemy Core
-(`_pg_journal`). Per-run event sequence numbers are allocated inside the write transaction
-(``coalesce(max(seq), 0) + 1``): SQLite's ``BEGIN IMMEDIATE`` serialises writers, PostgreSQL
-takes a transaction-scoped advisory lock on the run first.
+On SQLite the writes go through the loop-friendly store in `_sqlite_journal` (raw
+statements); a step write is *deferred* there, so it commits together with the event the
+engine appends right after it (one commit per ``start_step`` + ``step.started``, one per
+``finish_step`` + ``step.completed``). On PostgreSQL each write is one autocommitted
+statement through SQLAlchemy Core (`_pg_journal`).
+
+Per-run event sequence numbers: the journal remembers the last one it wrote for each run and
+inserts the next with ``ON CONFLICT DO NOTHING``; the unique ``(run_id, seq)`` constraint is
+the safety net. On a conflict (another writer appended) or for a run it has not seen, the
+number is allocated inside the write transaction (``coalesce(max(seq), 0) + 1``): SQLite's
+``BEGIN IMMEDIATE`` serialises writers, PostgreSQL takes an advisory lock on the run first.
 
 Step rows store ``item_index = -1`` for the node itself (`StepRecord.index is None`). The
 record returned by `finish_step` carries no `input` (the engine does not need it; `load` has it).
@@ -12,6 +18,7 @@ record returned by `finish_step` carries no `input` (the engine does not need it
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import uuid
 from typing import Any
@@ -50,6 +57,16 @@ _APPEND_EVENT = (
     "SELECT ?, ?, ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ? FROM run_events WHERE run_id = ? "
     "RETURNING seq"
 )
+_APPEND_EVENT_AT = (
+    "INSERT INTO run_events (id, org_id, run_id, seq, type, data, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq"
+)
+_SEQ_CACHE_RUNS = 4096
+
+
+@functools.lru_cache(maxsize=4096)
+def _run_hex(run_id: str) -> str:
+    return uuid.UUID(run_id).hex
 
 
 def run_uuid(run_id: str) -> uuid.UUID:
@@ -85,6 +102,8 @@ class SqlJournal:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], org_id: uuid.UUID) -> None:
         engine: AsyncEngine = sessionmaker.kw["bind"]
         self.org_id = org_id
+        self._org_hex = org_id.hex
+        self._seqs: dict[str, int] = {}
         self._sqlite = engine.dialect.name == "sqlite"
         if self._sqlite:
             self._store = store_for(engine.url.render_as_string(hide_password=False))
@@ -146,7 +165,7 @@ class SqlJournal:
             return
         usage = record.usage
         params = (
-            uuid7().hex, self.org_id.hex, run_uuid(record.run_id).hex, record.node_id,
+            uuid7().hex, self._org_hex, _run_hex(record.run_id), record.node_id,
             -1 if record.index is None else record.index, record.attempt, record.status.value,
             record.idempotency_key, dumps(record.input), dumps(record.output),
             dumps(record.error), started, ended, usage.tokens_in, usage.tokens_out,
@@ -156,7 +175,7 @@ class SqlJournal:
         def write(conn: sqlite3.Connection) -> bool:
             return conn.execute(_INSERT_STEP, params).fetchone() is not None
 
-        if not await self._store.write(write):
+        if not await self._store.write(write, defer=True):
             raise JournalConflict(self._where(record))
 
     @staticmethod
@@ -194,7 +213,7 @@ class SqlJournal:
             record.ended_at = parse_stamp(now)
             params = (
                 status.value, dumps(output), dumps(error), now, usage.tokens_in,
-                usage.tokens_out, usage.cost_usd, now, run_uuid(run_id).hex, node_id,
+                usage.tokens_out, usage.cost_usd, now, _run_hex(run_id), node_id,
                 -1 if index is None else index, attempt,
             )  # fmt: skip
 
@@ -202,7 +221,7 @@ class SqlJournal:
                 row = conn.execute(_FINISH_STEP, params).fetchone()
                 return None if row is None else (row[0], row[1])
 
-            raw = await self._store.write(write)
+            raw = await self._store.write(write, defer=True)
             found = None if raw is None else (raw[0], parse_stamp(raw[1]))
         if found is None:
             raise KeyError(f"{run_id}:{node_id}[{index}] attempt {attempt} was never started")
@@ -210,18 +229,34 @@ class SqlJournal:
         return record
 
     async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
-        """Store a durable event; its per-run sequence number (1, 2, ...)."""
-        rid = run_uuid(run_id)
+        """Store a durable event (committed on return); its per-run sequence number."""
         if not self._sqlite:
-            return await self._pg.append_event(rid, type, data)
-        now = stamp()
-        params = (uuid7().hex, self.org_id.hex, rid.hex, type, dumps(data), now, now, rid.hex)
+            rid = run_uuid(run_id)
+            seq = await self._pg.append_event(rid, type, data, self._next_seq(run_id))
+        else:
+            rid_hex = _run_hex(run_id)
+            guess = self._next_seq(run_id)
+            now = stamp()
+            row = (uuid7().hex, self._org_hex, rid_hex, type, dumps(data), now, now)
 
-        def write(conn: sqlite3.Connection) -> int:
-            seq: int = conn.execute(_APPEND_EVENT, params).fetchone()[0]
-            return seq
+            def write(conn: sqlite3.Connection) -> int:
+                if guess is not None:
+                    at = (*row[:3], guess, *row[3:])
+                    if conn.execute(_APPEND_EVENT_AT, at).fetchone() is not None:
+                        return guess
+                found: int = conn.execute(_APPEND_EVENT, (*row, rid_hex)).fetchone()[0]
+                return found
 
-        return await self._store.write(write)
+            seq = await self._store.write(write)
+        if len(self._seqs) >= _SEQ_CACHE_RUNS:
+            self._seqs.clear()
+        self._seqs[run_id] = seq
+        return seq
+
+    def _next_seq(self, run_id: str) -> int | None:
+        """The sequence number to try first; None when this journal has not seen the run."""
+        last = self._seqs.get(run_id)
+        return None if last is None else last + 1
 
     async def events(self, run_id: str, after: int = 0) -> list[EventRecord]:
         """Durable events with ``seq > after``, in order."""
@@ -233,7 +268,7 @@ class SqlJournal:
             rows = conn.execute(
                 "SELECT seq, type, data, created_at FROM run_events WHERE run_id = ? "
                 "AND seq > ? ORDER BY seq",
-                (rid.hex, after),
+                (_run_hex(run_id), after),
             ).fetchall()
             return [EventRecord(run_id, r[0], r[1], loads(r[2]), parse_stamp(r[3])) for r in rows]  # type: ignore[arg-type]
 

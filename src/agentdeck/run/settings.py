@@ -3,9 +3,27 @@
 They live here (not in `agentdeck.config`) because this package owns them; both groups use
 the platform's ``AGENTDECK_`` prefix and nested names, so moving them into `Settings` later
 changes nothing for operators.
+
+Environment variables (defaults in brackets):
+
+* ``AGENTDECK_WORKER__LEASE_S`` [10]: a claimed job's lease, renewed every lease/3 by
+  heartbeat. When a worker dies, its run is free again at most ``lease_s`` after the kill and
+  another worker takes it at its next claim (``poll_s``, or at once on a NOTIFY):
+  ``lease_s + poll_s`` (11 s by default) bounds how long a crashed run waits. Keep it at
+  least ~3 heartbeats above the database's worst write latency.
+* ``AGENTDECK_WORKER__POLL_S`` [1]: idle polling; on PostgreSQL workers also LISTEN on
+  ``agentdeck_jobs`` and wake at once, polling only catches expired leases and retries.
+* ``AGENTDECK_WORKER__CONCURRENCY`` [8], ``AGENTDECK_WORKER__GRACE_S`` [10].
+* ``AGENTDECK_RUNS__PUBSUB`` [auto]: how events reach other processes live: ``redis`` (needs
+  ``AGENTDECK_LLM__REDIS_URL``), ``postgres`` (NOTIFY), ``off`` (the journal is polled), or
+  ``auto``: Redis when ``AGENTDECK_LLM__REDIS_URL`` is set, else PostgreSQL NOTIFY on
+  PostgreSQL, else off. Used by API processes without a worker and by worker processes; an
+  API with an embedded worker keeps events in memory.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +41,9 @@ class RunSettings(BaseSettings):
     requeue_delay_s: float = Field(0.5, gt=0, description="Retry delay of a run held back.")
     cancel_poll_s: float = Field(0.5, gt=0, description="How often a running run checks cancel.")
     max_concurrency: int = Field(16, ge=1, description="Nodes of one run in flight at once.")
+    pubsub: Literal["auto", "off", "postgres", "redis"] = Field(
+        "auto", description="Relay of live events between processes (see the module doc)."
+    )
 
 
 class WorkerSettings(BaseSettings):
@@ -30,7 +51,12 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AGENTDECK_WORKER__", extra="ignore")
 
-    lease_s: float = Field(30.0, gt=0, description="Job lease; renewed every lease_s / 3.")
+    lease_s: float = Field(
+        10.0,
+        gt=0,
+        description="Job lease; renewed every lease_s / 3. A dead worker's run is "
+        "resumed elsewhere within lease_s + poll_s.",
+    )
     poll_s: float = Field(1.0, gt=0, description="Idle polling interval (wake-ups are instant).")
     concurrency: int = Field(8, ge=1, description="Jobs (runs) executing at once per worker.")
     grace_s: float = Field(10.0, ge=0, description="On SIGTERM, time to finish before release.")

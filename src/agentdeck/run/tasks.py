@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentdeck.engine import AgentSpec, Engine, Ports, Resume, ResumeError, RunResult, StepStatus
 from agentdeck.engine.journal import StepRecord
+from agentdeck.engine.ports import ChatRequest, ChatResult, DeltaCallback
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import Run
 from agentdeck.run._llm_port import load_llm_port
@@ -70,6 +71,8 @@ async def execute(ctx: JobContext) -> None:
         journal, ports=ports, events=sink, max_concurrency=services.settings.max_concurrency
     )
     cancel = asyncio.Event()
+    if run.cancel_requested:
+        cancel.set()
     watcher = asyncio.create_task(_watch_cancel(ctx.sessionmaker, services, run_id, cancel))
     try:
         resume = await _pending_resume(journal, run)
@@ -127,8 +130,42 @@ async def _prepare(
         org_id=run.org_id, space_id=run.space_id, run_id=run.id, agent_id=run.agent_id,
         user_id=run.user_id, api_key_id=run.api_key_id,
     )  # fmt: skip
-    llm = await load_llm_port(session, services, llm_ctx)
+    if services.llm_factory is None and services.cipher is not None and run.user_id is not None:
+        llm: object = _OrgLLM(ctx.sessionmaker, services, llm_ctx)
+    else:  # no query: the injected factory's port, or the configuration error
+        llm = await load_llm_port(session, services, llm_ctx)
     return run, AgentSpec.model_validate(raw), thread_ctx, llm
+
+
+class _OrgLLM:
+    """The org's LLM port, loaded on the run's first model call: the three catalog queries
+    (providers, aliases, overrides) stay off the start of every run, and runs that call no
+    model never make them."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        services: RunServices,
+        ctx: LLMContext,
+    ) -> None:
+        self._sessionmaker, self._services, self._ctx = sessionmaker, services, ctx
+        self._port: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _loaded(self) -> Any:
+        async with self._lock:
+            if self._port is None:
+                async with transaction(self._sessionmaker) as session:
+                    self._port = await load_llm_port(session, self._services, self._ctx)
+        return self._port
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        result: ChatResult = await (await self._loaded()).chat(request)
+        return result
+
+    async def stream(self, request: ChatRequest, on_delta: DeltaCallback) -> ChatResult:
+        result: ChatResult = await (await self._loaded()).stream(request, on_delta)
+        return result
 
 
 async def _held_back(session: AsyncSession, services: RunServices, run: Run) -> bool:
@@ -162,18 +199,22 @@ async def _watch_cancel(
     run_id: uuid.UUID,
     cancel: asyncio.Event,
 ) -> None:
-    """Set ``cancel`` when cancellation is requested (in-process signal or the run row)."""
+    """Set ``cancel`` when cancellation is requested (in-process signal or the run row).
+
+    The row was just read by `_prepare` (its flag is applied by the caller), so the first
+    poll waits one interval: no query competes with the run's start.
+    """
     with services.broker.subscribe(str(run_id)) as signals:
         while not cancel.is_set():
-            async with sessionmaker() as session:
-                if await cancel_requested(session, run_id):
-                    cancel.set()
-                    return
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow our cancellation.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(services.settings.cancel_poll_s):
                     while (await signals.get()).type != CANCEL_SIGNAL:
                         pass
+                    cancel.set()
+                    return
+            async with sessionmaker() as session:
+                if await cancel_requested(session, run_id):
                     cancel.set()
                     return
 

@@ -3,6 +3,10 @@
 Several workers (processes or tasks) may run against one database. On stop (SIGTERM) a
 worker claims nothing new, lets running jobs finish for a grace period, then cancels the
 rest and releases their leases so another worker takes them over at once.
+
+Workers claim when woken (`wake()`: in-process after a commit, or by a companion such as the
+PostgreSQL LISTEN connection) and otherwise every ``poll_s``, which is what picks up jobs
+whose lease expired: a job of a killed worker runs again within ``lease_s + poll_s``.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import datetime as dt
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,10 +50,18 @@ class Periodic:
     every: dt.timedelta
 
 
+class Companion(Protocol):
+    """A long-running helper of a worker (a LISTEN connection that calls `wake`, the event
+    relay): started with the worker, cancelled after its shutdown; it must close its
+    connections when cancelled."""
+
+    async def run(self) -> None: ...
+
+
 @dataclass
 class WorkerOptions:
     concurrency: int = 4
-    lease_s: float = 30.0
+    lease_s: float = 10.0
     poll_s: float = 1.0
     grace_s: float = 10.0
     periodic: list[Periodic] = field(default_factory=list)
@@ -60,10 +73,12 @@ class Worker:
         sessionmaker: async_sessionmaker[AsyncSession],
         handlers: dict[str, JobHandler],
         options: WorkerOptions | None = None,
+        companions: Sequence[Companion] = (),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.handlers = handlers
         self.options = options or WorkerOptions()
+        self.companions = list(companions)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
@@ -86,10 +101,15 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), interval)
             if stop.is_set():
                 return
-            async with transaction(self.sessionmaker) as session:
-                if not await queue.heartbeat(session, job.id, self.id, self.options.lease_s):
-                    log.warning("worker.lease_lost", job_id=str(job.id), kind=job.kind)
-                    return
+            try:
+                async with transaction(self.sessionmaker) as session:
+                    alive = await queue.heartbeat(session, job.id, self.id, self.options.lease_s)
+            except Exception:  # a slow or dropped database: try again at the next beat
+                log.warning("worker.heartbeat_failed", job_id=str(job.id), exc_info=True)
+                continue
+            if not alive:
+                log.warning("worker.lease_lost", job_id=str(job.id), kind=job.kind)
+                return
 
     async def _execute(self, job: Job) -> None:
         done = asyncio.Event()
@@ -130,6 +150,7 @@ class Worker:
         log.info("worker.started", worker_id=self.id, kinds=sorted(self.handlers))
         next_periodic = 0.0
         loop = asyncio.get_running_loop()
+        helpers = [asyncio.create_task(c.run()) for c in self.companions]
         try:
             while not stop.is_set():
                 if self.options.periodic and loop.time() >= next_periodic:
@@ -149,7 +170,12 @@ class Worker:
                 for waiter in waiters:
                     waiter.cancel()
         finally:
-            await self._shutdown()
+            try:
+                await self._shutdown()
+            finally:
+                for helper in helpers:
+                    helper.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _shutdown(self) -> None:
         if self._running:
