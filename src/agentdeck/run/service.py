@@ -20,13 +20,12 @@ from pydantic import ValidationError
 from sqlalchemy import JSON, event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.auth.principal import Principal
+from agentdeck.auth.principal import Principal, require_runner
 from agentdeck.engine import AgentSpec
-from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.errors import Conflict, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.ids import uuid7
 from agentdeck.kit.pagination import Page
-from agentdeck.kit.tenancy import KeyScope, SpaceRole, key_scopes_grant, space_role_at_least
 from agentdeck.models import Run, RunEvent, RunStep
 from agentdeck.run._services import services_for
 from agentdeck.run._stream import stream_events, wait_for_run
@@ -54,20 +53,6 @@ __all__ = [
     "stream_events",
     "wait_for_run",
 ]
-
-
-def _require_runner(principal: Principal, space_id: uuid.UUID, what: str = "agent") -> None:
-    """Editors (or API keys with the `run` scope) run agents; invisible spaces are a 404."""
-    scope = principal.scope
-    role = scope.space_roles.get(space_id)
-    if role is None:
-        raise NotFound(f"{what} not found")
-    if scope.key_scopes is not None:
-        if not key_scopes_grant(scope.key_scopes, KeyScope.RUN):
-            raise Forbidden("this API key lacks the 'run' scope")
-        return
-    if not space_role_at_least(role, SpaceRole.EDITOR):
-        raise Forbidden("running agents needs the editor role in the agent's space")
 
 
 def _check_inputs(spec: AgentSpec, inputs: dict[str, Any] | None) -> None:
@@ -117,7 +102,7 @@ async def create_run(
     agent = await scoped_agent(session, scope, agent_id)
     if agent is None:
         raise NotFound("agent not found", field="agent_id")
-    _require_runner(principal, agent.space_id)
+    require_runner(principal, agent.space_id, "agent")
     repo = RunRepository(session, scope)
     thread = None
     if thread_id is not None:
@@ -211,7 +196,7 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.U
     """Request cancellation. A pending run is cancelled at once; a running one stops at its
     next check (in-process: immediately). Finished runs are returned unchanged."""
     run = await get_run(session, principal, run_id)
-    _require_runner(principal, run.space_id, "run")
+    require_runner(principal, run.space_id, "run")
     if run.status in FINAL:
         return run
     run.cancel_requested = True
