@@ -218,7 +218,7 @@ async def test_agent_stops_at_max_iterations(make_engine: MakeEngine) -> None:
 async def test_tool_retrieval_and_subagent_nodes(make_engine: MakeEngine) -> None:
     class Retrieval:
         async def retrieve(
-            self, knowledge_bases: Any, query: str, *, top_k: int, filters: Any = None
+            self, knowledge_bases: Any, query: str, *, top_k: int, **options: Any
         ) -> list[dict[str, Any]]:
             return [{"text": f"{query} in {kb}", "score": 1.0} for kb in knowledge_bases][:top_k]
 
@@ -229,9 +229,11 @@ name: t
 nodes:
   - {id: kb, type: retrieval, knowledge_bases: [kb1, kb2], query: "{{ inputs.q }}", top_k: 1}
   - {id: calc, type: tool, tool: add, args: {a: 1, b: "{{ inputs.n }}"}}
-  - {id: child, type: subagent, agent: helper, needs: [kb], inputs: {docs: "{{ steps.kb.output }}"}}
+  - {id: child, type: subagent, agent: helper, needs: [kb],
+     inputs: {docs: "{{ steps.kb.output.context }}"}}
   - {id: broken, type: subagent, agent: broken, on_error: continue}
-output: {kb: "{{ steps.kb.output }}", calc: "{{ steps.calc.output }}",
+output: {kb: "{{ steps.kb.output.passages | map(attribute='text') | list }}",
+         calc: "{{ steps.calc.output }}",
          child: "{{ steps.child.output }}", broken: "{{ steps.broken.error.kind }}"}
 """
     )
@@ -239,15 +241,14 @@ output: {kb: "{{ steps.kb.output }}", calc: "{{ steps.calc.output }}",
     engine = make_engine(retrieval=Retrieval(), tools=tools, subagents=subagents)
     result = await engine.run(spec, "r1", {"q": "vat", "n": 2})
     assert result.status == "completed", result.error
+    context = "[1] source\nvat in kb1"
     assert result.output == {
-        "kb": [{"text": "vat in kb1", "score": 1.0}],
+        "kb": ["vat in kb1"],
         "calc": 3,
-        "child": {"agent": "helper", "inputs": {"docs": [{"text": "vat in kb1", "score": 1.0}]}},
+        "child": {"agent": "helper", "inputs": {"docs": context}},
         "broken": "subagent",
     }
-    assert ("helper", {"docs": [{"text": "vat in kb1", "score": 1.0}]}, "r1:child") in (
-        subagents.started
-    )
+    assert ("helper", {"docs": context}, "r1:child") in subagents.started
 
 
 async def test_missing_port_fails_only_that_node(make_engine: MakeEngine) -> None:

@@ -127,3 +127,53 @@ def test_parse_spec_raises_semantic_problems() -> None:
     assert info.value.to_list() == [
         {"loc": "nodes[0].needs", "msg": "unknown node 'b'", "node": "a"}
     ]
+
+
+def test_bad_retrieval_options_name_node_and_field() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(
+            "name: t\nnodes:\n"
+            "  - {id: r, type: retrieval, knowledge_bases: [], query: '', top_k: 0,"
+            " mode: semantic, min_score: high}\n"
+            "  - {id: s, type: agent, prompt: go, knowledge_bases: [kb],"
+            " knowledge_search: {top_k: 0, max_top_k: 500, mode: fuzzy}}\n"
+        )
+    found = {(p["loc"], p.get("node")) for p in info.value.to_list()}
+    assert found == {
+        ("nodes[0].knowledge_bases", "r"),
+        ("nodes[0].query", "r"),
+        ("nodes[0].top_k", "r"),
+        ("nodes[0].mode", "r"),
+        ("nodes[0].min_score", "r"),
+        ("nodes[1].knowledge_search.top_k", "s"),
+        ("nodes[1].knowledge_search.max_top_k", "s"),
+        ("nodes[1].knowledge_search.mode", "s"),
+    }
+
+
+def test_semantic_retrieval_and_knowledge_problems() -> None:
+    s = spec(
+        "{id: r, type: retrieval, knowledge_bases: [kb, ' ', kb, '{{ inputs.kb }}'], query: '  ',"
+        " filters: {lang: {nested: 1}, tags: [], ok: [a, 1, true], later: '{{ inputs.x }}'}}",
+        "{id: a, type: llm, prompt: hi, citations: true, output_schema: {type: object}}",
+        "{id: b, type: agent, prompt: go, knowledge_bases: [kb], tools: [knowledge_search],"
+        " knowledge_search: {top_k: 9, max_top_k: 4, filters: {x: [[1]]}}}",
+        "{id: c, type: agent, prompt: go, knowledge_search: {top_k: 2}}",
+    )
+    found = problems(s)
+    assert {(loc, node) for loc, node, _ in found} == {
+        ("nodes[0].knowledge_bases[1]", "r"),
+        ("nodes[0].knowledge_bases[2]", "r"),
+        ("nodes[0].knowledge_bases[3]", "r"),
+        ("nodes[0].query", "r"),
+        ("nodes[0].filters.lang", "r"),
+        ("nodes[0].filters.tags", "r"),
+        ("nodes[1].citations", "a"),
+        ("nodes[2].tools[0]", "b"),
+        ("nodes[2].knowledge_search.top_k", "b"),
+        ("nodes[2].knowledge_search.filters.x", "b"),
+        ("nodes[3].knowledge_search", "c"),
+    }
+    messages = {loc: msg for loc, _, msg in found}
+    assert messages["nodes[0].knowledge_bases[2]"] == "'kb' is listed twice"
+    assert "built in" in messages["nodes[2].tools[0]"]

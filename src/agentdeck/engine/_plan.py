@@ -21,7 +21,7 @@ from typing import Any, Literal
 from agentdeck.engine import templates
 from agentdeck.engine.errors import TemplateError
 from agentdeck.engine.journal import StepRecord, StepStatus
-from agentdeck.engine.spec import AgentSpec, Node
+from agentdeck.engine.spec import AgentNode, AgentSpec, LlmNode, Node, RetrievalNode
 
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
 _FINISHED = {s: s.value for s in (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED)}
@@ -37,6 +37,10 @@ class Graph:
     routes: Mapping[str, tuple[str, ...]]  # error handler -> nodes routing to it
     last: str
     static_configs: Mapping[str, dict[str, Any]]  # nodes whose templated fields are constant
+    sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """llm/agent node -> the retrieval nodes its templates read (its citable passages)."""
+    citing: frozenset[str] = frozenset()
+    """Nodes answering `{text, citations}`."""
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -55,6 +59,37 @@ def _static_config(node: Node) -> dict[str, Any] | None:
     return config
 
 
+def _read_retrievals(node: Node, retrievals: list[str]) -> tuple[str, ...]:
+    read: set[str] = set()
+    for name in node.TEMPLATED:
+        value = getattr(node, name)
+        if isinstance(value, list):
+            value = [v.model_dump() if hasattr(v, "model_dump") else v for v in value]
+        try:
+            read |= templates.references(value)[1]
+        except TemplateError:  # pragma: no cover - validated specs parse
+            continue
+    return tuple(r for r in retrievals if r in read)  # in file order: the first one wins
+
+
+def _citations(spec: AgentSpec) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """Which nodes can cite which retrieval nodes, and which answer `{text, citations}`."""
+    retrievals = [n.id for n in spec.nodes if isinstance(n, RetrievalNode)]
+    sources: dict[str, tuple[str, ...]] = {}
+    citing: set[str] = set()
+    for node in spec.nodes:
+        if not isinstance(node, LlmNode | AgentNode):
+            continue
+        read = _read_retrievals(node, retrievals) if retrievals else ()
+        if read:
+            sources[node.id] = read
+        knowledge = isinstance(node, AgentNode) and bool(node.knowledge_bases)
+        default = (bool(read) or knowledge) and node.output_schema is None
+        if node.citations if node.citations is not None else default:
+            citing.add(node.id)
+    return sources, frozenset(citing)
+
+
 def graph_of(spec: AgentSpec) -> Graph:
     """The spec's graph, computed on first use and cached on the spec (specs are frozen)."""
     cache = spec._engine_cache
@@ -67,6 +102,7 @@ def graph_of(spec: AgentSpec) -> Graph:
         if n.on_error in nodes:
             routes[n.on_error].append(n.id)
     upstream = {n.id: tuple(dict.fromkeys([*n.needs, *routes[n.id]])) for n in spec.nodes}
+    sources, citing = _citations(spec)
     order: list[str] = []
     placed: set[str] = set()
     remaining = [n.id for n in spec.nodes]
@@ -87,6 +123,8 @@ def graph_of(spec: AgentSpec) -> Graph:
         static_configs={
             n.id: config for n in spec.nodes if (config := _static_config(n)) is not None
         },
+        sources=sources,
+        citing=citing,
     )
     cache["graph"] = graph
     return graph

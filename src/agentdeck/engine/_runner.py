@@ -97,6 +97,8 @@ class Runner:
         self.ports = ports
         self.state = state
         self.static_configs = graph.static_configs
+        self.sources = graph.sources
+        self.citing = graph.citing
         self.sleep = sleep
         self.rand = rand
         self.cancel = cancel
@@ -240,6 +242,8 @@ class Runner:
                 emit_ephemeral=self.events.ephemeral,
                 cancel=self.cancel,
                 index=index,
+                sources=self._passages(node.id) if node.id in self.sources else (),
+                cite=node.id in self.citing,
             )
             try:
                 if node.timeout is None:
@@ -299,6 +303,17 @@ class Runner:
             )
             await self.sleep(delay)
         raise AssertionError("unreachable: the last attempt always returns")  # pragma: no cover
+
+    def _passages(self, node_id: str) -> tuple[dict[str, Any], ...]:
+        """The numbered passages of the retrieval nodes `node_id` reads, as they finished."""
+        out: list[dict[str, Any]] = []
+        for source in self.sources[node_id]:
+            state = self.state.nodes.get(source)
+            output = state.output if state is not None else None
+            passages = output.get("passages") if isinstance(output, dict) else None
+            if isinstance(passages, list):
+                out.extend(p for p in passages if isinstance(p, dict))
+        return tuple(out)
 
     async def _finish(
         self,

@@ -106,9 +106,17 @@ class RetrievalPort(Protocol):
         query: str,
         *,
         top_k: int,
+        mode: Literal["vector", "fulltext", "hybrid"] = "hybrid",
         filters: Mapping[str, Any] | None = None,
+        min_score: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Passages, best first: `{text, score, source, ...}` dicts."""
+        """Passages of the named knowledge bases (names or ids), best first.
+
+        Each is a JSON-ready dict with `text`, `score`, `document_id`, `document_title`,
+        `kb_id`, `page`, `heading`, `start`, `end` (more keys are kept). Raise
+        `NodeError(kind="retrieval")` for an unknown knowledge base, naming it, and for a
+        failed search; `kind="invalid_input"` for filters the store refuses.
+        """
         ...
 
 

@@ -102,6 +102,26 @@ class NodeBase(_Strict):
     default: JsonValue = Field(None, description="Output used when on_error is `continue`.")
 
 
+SearchMode = Literal["vector", "fulltext", "hybrid"]
+KnowledgeBaseRef = Annotated[str, Field(min_length=1, max_length=200)]
+FILTERS_DOC = "Metadata filters: each key must equal the value, or be one of the values of a list."
+CITATIONS_DOC = (
+    "Output `{text, citations}`, the `[n]` markers of the answer resolved to the passages "
+    "of the retrieval nodes this node's templates read and of its knowledge tool (unknown "
+    "markers are removed). Default: on when the node has such passages and no output_schema."
+)
+
+
+class KnowledgeSearch(_Strict):
+    """How the `knowledge_search` tool of an agent node searches."""
+
+    top_k: int = Field(5, ge=1, le=50, description="Passages per search unless the model asks.")
+    max_top_k: int = Field(20, ge=1, le=100, description="Most passages the model may ask for.")
+    mode: SearchMode = "hybrid"
+    filters: dict[str, JsonValue] | None = Field(None, description=FILTERS_DOC)
+    min_score: float | None = None
+
+
 class ChatMessageSpec(_Strict):
     role: Literal["system", "user", "assistant"]
     content: str
@@ -120,6 +140,7 @@ class LlmNode(NodeBase):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
     stream: bool = True
+    citations: bool | None = Field(None, description=CITATIONS_DOC)
 
     @model_validator(mode="after")
     def _needs_a_prompt(self) -> LlmNode:
@@ -141,17 +162,35 @@ class AgentNode(NodeBase):
     max_iterations: int = Field(10, ge=1, le=100)
     output_schema: JSONSchemaDoc | None = None
     temperature: float | None = Field(None, ge=0, le=2)
+    knowledge_bases: list[KnowledgeBaseRef] = Field(
+        default_factory=list,
+        description="Offer the built-in tool `knowledge_search` over these knowledge bases "
+        "(names or ids in the agent's space): the model decides when and what to search.",
+    )
+    knowledge_search: KnowledgeSearch = Field(
+        default_factory=KnowledgeSearch,
+        description="Search settings of the `knowledge_search` tool.",
+    )
+    citations: bool | None = Field(None, description=CITATIONS_DOC)
 
 
 class RetrievalNode(NodeBase):
-    """Search knowledge bases; the output is a list of passages."""
+    """Search knowledge bases. The output is `{query, passages, context}`: `passages` are
+    numbered from 1 with their citation (document, page, heading, offsets), `context` is
+    the numbered passages as text for a prompt (`{{ steps.<id>.output.context }}`)."""
 
     TEMPLATED: ClassVar[tuple[str, ...]] = ("query", "filters")
     type: Literal["retrieval"]
-    knowledge_bases: list[str] = Field(min_length=1)
-    query: str
+    knowledge_bases: list[KnowledgeBaseRef] = Field(
+        min_length=1, description="Names or ids of knowledge bases in the agent's space."
+    )
+    query: str = Field(min_length=1, description="Template of the search text.")
     top_k: int = Field(5, ge=1, le=100)
-    filters: dict[str, JsonValue] | None = None
+    mode: SearchMode = "hybrid"
+    filters: dict[str, JsonValue] | None = Field(
+        None, description=FILTERS_DOC + " Values may be templates."
+    )
+    min_score: float | None = Field(None, description="Drop passages scoring below this.")
 
 
 class ToolNode(NodeBase):

@@ -16,6 +16,8 @@ from pydantic import ValidationError
 
 from agentdeck.engine import templates
 from agentdeck.engine.errors import Problem, SpecError, TemplateError
+from agentdeck.engine.nodes._knowledge import KNOWLEDGE_TOOL
+from agentdeck.engine.nodes.retrieval import filter_problem
 from agentdeck.engine.spec import (
     AgentNode,
     AgentSpec,
@@ -23,6 +25,7 @@ from agentdeck.engine.spec import (
     HumanNode,
     LlmNode,
     Node,
+    RetrievalNode,
     SubagentNode,
     ToolNode,
 )
@@ -147,6 +150,7 @@ def validate(
             problems=problems,
         )
         _check_schemas(node, i, problems)
+        _check_knowledge(node, i, problems)
     _check_output(spec, index, problems)
     if spec.inputs is not None:
         _check_schema_doc(spec.inputs, "inputs", None, problems)
@@ -324,6 +328,64 @@ def _check_known(
     url = node.url if isinstance(node, HttpNode) else None
     if url and not templates.is_template(url) and not url.startswith(("http://", "https://")):
         problems.append(Problem(f"nodes[{i}].url", "must be an http(s) URL", node.id))
+
+
+def _check_filters(filters: Any, loc: str, node_id: str, problems: list[Problem]) -> None:
+    """Static metadata filters (templated values are checked when rendered)."""
+    if not isinstance(filters, dict):
+        return
+    for key, value in filters.items():
+        if templates.needs_rendering(value):
+            continue
+        problem = filter_problem({key: value})
+        if problem is not None:
+            problems.append(Problem(f"{loc}.{key}", problem, node_id))
+
+
+def _check_knowledge_bases(
+    names: list[str], loc: str, node_id: str, problems: list[Problem]
+) -> None:
+    seen: set[str] = set()
+    for j, name in enumerate(names):
+        if not name.strip():
+            problems.append(
+                Problem(f"{loc}[{j}]", "a knowledge base name cannot be blank", node_id)
+            )
+        elif templates.is_template(name):
+            msg = "knowledge bases are names or ids, not templates"
+            problems.append(Problem(f"{loc}[{j}]", msg, node_id))
+        elif name in seen:
+            problems.append(Problem(f"{loc}[{j}]", f"{name!r} is listed twice", node_id))
+        seen.add(name)
+
+
+def _check_knowledge(node: Node, i: int, problems: list[Problem]) -> None:
+    """Retrieval options, the knowledge tool and citations, each named by node and field."""
+    where = f"nodes[{i}]"
+    if isinstance(node, RetrievalNode):
+        _check_knowledge_bases(node.knowledge_bases, f"{where}.knowledge_bases", node.id, problems)
+        if not node.query.strip():
+            problems.append(Problem(f"{where}.query", "the query cannot be blank", node.id))
+        _check_filters(node.filters, f"{where}.filters", node.id, problems)
+    if isinstance(node, LlmNode | AgentNode) and node.citations and node.output_schema:
+        msg = "citations need a text answer; remove output_schema or citations"
+        problems.append(Problem(f"{where}.citations", msg, node.id))
+    if not isinstance(node, AgentNode):
+        return
+    options = node.knowledge_search
+    if node.knowledge_bases:
+        _check_knowledge_bases(node.knowledge_bases, f"{where}.knowledge_bases", node.id, problems)
+        for j, tool in enumerate(node.tools):
+            if tool == KNOWLEDGE_TOOL:
+                msg = f"{KNOWLEDGE_TOOL!r} is built in with knowledge_bases; remove it from tools"
+                problems.append(Problem(f"{where}.tools[{j}]", msg, node.id))
+    elif "knowledge_search" in node.model_fields_set:
+        msg = "knowledge_search options need knowledge_bases"
+        problems.append(Problem(f"{where}.knowledge_search", msg, node.id))
+    if options.top_k > options.max_top_k:
+        msg = f"top_k ({options.top_k}) is above max_top_k ({options.max_top_k})"
+        problems.append(Problem(f"{where}.knowledge_search.top_k", msg, node.id))
+    _check_filters(options.filters, f"{where}.knowledge_search.filters", node.id, problems)
 
 
 def _check_schemas(node: Node, i: int, problems: list[Problem]) -> None:

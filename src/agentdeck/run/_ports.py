@@ -44,7 +44,9 @@ class NoKnowledge:
         query: str,
         *,
         top_k: int,
+        mode: str = "hybrid",
         filters: Mapping[str, Any] | None = None,
+        min_score: float | None = None,
     ) -> list[dict[str, Any]]:
         raise NodeError("retrieval", f"knowledge bases {list(knowledge_bases)} are not available")
 

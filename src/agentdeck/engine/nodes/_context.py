@@ -69,6 +69,10 @@ class NodeContext:
     """Ephemeral event (`message.delta`): published only."""
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     index: int | None = None
+    sources: tuple[dict[str, Any], ...] = ()
+    """Numbered passages of the retrieval nodes this node's templates read (llm, agent)."""
+    cite: bool = False
+    """Answer `{text, citations}` instead of plain text (llm, agent without output_schema)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
 """`agent`: a tool-calling loop bounded by `max_iterations`.
 
 Tool failures are reported back to the model as the tool's result so it can recover; only
-port-level model errors fail the node. Other agents are offered as tools `agent_<name>`.
+port-level model and retrieval errors fail the node. Other agents are offered as tools
+`agent_<name>`; with `knowledge_bases` the built-in `knowledge_search` (see `_knowledge`).
+A citing node answers `{text, citations}`: its `[n]` markers resolved against the passages of
+the retrieval nodes it reads and of its searches, numbered in one book.
 """
 
 from __future__ import annotations
@@ -11,7 +14,14 @@ from typing import Any
 
 from agentdeck.engine.errors import NodeError
 from agentdeck.engine.journal import NO_USAGE
+from agentdeck.engine.nodes._citations import CitationBook
 from agentdeck.engine.nodes._context import NodeContext, NodeResult
+from agentdeck.engine.nodes._knowledge import (
+    KNOWLEDGE_TOOL,
+    BadArguments,
+    KnowledgeSearch,
+    knowledge_tool,
+)
 from agentdeck.engine.nodes._output import structured_output
 from agentdeck.engine.nodes.subagent import call_subagent
 from agentdeck.engine.ports import ChatMessage, ChatRequest, ToolCall, ToolSpec
@@ -38,17 +48,26 @@ async def _call(ctx: NodeContext, node: AgentNode, call: ToolCall) -> Any:
     return await ctx.ports.need_tools().call(call.name, call.arguments, idempotency_key=key)
 
 
-async def _run_tool_call(ctx: NodeContext, node: AgentNode, call: ToolCall) -> ChatMessage:
+async def _run_tool_call(
+    ctx: NodeContext, node: AgentNode, call: ToolCall, knowledge: KnowledgeSearch | None
+) -> ChatMessage:
     base = {"node": node.id, "call_id": call.id, "name": call.name}
     await ctx.emit("tool.called", {**base, "arguments": call.arguments})
+    searching = knowledge is not None and call.name == KNOWLEDGE_TOOL
     try:
-        result = await _call(ctx, node, call)
+        if searching:
+            assert knowledge is not None
+            result, content = await knowledge(call.arguments)
+        else:
+            result = await _call(ctx, node, call)
+            content = result if isinstance(result, str) else json.dumps(result, default=str)
     except NodeError as exc:
         await ctx.emit("tool.result", {**base, "error": exc.to_dict()})
+        if searching and not isinstance(exc, BadArguments):
+            raise  # a missing knowledge base or a failed search: the model cannot fix it
         content = json.dumps({"error": exc.message})
     else:
         await ctx.emit("tool.result", {**base, "result": result})
-        content = result if isinstance(result, str) else json.dumps(result, default=str)
     return ChatMessage("tool", content, tool_call_id=call.id)
 
 
@@ -64,6 +83,11 @@ async def run_agent(ctx: NodeContext) -> NodeResult:
     if node.tools:
         specs.extend(await ctx.ports.need_tools().list_tools(node.tools))
     specs.extend(agent_tool(name) for name in node.agents)
+    book = CitationBook(ctx.sources)
+    knowledge = None
+    if node.knowledge_bases:
+        specs.append(knowledge_tool(node))
+        knowledge = KnowledgeSearch(ctx, node, book)
     messages: list[ChatMessage] = []
     if ctx.config.get("instructions"):
         messages.append(ChatMessage("system", str(ctx.config["instructions"])))
@@ -83,9 +107,12 @@ async def run_agent(ctx: NodeContext) -> NodeResult:
         result = await llm.chat(request)
         usage = usage + result.usage
         if not result.tool_calls:
+            if ctx.cite and node.output_schema is None:
+                text, citations = book.cite(result.text)
+                return NodeResult(output={"text": text, "citations": citations}, usage=usage)
             output = structured_output(result, node.output_schema)
             return NodeResult(output=output, usage=usage)
         messages.append(ChatMessage("assistant", result.text, tool_calls=result.tool_calls))
         for call in result.tool_calls:
-            messages.append(await _run_tool_call(ctx, node, call))
+            messages.append(await _run_tool_call(ctx, node, call, knowledge))
     raise NodeError("invalid_output", f"no final answer after {node.max_iterations} iterations")

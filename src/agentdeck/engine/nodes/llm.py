@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentdeck.engine.nodes._citations import cited_output
 from agentdeck.engine.nodes._context import NodeContext, NodeResult
 from agentdeck.engine.nodes._output import structured_output
 from agentdeck.engine.ports import ChatMessage, ChatRequest
@@ -23,7 +24,8 @@ def build_messages(config: dict[str, Any]) -> tuple[ChatMessage, ...]:
 
 
 async def run_llm(ctx: NodeContext) -> NodeResult:
-    """Call the model; output is the text, or the parsed object when output_schema is set.
+    """Call the model; output is the text, or the parsed object when output_schema is set,
+    or `{text, citations}` for a node that cites passages (see `spec.CITATIONS_DOC`).
 
     Raises NodeError from the port, or kind `invalid_output` for a reply failing the schema.
     """
@@ -46,4 +48,6 @@ async def run_llm(ctx: NodeContext) -> NodeResult:
         result = await llm.stream(request, on_delta)
     else:
         result = await llm.chat(request)
+    if ctx.cite and node.output_schema is None:
+        return NodeResult(output=cited_output(result.text, ctx.sources), usage=result.usage)
     return NodeResult(output=structured_output(result, node.output_schema), usage=result.usage)
