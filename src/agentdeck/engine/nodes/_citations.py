@@ -83,7 +83,10 @@ def label(passage: Mapping[str, Any]) -> str:
     parts = [str(passage.get("document_title") or passage.get("document_id") or "source")]
     if passage.get("page") is not None:
         parts.append(f"p. {passage['page']}")
-    if passage.get("heading"):
+    path = passage.get("heading_path")
+    if isinstance(path, list) and path:
+        parts.append(" > ".join(str(h) for h in path))
+    elif passage.get("heading"):
         parts.append(str(passage["heading"]))
     return ", ".join(parts)
 
