@@ -100,7 +100,11 @@ def build_worker(runtime: Runtime, *, embedded: bool = False) -> Worker:
     )
     worker = Worker(runtime.sessionmaker, JOB_HANDLERS, options)
     services = attach_run_services(
-        runtime.engine, cipher=runtime.cipher, wake=worker.wake, gateway=get_gateway(runtime)
+        runtime.engine,
+        cipher=runtime.cipher,
+        wake=worker.wake,
+        eager=worker,
+        gateway=get_gateway(runtime),
     )
     listener = job_wakeups(runtime.settings.resolved_db_url, worker.wake)
     if listener is not None:

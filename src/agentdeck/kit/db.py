@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import DateTime, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from agentdeck.kit._sqlite_inline import InlineConnection, inline_connect
 from agentdeck.kit.tenancy import install_tenant_guard
 
 
@@ -59,9 +60,21 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 10_000) -> AsyncEngine:
     """Create the async engine; on SQLite set WAL, foreign keys and a busy timeout."""
     if is_sqlite(url):
-        engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000}
-        )
+        path = make_url(url).database or ""
+        inline = bool(path) and path != ":memory:" and not path.startswith("file:")
+        if inline:
+            # Statements run on the loop thread; BUSY waits are async sleeps (see module).
+            busy_s = busy_timeout_ms / 1000
+
+            async def connect() -> InlineConnection:
+                return inline_connect(path, busy_s)
+
+            engine = create_async_engine(url, echo=echo, async_creator=connect)
+            busy_timeout_ms = 0
+        else:
+            engine = create_async_engine(
+                url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000}
+            )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -43,6 +43,7 @@ class Channels:
         self._dirty = asyncio.Event()
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(_OUTBOX_MAX)
         self.connected = False
+        self._up = asyncio.Event()
 
     # -- what callers use -------------------------------------------------------------------
 
@@ -108,8 +109,16 @@ class Channels:
 
     # -- the loops of one connection --------------------------------------------------------
 
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until the transport is connected."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._up.wait()
+        return self.connected
+
     async def _serve(self) -> None:
         self.connected = True
+        self._up.set()
         self._dirty.set()
         tasks = [
             asyncio.create_task(self._reconcile()),
@@ -148,6 +157,7 @@ class Channels:
 
     async def _disconnect(self) -> None:
         self.connected = False
+        self._up.clear()
         self._active.clear()
         for ready in self._ready.values():
             ready.clear()

@@ -81,6 +81,11 @@ class Relay:
         for payload in encode(item, self.origin, self.channels.limit):
             self.channels.send(channel, payload)
 
+    async def started(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) for the first connection: items sent before it are
+        dropped, so a worker starts claiming runs only after this."""
+        return await self.channels.wait_connected(timeout_s)
+
     async def run(self) -> None:
         """Keep the transport connected until cancelled."""
         await self.channels.run()

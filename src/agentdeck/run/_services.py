@@ -22,7 +22,7 @@ from agentdeck.engine.ports import LLMPort
 from agentdeck.kit.crypto import Cipher
 from agentdeck.llm import Gateway
 from agentdeck.run._pubsub import Relay
-from agentdeck.run.broker import Broker
+from agentdeck.run.broker import Broker, EagerWorker
 from agentdeck.run.settings import RunSettings
 
 
@@ -95,6 +95,7 @@ def attach(
     *,
     cipher: Cipher | None = None,
     wake: Callable[[], None] | None = None,
+    eager: EagerWorker | None = None,
     settings: RunSettings | None = None,
     llm_factory: LLMFactory | None = None,
     gateway: Gateway | None = None,
@@ -109,6 +110,8 @@ def attach(
         services.cipher = cipher
     if wake is not None:
         services.broker.add_waker(wake)
+    if eager is not None:
+        services.broker.add_eager_worker(eager)
     if settings is not None:
         services.settings = settings
     if llm_factory is not None:

@@ -16,10 +16,27 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from agentdeck.models import Job
     from agentdeck.run._pubsub import Relay
+
+
+class EagerWorker(Protocol):
+    """A worker of this process that takes jobs handed over at commit (`worker.loop`)."""
+
+    id: str
+
+    @property
+    def lease_s(self) -> float: ...
+
+    def reserve(self) -> bool: ...
+
+    def unreserve(self) -> None: ...
+
+    def start_eager(self, job: Job) -> None: ...
+
 
 TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled", "run.interrupted"})
 STATUS_CHANGED = "_status"
@@ -51,6 +68,7 @@ class Broker:
         default_factory=lambda: defaultdict(set)
     )
     _wakers: list[Callable[[], None]] = field(default_factory=list)
+    _eager: list[EagerWorker] = field(default_factory=list)
     relay: Relay | None = None
 
     def use_relay(self, relay: Relay | None) -> None:
@@ -113,6 +131,17 @@ class Broker:
     def wake_workers(self) -> None:
         for wake in list(self._wakers):
             wake()
+
+    def add_eager_worker(self, worker: EagerWorker) -> None:
+        """Register a worker that accepts jobs handed over at commit."""
+        self._eager.append(worker)
+
+    def reserve_worker(self) -> EagerWorker | None:
+        """A worker of this process that reserved a slot for one job, or None (all full)."""
+        for worker in self._eager:
+            if worker.reserve():
+                return worker
+        return None
 
 
 class BrokerSink:

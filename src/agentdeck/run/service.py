@@ -26,10 +26,10 @@ from agentdeck.errors import Conflict, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.ids import uuid7
 from agentdeck.kit.pagination import Page
-from agentdeck.models import Run, RunEvent, RunStep
+from agentdeck.models import Job, Run, RunEvent, RunStep
 from agentdeck.run._services import services_for
 from agentdeck.run._stream import stream_events, wait_for_run
-from agentdeck.run.broker import StreamItem
+from agentdeck.run.broker import EagerWorker, StreamItem
 from agentdeck.run.repository import (
     FINAL,
     RunRepository,
@@ -75,6 +75,28 @@ def _wake_after_commit(session: AsyncSession, *signals: StreamItem) -> None:
             broker.publish(item)
 
     event.listen(session.sync_session, "after_commit", on_commit, once=True)
+
+
+def _start_after_commit(session: AsyncSession, worker: EagerWorker, job: Job) -> None:
+    """Hand ``job`` to ``worker`` once the transaction commits; free the slot otherwise."""
+    settled = False
+
+    def on_commit(_session: Any) -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            worker.start_eager(job)
+
+    def on_end(_session: Any, transaction: Any) -> None:
+        nonlocal settled
+        if transaction.parent is None and not settled:
+            settled = True
+            worker.unreserve()
+
+    # Listeners stay registered (removing one while SQLAlchemy dispatches is an error);
+    # `settled` makes them act once. Sessions are short-lived.
+    event.listen(session.sync_session, "after_commit", on_commit)
+    event.listen(session.sync_session, "after_transaction_end", on_end)
 
 
 async def create_run(
@@ -152,10 +174,25 @@ async def create_run(
 
 
 async def enqueue_execution(session: AsyncSession, run: Run) -> None:
-    """Add the run's `run.execute` job to the transaction and wake workers after commit."""
-    await queue.enqueue(
-        session, EXECUTE, {"run_id": str(run.id)}, org_id=run.org_id, dedupe_key=f"run:{run.id}:1"
-    )
+    """Add the run's `run.execute` job to the transaction; after the commit, hand it to a
+    worker of this process with a free slot (eager dispatch), or wake the workers."""
+    worker = services_for(session).broker.reserve_worker()
+    try:
+        job = await queue.enqueue(
+            session, EXECUTE, {"run_id": str(run.id)}, org_id=run.org_id,
+            dedupe_key=f"run:{run.id}:1", lease_owner=worker.id if worker else None,
+            lease_s=worker.lease_s if worker else 0.0,
+        )  # fmt: skip
+    except BaseException:
+        if worker is not None:
+            worker.unreserve()
+        raise
+    if worker is not None:
+        if job is None:
+            worker.unreserve()
+        else:
+            _start_after_commit(session, worker, job)
+            return
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy import text
 

@@ -7,6 +7,12 @@ rest and releases their leases so another worker takes them over at once.
 Workers claim when woken (`wake()`: in-process after a commit, or by a companion such as the
 PostgreSQL LISTEN connection) and otherwise every ``poll_s``, which is what picks up jobs
 whose lease expired: a job of a killed worker runs again within ``lease_s + poll_s``.
+
+Eager dispatch (what Temporal calls eager start): a process that enqueues a job while one of
+its own workers has a free slot may insert the job already leased to that worker (`reserve`,
+then `queue.enqueue(..., lease_owner=worker.id)`) and hand it over after the commit
+(`start_eager`), skipping the wake-up and the claim transaction. The lease is as real as a
+claimed one: if the process dies, the lease expires and any worker takes the job over.
 """
 
 from __future__ import annotations
@@ -58,6 +64,10 @@ class Companion(Protocol):
     async def run(self) -> None: ...
 
 
+_COMPANION_START_S = 2.0
+"""How long a starting worker waits for companions that can say they are up (`started`)."""
+
+
 @dataclass
 class WorkerOptions:
     concurrency: int = 4
@@ -82,10 +92,40 @@ class Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        self._reserved = 0
+        self._accepting = False
 
     def wake(self) -> None:
         """Poll now rather than after the poll interval (e.g. after enqueueing)."""
         self._wake.set()
+
+    @property
+    def lease_s(self) -> float:
+        return self.options.lease_s
+
+    def reserve(self) -> bool:
+        """Hold a free slot for an eagerly dispatched job (True), or refuse (False: full, or
+        not running). Every True must be followed by `start_eager` or `unreserve`."""
+        if not self._accepting or len(self._running) + self._reserved >= self.options.concurrency:
+            return False
+        self._reserved += 1
+        return True
+
+    def unreserve(self) -> None:
+        """Give back a slot from `reserve` whose job was not committed."""
+        self._reserved = max(0, self._reserved - 1)
+        self._wake.set()
+
+    def start_eager(self, job: Job) -> None:
+        """Run a committed job already leased to this worker, in a slot from `reserve`."""
+        self._reserved = max(0, self._reserved - 1)
+        self._start(job)
+
+    def _start(self, job: Job) -> None:
+        task = asyncio.create_task(self._execute(job))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        task.add_done_callback(lambda _t: self._wake.set())
 
     async def _schedule_periodic(self) -> None:
         now = utcnow()
@@ -133,16 +173,13 @@ class Worker:
 
     async def run_once(self) -> bool:
         """Claim and start one job if a slot is free. True when a job was started."""
-        if len(self._running) >= self.options.concurrency:
+        if len(self._running) + self._reserved >= self.options.concurrency:
             return False
         async with transaction(self.sessionmaker) as session:
             job = await queue.claim(session, self.id, list(self.handlers), self.options.lease_s)
         if job is None:
             return False
-        task = asyncio.create_task(self._execute(job))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        task.add_done_callback(lambda _t: self._wake.set())
+        self._start(job)
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -152,6 +189,8 @@ class Worker:
         loop = asyncio.get_running_loop()
         helpers = [asyncio.create_task(c.run()) for c in self.companions]
         try:
+            await self._companions_started()
+            self._accepting = True
             while not stop.is_set():
                 if self.options.periodic and loop.time() >= next_periodic:
                     await self._schedule_periodic()
@@ -170,12 +209,24 @@ class Worker:
                 for waiter in waiters:
                     waiter.cancel()
         finally:
+            self._accepting = False
             try:
                 await self._shutdown()
             finally:
                 for helper in helpers:
                     helper.cancel()
                 await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _companions_started(self) -> None:
+        """Wait, bounded, for companions that can tell when they are up (the event relay:
+        a run started before it connects would lose its live token deltas)."""
+        waits = [
+            started(_COMPANION_START_S)
+            for c in self.companions
+            if (started := getattr(c, "started", None)) is not None
+        ]
+        if waits:
+            await asyncio.gather(*waits)
 
     async def _shutdown(self) -> None:
         if self._running:

@@ -29,27 +29,47 @@ async def enqueue(
     run_at: dt.datetime | None = None,
     dedupe_key: str | None = None,
     max_attempts: int = 5,
-) -> None:
+    lease_owner: str | None = None,
+    lease_s: float = 0.0,
+) -> Job | None:
     """Add a job in the caller's transaction (so it exists only if the work commits).
 
-    With ``dedupe_key`` a second job with the same key is silently not added.
+    With ``dedupe_key`` a second job with the same key is silently not added (None is
+    returned). With ``lease_owner`` the job is inserted already claimed by that worker for
+    ``lease_s`` seconds (eager dispatch: see `worker.loop`). Returns the job as inserted,
+    detached from the session.
     """
-    values = {
+    now = utcnow()
+    values: dict[str, Any] = {
         "id": uuid.uuid4(),
         "kind": kind,
         "org_id": org_id,
         "payload": payload or {},
         "status": "queued",
-        "run_at": run_at or utcnow(),
+        "run_at": run_at or now,
         "attempts": 0,
         "max_attempts": max_attempts,
         "dedupe_key": dedupe_key,
-        "created_at": utcnow(),
-        "updated_at": utcnow(),
+        "created_at": now,
+        "updated_at": now,
     }
+    if lease_owner is not None:
+        values.update(
+            status="running",
+            lease_owner=lease_owner,
+            lease_expires_at=now + dt.timedelta(seconds=lease_s),
+            attempts=1,
+        )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Job).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    await session.execute(stmt)
+    stmt = (
+        insert(Job)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Job.id)
+    )
+    if (await session.execute(stmt)).first() is None:
+        return None
+    return Job(**values)
 
 
 async def claim(
