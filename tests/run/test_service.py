@@ -161,3 +161,30 @@ async def test_unknown_run_is_not_found(runtime: Runtime, org: Org) -> None:
     async with runtime.sessionmaker() as session:
         with pytest.raises(NotFound):
             await service.get_run(session, org.principal, uuid.uuid4())
+
+
+async def test_run_goes_to_the_local_worker_at_commit_and_a_rollback_frees_the_slot(
+    runtime: Runtime, org: Org, worker: Any
+) -> None:
+    from sqlalchemy import select
+
+    from agentdeck.kit.db import transaction
+    from agentdeck.models import Job
+
+    agent = await org.agent(TWO_STEPS)
+    with pytest.raises(RuntimeError, match="abandon"):
+        async with transaction(runtime.sessionmaker) as session:
+            await service.create_run(session, org.principal, agent_id=agent, inputs={"who": "x"})
+            raise RuntimeError("abandon")
+    slots = worker.options.concurrency
+    assert all(worker.reserve() for _ in range(slots))  # the rolled-back run holds no slot
+    for _ in range(slots):
+        worker.unreserve()
+    run = await org.start(agent, inputs={"who": "ada"})
+    async with runtime.sessionmaker() as session:
+        job = (
+            await session.execute(select(Job).where(Job.dedupe_key == f"run:{run.id}:1"))
+        ).scalar_one()
+    assert job.lease_owner == worker.id  # inserted leased to this process's worker
+    done = await service.wait_for_run(runtime, run.id, timeout_s=10)
+    assert done.status == "completed", done.error
