@@ -108,7 +108,7 @@ async def test_rows_read_back_through_the_orm(runtime: Runtime, agent: dict[str,
     assert row.started_at.tzinfo is not None and row.org_id == agent["org_id"]
 
 
-async def test_an_event_after_a_step_write_shares_its_commit(
+async def test_a_quick_step_is_one_commit_and_its_outcome_is_committed_on_return(
     runtime: Runtime, agent: dict[str, Any]
 ) -> None:
     if runtime.engine.dialect.name != "sqlite":
@@ -121,8 +121,35 @@ async def test_an_event_after_a_step_write_shares_its_commit(
     await journal.append_event(run_id, "step.started", {"node": "a"})
     await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED, output=1)
     await journal.append_event(run_id, "step.completed", {"node": "a"})
-    assert store.commits - before == 2
+    assert store.commits - before == 1
+    assert store.open_for is None  # nothing pending: the outcome is durable
     assert [e.seq for e in await journal.events(run_id)] == [1, 2]
+
+
+async def test_events_are_delivered_only_once_committed(
+    runtime: Runtime, agent: dict[str, Any]
+) -> None:
+    import sqlite3
+
+    from agentdeck.run._sqlite_journal import sqlite_path
+
+    run_id = str(await insert_run(runtime, agent))
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    delivered: list[str] = []
+    await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
+    await journal.append_event(run_id, "step.started", {"node": "a"})
+    journal.when_durable(lambda: delivered.append("step.started"))
+    if runtime.engine.dialect.name != "sqlite":
+        assert delivered == ["step.started"]  # PostgreSQL writes commit before returning
+        return
+    assert delivered == []  # still in the open transaction: nobody may see it yet
+    other = sqlite3.connect(sqlite_path(runtime.settings.resolved_db_url))
+    seen = "SELECT count(*) FROM run_events WHERE run_id = ?"
+    assert other.execute(seen, (uuid.UUID(run_id).hex,)).fetchone() == (0,)
+    await asyncio.sleep(0)  # the loop moves on: the transaction commits, then delivery
+    assert delivered == ["step.started"]
+    assert other.execute(seen, (uuid.UUID(run_id).hex,)).fetchone() == (1,)
+    other.close()
 
 
 async def test_a_step_write_alone_commits_before_the_loop_moves_on(

@@ -12,13 +12,15 @@ database file gets two plain `sqlite3` connections:
 
 A write may be *deferred* (``write(fn, defer=True)``): its statement runs at once (so
 conflicts are still reported by the call), but the transaction stays open and the next write
-from the same loop joins it. `SqlJournal` defers step writes: the engine always follows one
-with an event append in the same synchronous stretch, so ``start_step`` + ``step.started``
-and ``finish_step`` + ``step.completed`` are one commit each, and nothing outside the
-process can observe the step write before it is committed. Whatever else happens, the
-transaction commits before the loop runs anything else (a ``call_soon`` callback) and
-before any read. Each commit in WAL costs ~25 us per page written (the tables have four
-indexes), so halving the commits is the single biggest saving per step.
+from the same loop joins it (group commit). `SqlJournal` defers step writes and every event
+but a step's or a run's outcome, so a quick step (its start, `step.started`, its finish and
+`step.completed`) is one commit, and a step's outcome is durable before any step that
+depends on it starts. The
+transaction commits on the loop's next iteration (a ``call_soon`` callback), before any read
+and at the next non-deferred write, whichever comes first. Nothing is published before it is
+committed: `after_commit` holds the event's delivery until then, so a crash loses only writes
+nobody has seen, whose steps run again with the same idempotency key. Each commit in WAL
+costs ~25 us per page written, so fewer commits is the single biggest saving per step.
 
 Reads (`load`, `events`) also use the fast connection: in WAL mode they never wait.
 
@@ -118,6 +120,7 @@ class _SqliteStore:
         self.open_for: asyncio.AbstractEventLoop | None = None
         self.open_thread = 0
         self.lost: BaseException | None = None
+        self.committed: list[Callable[[], None]] = []
         weakref.finalize(self, self.executor.shutdown, wait=False)
 
     @staticmethod
@@ -164,6 +167,15 @@ class _SqliteStore:
             finally:
                 self.fast_lock.release()
         return await loop.run_in_executor(self.executor, fn, self.slow)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once what this loop wrote is committed: at once when nothing is
+        pending, else right after the open deferred transaction commits (never if it is
+        lost). Callbacks run in the order they were given."""
+        if self.open_for is not None and self.open_for is asyncio.get_running_loop():
+            self.committed.append(callback)
+        else:
+            callback()
 
     def flush(self) -> None:
         """Commit the open deferred transaction, if any (a commit error is kept in ``lost``
@@ -229,6 +241,7 @@ class _SqliteStore:
     def _commit(self) -> None:
         """COMMIT, then free the connection. Raises if SQLite already rolled back (an I/O
         error inside the transaction): the deferred writes in it are lost."""
+        callbacks, self.committed = self.committed, []
         try:
             if not self.fast.in_transaction:
                 raise sqlite3.OperationalError("the journal transaction was rolled back")
@@ -240,6 +253,8 @@ class _SqliteStore:
         finally:
             self.open_for = None
             self.fast_lock.release()
+        for callback in callbacks:
+            callback()
         self.commits += 1
         if self.commits % _CHECKPOINT_EVERY == 0:
             self.executor.submit(self._checkpoint)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -144,14 +145,25 @@ class Broker:
         return None
 
 
-class BrokerSink:
-    """The engine's EventSink on a broker (events are already journaled when published)."""
+def _now(callback: Callable[[], None]) -> None:
+    callback()
 
-    def __init__(self, broker: Broker) -> None:
+
+class BrokerSink:
+    """The engine's EventSink on a broker. ``when_durable`` (the journal's) delays each
+    delivery until what was journaled before it is committed; ephemeral items take the same
+    path so they never overtake the durable ones."""
+
+    def __init__(
+        self, broker: Broker, when_durable: Callable[[Callable[[], None]], None] = _now
+    ) -> None:
         self.broker = broker
+        self.when_durable = when_durable
 
     async def publish(self, run_id: str, seq: int, type: str, data: dict[str, Any]) -> None:
-        self.broker.publish(StreamItem(run_id, type, data, seq))
+        self.when_durable(
+            functools.partial(self.broker.publish, StreamItem(run_id, type, data, seq))
+        )
 
     async def publish_ephemeral(self, run_id: str, type: str, data: dict[str, Any]) -> None:
-        self.broker.publish(StreamItem(run_id, type, data))
+        self.when_durable(functools.partial(self.broker.publish, StreamItem(run_id, type, data)))

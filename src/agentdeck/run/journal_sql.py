@@ -1,10 +1,10 @@
 """`SqlJournal`: the engine's Journal port on the `run_steps` and `run_events` tables.
 
 On SQLite the writes go through the loop-friendly store in `_sqlite_journal` (raw
-statements); a step write is *deferred* there, so it commits together with the event the
-engine appends right after it (one commit per ``start_step`` + ``step.started``, one per
-``finish_step`` + ``step.completed``). On PostgreSQL each write is one autocommitted
-statement through SQLAlchemy Core (`_pg_journal`).
+statements); step writes and events other than a step's or run's outcome are *deferred*
+there, so a step costs one commit (its start, `step.started`, its finish and its outcome
+event), and `when_durable` holds their live delivery until that commit. On PostgreSQL each
+write is one autocommitted statement through SQLAlchemy Core (`_pg_journal`).
 
 Per-run event sequence numbers: the journal remembers the last one it wrote for each run and
 inserts the next with ``ON CONFLICT DO NOTHING``; the unique ``(run_id, seq)`` constraint is
@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -62,6 +63,12 @@ _APPEND_EVENT_AT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq"
 )
 _SEQ_CACHE_RUNS = 4096
+_COMMIT_AT = frozenset(
+    {"step.completed", "step.failed", "run.completed", "run.failed", "run.cancelled",
+     "run.interrupted"}
+)  # fmt: skip
+"""Events committed before `append_event` returns: a step's outcome is durable before any
+step that depends on it starts, and a run's end before its row says so."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -229,7 +236,8 @@ class SqlJournal:
         return record
 
     async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
-        """Store a durable event (committed on return); its per-run sequence number."""
+        """Store a durable event; its per-run sequence number. A step's or run's outcome
+        is committed on return; others may commit a moment later (see `when_durable`)."""
         if not self._sqlite:
             rid = run_uuid(run_id)
             seq = await self._pg.append_event(rid, type, data, self._next_seq(run_id))
@@ -247,11 +255,19 @@ class SqlJournal:
                 found: int = conn.execute(_APPEND_EVENT, (*row, rid_hex)).fetchone()[0]
                 return found
 
-            seq = await self._store.write(write)
+            seq = await self._store.write(write, defer=type not in _COMMIT_AT)
         if len(self._seqs) >= _SEQ_CACHE_RUNS:
             self._seqs.clear()
         self._seqs[run_id] = seq
         return seq
+
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once every write made so far is committed (at once on
+        PostgreSQL, whose writes commit before they return)."""
+        if self._sqlite:
+            self._store.after_commit(callback)
+        else:
+            callback()
 
     def _next_seq(self, run_id: str) -> int | None:
         """The sequence number to try first; None when this journal has not seen the run."""

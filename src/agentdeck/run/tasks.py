@@ -66,7 +66,7 @@ async def execute(ctx: JobContext) -> None:
         http=services.http(),
         allow_private_network=services.settings.allow_private_network,
     )
-    sink = BrokerSink(services.broker)
+    sink = BrokerSink(services.broker, journal.when_durable)
     engine = Engine(
         journal, ports=ports, events=sink, max_concurrency=services.settings.max_concurrency
     )
