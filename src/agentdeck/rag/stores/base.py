@@ -7,6 +7,7 @@ with reciprocal-rank fusion (RRF, k=60).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -208,9 +209,14 @@ class RankedStore(ABC):
         elif mode == "hybrid":
             vector = self._check_vector(query_vector)
             pool = max(top_k * 4, 40)
-            by_vector = await self._vector_ranking(kb_ids, vector, pool, filters)
             terms = query_terms(query_text)
-            by_text = await self._text_ranking(kb_ids, terms, pool, filters) if terms else []
+            if terms:  # concurrently where the store can (PostgreSQL: two connections)
+                by_vector, by_text = await asyncio.gather(
+                    self._vector_ranking(kb_ids, vector, pool, filters),
+                    self._text_ranking(kb_ids, terms, pool, filters),
+                )
+            else:
+                by_vector, by_text = await self._vector_ranking(kb_ids, vector, pool, filters), []
             fused = rrf([[i for i, _ in by_vector], [i for i, _ in by_text]])
             scored = fused[:top_k]
         else:

@@ -1,8 +1,17 @@
 """`VectorStore` on PostgreSQL: pgvector (HNSW, cosine) for vectors, tsvector (GIN) for text.
 
 Talks to PostgreSQL through an asyncpg pool of its own (no ORM). Vectors travel in pgvector's
-binary format, chunks are written with COPY. Filtered vector search uses pgvector's iterative
-HNSW scan so a selective kb or metadata filter still returns `top_k` rows.
+binary format, chunks are written with COPY. Hybrid search runs its vector and text queries
+concurrently on two pooled connections.
+
+- Vector search walks the HNSW index with pgvector's iterative scan (session settings of the
+  pool's connections, so a search is one statement), which keeps going until `top_k` rows pass
+  the kb and metadata filters; when the scan gives up before that (a tiny kb in a big table),
+  the search is repeated exactly over the filtered rows.
+- Full-text search ranks with `ts_rank_cd`, but only over the query's selective lexemes: those
+  the planner statistics (`pg_stats.most_common_elems`, kept by autovacuum's ANALYZE) put in at
+  least `common_df` chunks act as stop words, since ranking every chunk that holds a common
+  word is what makes a naive query slow. A query of only common lexemes requires all of them.
 """
 
 # SQL text is built only from the validated table prefix and placeholders; values are bound.
@@ -12,6 +21,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,19 +67,39 @@ def _filter_sql(filters: Filters | None, first: int) -> tuple[str, list[str]]:
     return sql, params
 
 
+_EF_SEARCH = 100
+_STATS_TTL = 60.0
+
+
 class PgVectorStore(RankedStore):
-    """pgvector + full-text store. `dsn` is a libpq URL (``postgresql+asyncpg://`` accepted)."""
+    """pgvector + full-text store. `dsn` is a libpq URL (``postgresql+asyncpg://`` accepted).
+
+    Tuning (optional): a lexeme in at least `common_df` chunks is a stop word for full-text
+    search, whose OR query ranks at most about `text_budget` chunks.
+    """
 
     def __init__(
-        self, dsn: str, dim: int, *, prefix: str = "rag_", min_size: int = 1, max_size: int = 4
+        self,
+        dsn: str,
+        dim: int,
+        *,
+        prefix: str = "rag_",
+        min_size: int = 1,
+        max_size: int = 4,
+        common_df: int = 1000,
+        text_budget: int = 3000,
     ) -> None:
         if not prefix.replace("_", "").isalnum():
             raise StoreError("The table prefix must be alphanumeric.")
         self.dsn = dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
         self.dim = dim
+        self.common_df = common_df
+        self.text_budget = text_budget
         self._p = prefix
         self._sizes = (min_size, max_size)
         self._pool: asyncpg.Pool | None = None
+        self._stats: tuple[float, dict[str, float], float] = (-_STATS_TTL, {}, 0.0)
+        self._lexemes: dict[str, list[str]] = {}
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -80,7 +110,15 @@ class PgVectorStore(RankedStore):
             finally:
                 await conn.close()
             self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=self._sizes[0], max_size=self._sizes[1], init=_register_vector
+                self.dsn,
+                min_size=self._sizes[0],
+                max_size=self._sizes[1],
+                init=_register_vector,
+                # Session defaults (they survive the pool's RESET ALL between uses).
+                server_settings={
+                    "hnsw.iterative_scan": "relaxed_order",
+                    "hnsw.ef_search": str(_EF_SEARCH),
+                },
             )
         return self._pool
 
@@ -123,6 +161,13 @@ class PgVectorStore(RankedStore):
         """Drop the HNSW index (vector search then scans exactly)."""
         pool = await self._get_pool()
         await pool.execute(f"DROP INDEX IF EXISTS {self._p}chunks_hnsw")
+
+    async def analyze(self) -> None:
+        """Refresh the planner statistics (autovacuum does this after large changes); the
+        full-text search reads its term frequencies from them."""
+        pool = await self._get_pool()
+        await pool.execute(f"ANALYZE {self._p}chunks")
+        self._stats = (-_STATS_TTL, {}, 0.0)
 
     async def document_version(self, kb_id: str, doc_id: str) -> str | None:
         """See `VectorStore.document_version`."""
@@ -179,30 +224,94 @@ class PgVectorStore(RankedStore):
         self, kb_ids: Sequence[str], vector: Sequence[float], limit: int, filters: Filters | None
     ) -> list[tuple[int, float]]:
         where, params = _filter_sql(filters, 4)
+        sql = (
+            f"SELECT c.id, 1 - (c.embedding <=> $1) AS score FROM {self._p}chunks c "
+            f"WHERE c.kb_id = ANY($2::text[]){where} ORDER BY c.embedding <=> $1 LIMIT $3"
+        )
+        args = (vector, list(kb_ids), limit, *params)
         pool = await self._get_pool()
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            await conn.execute(f"SET LOCAL hnsw.ef_search = {min(max(limit * 2, 40), 1000)}")
-            rows = await conn.fetch(
-                f"SELECT c.id, 1 - (c.embedding <=> $1) AS score FROM {self._p}chunks c "
-                f"WHERE c.kb_id = ANY($2::text[]){where} ORDER BY c.embedding <=> $1 LIMIT $3",
-                vector, list(kb_ids), limit, *params,
-            )  # fmt: skip
+        async with pool.acquire() as conn:
+            if limit <= _EF_SEARCH:
+                rows = await conn.fetch(sql, *args)
+            else:
+                async with conn.transaction():
+                    await conn.execute(f"SET LOCAL hnsw.ef_search = {min(limit, 1000)}")
+                    rows = await conn.fetch(sql, *args)
+            if len(rows) < limit:
+                # The index scan stopped early (hnsw.max_scan_tuples) or the filtered rows
+                # are fewer than `limit`: an exact scan over the filtered rows is cheap then.
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL enable_indexscan = off")
+                    rows = await conn.fetch(sql, *args)
         scored = [(int(r["id"]), float(r["score"])) for r in rows]
         return sorted(scored, key=lambda pair: (-pair[1], pair[0]))
+
+    async def _term_stats(self, conn: asyncpg.Connection) -> tuple[dict[str, float], float]:
+        """(lexeme -> fraction of chunks holding it, for common lexemes; chunk count), from
+        the planner statistics, cached for a minute."""
+        at, freqs, rows = self._stats
+        if time.monotonic() - at < _STATS_TTL:
+            return freqs, rows
+        record = await conn.fetchrow(
+            "SELECT s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS f,"
+            " c.reltuples AS n FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = c.relname"
+            " AND s.schemaname = current_schema() AND s.attname = 'tsv'"
+            " WHERE c.oid = to_regclass($1)",
+            f"{self._p}chunks",
+        )
+        freqs, rows = {}, 0.0
+        if record is not None and record["elems"] is not None:
+            freqs = dict(zip(record["elems"], record["f"], strict=False))
+            rows = max(float(record["n"]), 0.0)
+        self._stats = (time.monotonic(), freqs, rows)
+        return freqs, rows
+
+    async def _text_query(self, conn: asyncpg.Connection, terms: list[str]) -> str | None:
+        """The tsquery text for `terms`, common lexemes dropped (see the module)."""
+        missing = [t for t in terms if t not in self._lexemes]
+        if missing:
+            if len(self._lexemes) > 50_000:
+                self._lexemes.clear()
+            for record in await conn.fetch(
+                "SELECT t, array(SELECT lexeme FROM unnest(to_tsvector('english', t))) AS l "
+                "FROM unnest($1::text[]) AS t",
+                missing,
+            ):
+                self._lexemes[record["t"]] = list(record["l"])
+        lexemes = list(dict.fromkeys(x for t in terms for x in self._lexemes[t]))
+        if not lexemes:
+            return None
+        freqs, rows = await self._term_stats(conn)
+        by_df = sorted((freqs.get(x, 0.0) * rows, x) for x in lexemes)
+        selective = [(df, x) for df, x in by_df if df < self.common_df]
+        quoted = [(df, "'" + x.replace("'", "''") + "'") for df, x in (selective or by_df)]
+        if not selective:
+            return " & ".join(q for _, q in quoted)
+        chosen: list[str] = []
+        total = 0.0
+        for df, q in quoted:
+            if chosen and total + df > self.text_budget:
+                break
+            chosen.append(q)
+            total += df
+        return " | ".join(chosen)
 
     async def _text_ranking(
         self, kb_ids: Sequence[str], terms: list[str], limit: int, filters: Filters | None
     ) -> list[tuple[int, float]]:
         where, params = _filter_sql(filters, 4)
         pool = await self._get_pool()
-        rows = await pool.fetch(
-            f"SELECT c.id, ts_rank_cd(c.tsv, q) AS score "
-            f"FROM {self._p}chunks c, to_tsquery('english', $1) q "
-            f"WHERE c.tsv @@ q AND c.kb_id = ANY($2::text[]){where} "
-            "ORDER BY score DESC, c.id LIMIT $3",
-            " | ".join(terms), list(kb_ids), limit, *params,
-        )  # fmt: skip
+        async with pool.acquire() as conn:
+            query = await self._text_query(conn, terms)
+            if query is None:
+                return []
+            rows = await conn.fetch(
+                f"SELECT c.id, ts_rank_cd(c.tsv, q) AS score "
+                f"FROM {self._p}chunks c, to_tsquery('simple', $1) q "
+                f"WHERE c.tsv @@ q AND c.kb_id = ANY($2::text[]){where} "
+                "ORDER BY score DESC, c.id LIMIT $3",
+                query, list(kb_ids), limit, *params,
+            )  # fmt: skip
         return [(int(r["id"]), float(r["score"])) for r in rows]
 
     async def _hits(self, scored: Sequence[tuple[int, float]]) -> list[SearchHit]:

@@ -1,9 +1,22 @@
 """`VectorStore` on SQLite: sqlite-vec for vectors, FTS5 (porter stemming) for text.
 
-Vector search without metadata filters takes candidates from a bit-quantized vec0 index
-(partitioned by kb id; Hamming distance is cheap) and rescores them with exact float cosine,
-which is fast at 100k chunks and near-exact. With filters it scans the filtered rows exactly.
-One connection, used from a worker thread under a lock, so the event loop never blocks.
+Layout (``meta.layout`` = 2): `chunks` holds text, metadata and the float vector (sqlite-vec
+computes the exact cosine); an FTS5 table holds the text plus a kb token column, so the text
+index itself restricts a search to its knowledge bases; `kb_state` counts writes per kb.
+
+- Vector search takes candidates from an in-process binary index per kb (`BitIndex`: sign bits
+  around the kb's mean, Hamming distance in numpy), refreshed from `kb_state` before each
+  search, and rescores the best few hundred with exact float cosine in SQLite: near-exact and a
+  few ms at 100k chunks, ~56 bytes of memory per chunk. (sqlite-vec's own vec0 KNN costs grow
+  with k, ~23 ms for the 1,280 candidates a good recall needs.) Metadata filters restrict the
+  candidates to the filtered chunks, scanned exactly when they are at most `exact_rows`.
+- Full-text search ranks with bm25, but only over the query's selective terms: a term found in
+  at least `common_df` of the searched chunks acts as a stop word (its bm25 weight is tiny and
+  ranking every chunk that holds it is what makes a naive query slow). A query of only common
+  terms requires all of them instead.
+
+One connection, used from a worker thread under a lock, so the event loop never blocks. A store
+file of the older layout (no kb column in FTS) is rebuilt in place by `ensure_schema`.
 """
 
 # SQL text is built only from the validated table prefix and placeholders; values are bound.
@@ -12,6 +25,7 @@ One connection, used from a worker thread under a lock, so the event loop never 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -22,36 +36,72 @@ import numpy as np
 
 from agentdeck.rag._sqlite import connect
 from agentdeck.rag.errors import StoreError
+from agentdeck.rag.stores._bitindex import BitIndex
 from agentdeck.rag.stores.base import RankedStore, check_filters
 from agentdeck.rag.types import DocumentInfo, EmbeddedChunk, Filters, SearchHit
 
 T = TypeVar("T")
-_OVERSAMPLE = 8
+_LAYOUT = "2"
 
 
 def _blob(vector: Sequence[float]) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
-def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
-    """``AND ...`` clauses over `c.metadata` with their parameters (keys are bound too)."""
+def kb_token(kb_id: str) -> str:
+    """The FTS token standing for a kb id: letters and digits only, ending in a digit so the
+    porter stemmer leaves it alone."""
+    digest = hashlib.blake2b(kb_id.encode(), digest_size=8).digest()
+    return f"kb{int.from_bytes(digest, 'big')}"
+
+
+def _filter_sql(filters: Filters | None, alias: str = "c") -> tuple[str, list[Any]]:
+    """``AND ...`` clauses over `alias.metadata` with their parameters (keys are bound too)."""
     sql, params = "", list[Any]()
     for key, values in check_filters(filters):
         marks = ", ".join("?" for _ in values)
-        sql += f" AND json_extract(c.metadata, ?) IN ({marks})"
+        sql += f" AND json_extract({alias}.metadata, ?) IN ({marks})"
         params.append(f'$."{key}"')
         params.extend(int(v) if isinstance(v, bool) else v for v in values)
     return sql, params
 
 
-class SqliteVecStore(RankedStore):
-    """SQLite + sqlite-vec + FTS5 store in one database file (or ``":memory:"``)."""
+def _fts_text(heading_path: Sequence[str], text: str) -> str:
+    return " ".join(heading_path) + "\n" + text
 
-    def __init__(self, path: str | Path, dim: int, *, prefix: str = "rag_") -> None:
+
+class SqliteVecStore(RankedStore):
+    """SQLite + sqlite-vec + FTS5 store in one database file (or ``":memory:"``).
+
+    Tuning (optional): vector search rescores max(`oversample` x wanted, `candidates`)
+    bit-index candidates per kb; filtered vector searches over at most `exact_rows` chunks
+    rescore them all; a term in at least `common_df`
+    searched chunks is treated as a stop word by full-text search, whose OR query ranks at
+    most about `text_budget` chunks.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        dim: int,
+        *,
+        prefix: str = "rag_",
+        oversample: int = 16,
+        candidates: int = 640,
+        exact_rows: int = 2000,
+        common_df: int = 2000,
+        text_budget: int = 6000,
+    ) -> None:
         if not prefix.replace("_", "").isalnum():
             raise StoreError("The table prefix must be alphanumeric.")
         self.path = path
         self.dim = dim
+        self.oversample = oversample
+        self.candidates = candidates
+        self._indexes: dict[str, BitIndex] = {}
+        self.exact_rows = exact_rows
+        self.common_df = common_df
+        self.text_budget = text_budget
         self._p = prefix
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
@@ -63,7 +113,9 @@ class SqliteVecStore(RankedStore):
             return await asyncio.to_thread(work, self._conn)
 
     async def ensure_schema(self) -> None:
-        """See `VectorStore.ensure_schema`. Raises `StoreError` if the file holds another dim."""
+        """See `VectorStore.ensure_schema`. Raises `StoreError` if the file holds another dim.
+
+        Rebuilds the FTS index of a store written by the previous layout."""
         p = self._p
 
         def create(conn: sqlite3.Connection) -> None:
@@ -78,17 +130,43 @@ class SqliteVecStore(RankedStore):
                     page INTEGER, start_offset INTEGER NOT NULL, end_offset INTEGER NOT NULL,
                     metadata TEXT NOT NULL, embedding BLOB NOT NULL);
                 CREATE INDEX IF NOT EXISTS {p}chunks_doc ON {p}chunks (kb_id, doc_id);
-                CREATE VIRTUAL TABLE IF NOT EXISTS {p}chunk_bits
-                    USING vec0(kb_id TEXT PARTITION KEY, bits BIT[{self.dim}]);
-                CREATE VIRTUAL TABLE IF NOT EXISTS {p}chunk_fts
-                    USING fts5(text, tokenize='porter unicode61');
+                CREATE TABLE IF NOT EXISTS {p}kb_state (kb_id TEXT PRIMARY KEY,
+                    changes INTEGER NOT NULL, deletions INTEGER NOT NULL);
             """)
             conn.execute(f"INSERT OR IGNORE INTO {p}meta VALUES ('dim', ?)", (str(self.dim),))
             (stored,) = conn.execute(f"SELECT value FROM {p}meta WHERE key='dim'").fetchone()
             if int(stored) != self.dim:
                 raise StoreError(f"The store holds {stored}-dim vectors, not {self.dim}.")
+            layout = conn.execute(f"SELECT value FROM {p}meta WHERE key='layout'").fetchone()
+            if layout is None or layout[0] != _LAYOUT:
+                self._build_fts(conn)
 
         await self._run(create)
+
+    def _build_fts(self, conn: sqlite3.Connection) -> None:
+        """(Re)create the FTS index with its kb column and fill it from `chunks`."""
+        p = self._p
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"DROP TABLE IF EXISTS {p}chunk_fts")
+            conn.execute(f"DROP TABLE IF EXISTS {p}chunk_bits")  # layout 1's vec0 index
+            conn.execute(
+                f"CREATE VIRTUAL TABLE {p}chunk_fts "
+                "USING fts5(text, kb, tokenize='porter unicode61')"
+            )
+            # Rank by bm25 over the text column only; the kb column just restricts.
+            conn.execute(f"INSERT INTO {p}chunk_fts({p}chunk_fts, rank) VALUES ('rank', ?)",
+                         ("bm25(1.0, 0.0)",))  # fmt: skip
+            rows = conn.execute(f"SELECT id, kb_id, heading, text FROM {p}chunks")
+            conn.executemany(
+                f"INSERT INTO {p}chunk_fts(rowid, text, kb) VALUES (?, ?, ?)",
+                ((i, _fts_text(json.loads(h), t), kb_token(k)) for i, k, h, t in rows),
+            )
+            conn.execute(f"INSERT OR REPLACE INTO {p}meta VALUES ('layout', ?)", (_LAYOUT,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     async def document_version(self, kb_id: str, doc_id: str) -> str | None:
         """See `VectorStore.document_version`."""
@@ -110,8 +188,8 @@ class SqliteVecStore(RankedStore):
                 f"SELECT id FROM {p}chunks WHERE kb_id=? AND doc_id=?", (kb_id, doc_id)
             )
         ]
-        conn.executemany(f"DELETE FROM {p}chunk_bits WHERE rowid=?", ids)
         conn.executemany(f"DELETE FROM {p}chunk_fts WHERE rowid=?", ids)
+        self._changed(conn, kb_id, deleted=bool(ids))
         conn.execute(f"DELETE FROM {p}chunks WHERE kb_id=? AND doc_id=?", (kb_id, doc_id))
         return conn.execute(
             f"DELETE FROM {p}documents WHERE kb_id=? AND doc_id=?", (kb_id, doc_id)
@@ -137,7 +215,7 @@ class SqliteVecStore(RankedStore):
                 if row and row[0] == document.version:
                     conn.execute("ROLLBACK")
                     return False
-                self._delete(conn, kb_id, document.doc_id)
+                self._delete(conn, kb_id, document.doc_id)  # also counts the write in kb_state
                 conn.execute(
                     f"INSERT INTO {p}documents VALUES (?, ?, ?, ?, ?)",
                     (kb_id, document.doc_id, document.version, document.title, metadata),
@@ -159,9 +237,9 @@ class SqliteVecStore(RankedStore):
         metadata: str,
         chunks: Sequence[EmbeddedChunk],
     ) -> None:
-        p = self._p
+        p, token = self._p, kb_token(kb_id)
         (next_id,) = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {p}chunks").fetchone()
-        rows, bits, texts = [], [], []
+        rows, texts = [], []
         for offset, item in enumerate(chunks):
             c, blob, chunk_id = item.chunk, _blob(item.vector), next_id + offset
             heading = json.dumps(c.heading_path)
@@ -169,15 +247,9 @@ class SqliteVecStore(RankedStore):
                 (chunk_id, kb_id, doc_id, c.position, c.text, heading, c.page, c.start, c.end,
                  metadata, blob)
             )  # fmt: skip
-            bits.append((chunk_id, kb_id, blob))
-            texts.append((chunk_id, " ".join(c.heading_path) + "\n" + c.text))
+            texts.append((chunk_id, _fts_text(c.heading_path, c.text), token))
         conn.executemany(f"INSERT INTO {p}chunks VALUES ({', '.join('?' * 11)})", rows)
-        conn.executemany(
-            f"INSERT INTO {p}chunk_bits(rowid, kb_id, bits) "
-            "VALUES (?, ?, vec_quantize_binary(vec_f32(?)))",
-            bits,
-        )
-        conn.executemany(f"INSERT INTO {p}chunk_fts(rowid, text) VALUES (?, ?)", texts)
+        conn.executemany(f"INSERT INTO {p}chunk_fts(rowid, text, kb) VALUES (?, ?, ?)", texts)
 
     async def delete_document(self, kb_id: str, doc_id: str) -> bool:
         """See `VectorStore.delete_document`."""
@@ -194,55 +266,133 @@ class SqliteVecStore(RankedStore):
 
         return await self._run(delete)
 
+    def _changed(self, conn: sqlite3.Connection, kb_id: str, *, deleted: bool) -> None:
+        """Count a write to `kb_id`, so every process's bit index of it refreshes."""
+        conn.execute(
+            f"INSERT INTO {self._p}kb_state VALUES (?, 1, ?) ON CONFLICT (kb_id) DO UPDATE "
+            "SET changes = changes + 1, deletions = deletions + excluded.deletions",
+            (kb_id, int(deleted)),
+        )
+
+    def _bit_indexes(self, conn: sqlite3.Connection, kb_ids: Sequence[str]) -> list[BitIndex]:
+        """The up-to-date bit indexes of `kb_ids` (appends are read incrementally, a deletion
+        reloads the kb)."""
+        p, kbs = self._p, ", ".join("?" * len(kb_ids))
+        states = {
+            str(kb): (int(changes), int(deletions))
+            for kb, changes, deletions in conn.execute(
+                f"SELECT kb_id, changes, deletions FROM {p}kb_state WHERE kb_id IN ({kbs})",
+                list(kb_ids),
+            )
+        }
+        out = []
+        for kb_id in kb_ids:
+            changes, deletions = states.get(kb_id, (0, 0))
+            index = self._indexes.get(kb_id)
+            if index is None:
+                index = self._indexes[kb_id] = BitIndex(self.dim)
+            if (index.changes, index.deletions) != (changes, deletions):
+                if index.deletions != deletions:
+                    index.reset()
+                index.add(
+                    conn.execute(
+                        f"SELECT id, embedding FROM {p}chunks WHERE kb_id = ? AND id > ? "
+                        "ORDER BY id",
+                        (kb_id, index.max_id),
+                    )
+                )
+                index.changes, index.deletions = changes, deletions
+            out.append(index)
+        return out
+
     async def _vector_ranking(
         self, kb_ids: Sequence[str], vector: Sequence[float], limit: int, filters: Filters | None
     ) -> list[tuple[int, float]]:
-        p, blob, kbs = self._p, _blob(vector), ", ".join("?" * len(kb_ids))
-        where, params = _filter_sql(filters)
+        query = np.asarray(vector, dtype=np.float32)
+        p, kbs = self._p, ", ".join("?" * len(kb_ids))
+        where, params = _filter_sql(filters, "d")
 
-        def exact(conn: sqlite3.Connection) -> list[tuple[int, float]]:
-            rows = conn.execute(
-                f"SELECT c.id, 1 - vec_distance_cosine(c.embedding, ?) AS score "
-                f"FROM {p}chunks c WHERE c.kb_id IN ({kbs}){where} "
-                "ORDER BY score DESC, c.id LIMIT ?",
-                [blob, *kb_ids, *params, limit],
-            )
-            return [(int(i), float(s)) for i, s in rows]
+        def rank(conn: sqlite3.Connection) -> list[tuple[int, float]]:
+            conn.execute("BEGIN")  # one snapshot for the index refresh and the rescoring
+            try:
+                allowed: np.ndarray | None = None
+                if filters:
+                    allowed = np.fromiter(
+                        (row[0] for row in conn.execute(
+                            f"SELECT c.id FROM {p}documents d JOIN {p}chunks c ON c.kb_id = "
+                            f"d.kb_id AND c.doc_id = d.doc_id WHERE d.kb_id IN ({kbs}){where}",
+                            [*kb_ids, *params],
+                        )),
+                        dtype=np.int64,
+                    )  # fmt: skip
+                if allowed is not None and allowed.shape[0] <= self.exact_rows:
+                    candidates = allowed  # few: rescore them all, exactly
+                else:
+                    k = max(limit * self.oversample, self.candidates)
+                    candidates = np.concatenate(
+                        [ix.candidates(query, k, allowed) for ix in self._bit_indexes(conn, kb_ids)]
+                    )
+                if not candidates.shape[0]:
+                    return []
+                rows = conn.execute(
+                    f"SELECT id, 1 - vec_distance_cosine(embedding, ?) AS score FROM {p}chunks "
+                    f"WHERE id IN (SELECT value FROM json_each(?)) AND kb_id IN ({kbs}) "
+                    "ORDER BY score DESC, id LIMIT ?",
+                    [query.tobytes(), json.dumps(candidates.tolist()), *kb_ids, limit],
+                )
+                return [(int(i), float(s)) for i, s in rows]
+            finally:
+                conn.execute("COMMIT")
 
-        def quantized(conn: sqlite3.Connection) -> list[tuple[int, float]]:
-            candidates = conn.execute(
-                f"SELECT rowid FROM {p}chunk_bits WHERE bits MATCH vec_quantize_binary(vec_f32(?))"
-                f" AND k = ? AND kb_id IN ({kbs})",
-                [blob, limit * _OVERSAMPLE, *kb_ids],
-            ).fetchall()
-            if not candidates:
-                return []
-            marks = ", ".join("?" * len(candidates))
-            rows = conn.execute(
-                f"SELECT id, 1 - vec_distance_cosine(embedding, ?) AS score FROM {p}chunks "
-                f"WHERE id IN ({marks}) ORDER BY score DESC, id LIMIT ?",
-                [blob, *(c[0] for c in candidates), limit],
-            )
-            return [(int(i), float(s)) for i, s in rows]
+        return await self._run(rank)
 
-        return await self._run(exact if filters else quantized)
+    def _text_query(self, conn: sqlite3.Connection, scope: str, terms: list[str]) -> str | None:
+        """The FTS5 query for `terms` within `scope`, common terms dropped (see the module)."""
+        p, cap = self._p, self.common_df
+        counts = ", ".join(
+            f"(SELECT count(*) FROM (SELECT 1 FROM {p}chunk_fts WHERE {p}chunk_fts MATCH ? "
+            "LIMIT ?))"
+            for _ in terms
+        )
+        params: list[Any] = []
+        for term in terms:
+            params += [f'{scope} AND text : "{term}"', cap]
+        dfs = conn.execute(f"SELECT {counts}", params).fetchone()
+        present = sorted((int(df), term) for df, term in zip(dfs, terms, strict=True) if df)
+        if not present:
+            return None
+        selective = [(df, term) for df, term in present if df < cap]
+        if not selective:
+            quoted = [f'"{term}"' for _, term in present]
+            return f"{scope} AND text : ({' AND '.join(quoted)})"
+        chosen: list[str] = []
+        total = 0
+        for df, term in selective:
+            if chosen and total + df > self.text_budget:
+                break
+            chosen.append(f'"{term}"')
+            total += df
+        return f"{scope} AND text : ({' OR '.join(chosen)})"
 
     async def _text_ranking(
         self, kb_ids: Sequence[str], terms: list[str], limit: int, filters: Filters | None
     ) -> list[tuple[int, float]]:
         p, kbs = self._p, ", ".join("?" * len(kb_ids))
         where, params = _filter_sql(filters)
-        match = " OR ".join(f'"{t}"' for t in terms)
+        scope = f"kb : ({' OR '.join(kb_token(k) for k in kb_ids)})"
 
         def rank(conn: sqlite3.Connection) -> list[tuple[int, float]]:
+            match = self._text_query(conn, scope, terms)
+            if match is None:
+                return []
             # Materialise the FTS matches first: joined directly, SQLite probes the FTS index
-            # once per chunk row (minutes at 100k chunks).
+            # once per chunk row. The kb check on `chunks` backs up the kb token.
             rows = conn.execute(
                 f"WITH m AS MATERIALIZED (SELECT rowid AS id, -rank AS score FROM {p}chunk_fts "
-                f"WHERE {p}chunk_fts MATCH ?) SELECT c.id, m.score FROM m "
-                f"JOIN {p}chunks c ON c.id = m.id WHERE c.kb_id IN ({kbs}){where} "
-                "ORDER BY m.score DESC, c.id LIMIT ?",
-                [match, *kb_ids, *params, limit],
+                f"WHERE {p}chunk_fts MATCH ?{'' if where else ' ORDER BY rank LIMIT ?'}) "
+                f"SELECT c.id, m.score FROM m JOIN {p}chunks c ON c.id = m.id "
+                f"WHERE c.kb_id IN ({kbs}){where} ORDER BY m.score DESC, c.id LIMIT ?",
+                [match, *([] if where else [limit]), *kb_ids, *params, limit],
             )
             return [(int(i), float(s)) for i, s in rows]
 
