@@ -42,7 +42,7 @@ import string
 import time
 import urllib.robotparser
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal
@@ -456,7 +456,7 @@ async def crawl(
     options: CrawlOptions | None = None,
     *,
     known_hashes: Mapping[str, str] | None = None,
-) -> AsyncIterator[CrawlEvent]:
+) -> AsyncGenerator[CrawlEvent, None]:
     """Crawl one site breadth-first, yielding an event per URL (see the module docs).
 
     Raises `CrawlError` before the first request if `start_url` is not a crawlable http(s)
