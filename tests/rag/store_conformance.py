@@ -194,3 +194,60 @@ class StoreConformance:
         with pytest.raises(StoreError):
             await store.upsert(k, DocumentInfo("d", "v"), bad)
         assert await store.document_version(k, "d") is None
+
+
+class TunedStoreConformance:
+    """Behaviour that shows only past the stores' size thresholds, checked on a store built
+    with tiny ones (`tuned_store`: a term in 5+ chunks is common, filtered vector searches over
+    more than 4 chunks use the approximate index with few candidates)."""
+
+    async def test_common_terms_act_as_stop_words(self, tuned_store: VectorStore) -> None:
+        k = kb()
+        texts = [f"The system logs event number {i} in plain words." for i in range(12)]
+        texts[7] = "The system saw a zebra crossing the road."
+        await put(tuned_store, k, "d1", texts)
+        if hasattr(tuned_store, "analyze"):
+            await tuned_store.analyze()  # PostgreSQL reads term frequencies from its statistics
+        # "system" is in every chunk: it does not widen the query to all of them.
+        hits = await tuned_store.search([k], None, "system zebra", top_k=5, mode="fulltext")
+        assert [h.text for h in hits] == [texts[7]]
+        # Only common terms: all of them are required.
+        common = await tuned_store.search([k], None, "system logs", top_k=20, mode="fulltext")
+        assert len(common) == 11 and all("logs" in h.text for h in common)
+
+    async def test_filtered_vector_search_past_the_exact_threshold(
+        self, tuned_store: VectorStore
+    ) -> None:
+        k = kb()
+        words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+                 "kappa"]  # fmt: skip
+        for lang, offset in (("en", 0), ("de", 10), ("fr", 20)):
+            texts = [
+                f"{lang} {words[i]} {words[(i * 3) % 10]} item {offset + i}" for i in range(10)
+            ]
+            await put(tuned_store, k, f"doc-{lang}", texts, metadata={"lang": lang})
+        target = "de gamma eta item 12"
+        for mode in ("vector", "hybrid"):
+            hits = await tuned_store.search(
+                [k], vec(target), "gamma", top_k=5, mode=mode, filters={"lang": ["de", "fr"]}
+            )
+            assert len(hits) == 5
+            assert {h.metadata["lang"] for h in hits} <= {"de", "fr"}
+            assert hits[0].text == target
+        only_en = await tuned_store.search(
+            [k], vec(target), "", top_k=20, mode="vector", filters={"lang": "en"}
+        )
+        assert len(only_en) == 10 and {h.document_id for h in only_en} == {"doc-en"}
+
+    async def test_small_kb_beside_a_big_one(self, tuned_store: VectorStore) -> None:
+        big, small = kb(), kb()
+        await put(tuned_store, big, "d", [f"shared words about volcano {i}" for i in range(300)])
+        await put(tuned_store, small, "d", [TEXTS["volcano"], TEXTS["rivers"], TEXTS["bread"]])
+        q = vec("shared words about volcano 7")
+        for mode in ("vector", "hybrid"):
+            hits = await tuned_store.search([small], q, "volcano", top_k=10, mode=mode)
+            assert len(hits) == 3 and {h.kb_id for h in hits} == {small}
+        text = await tuned_store.search([small], None, "volcano words", top_k=10, mode="fulltext")
+        assert [h.text for h in text] == [TEXTS["volcano"]]
+        both = await tuned_store.search([small, big], q, "", top_k=5, mode="vector")
+        assert both[0].text == "shared words about volcano 7" and both[0].kb_id == big

@@ -8,10 +8,11 @@ concurrently on two pooled connections.
   pool's connections, so a search is one statement), which keeps going until `top_k` rows pass
   the kb and metadata filters; when the scan gives up before that (a tiny kb in a big table),
   the search is repeated exactly over the filtered rows.
-- Full-text search ranks with `ts_rank_cd`, but only over the query's selective lexemes: those
-  the planner statistics (`pg_stats.most_common_elems`, kept by autovacuum's ANALYZE) put in at
-  least `common_df` chunks act as stop words, since ranking every chunk that holds a common
-  word is what makes a naive query slow. A query of only common lexemes requires all of them.
+- Full-text search ranks with `ts_rank_cd`, but only over the query's selective lexemes:
+  those the planner statistics (`pg_stats` of the tsv and kb_id columns, kept by autovacuum's
+  ANALYZE) put in at least `common_df` chunks of the searched kbs act as stop words, since
+  ranking every chunk that holds a common word is what makes a naive query slow. A query of
+  only common lexemes requires all of them.
 """
 
 # SQL text is built only from the validated table prefix and placeholders; values are bound.
@@ -23,6 +24,7 @@ import json
 import struct
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -71,6 +73,17 @@ _EF_SEARCH = 100
 _STATS_TTL = 60.0
 
 
+@dataclass
+class _Stats:
+    """Planner statistics of the chunks table: when read, the share of chunks holding each
+    common lexeme, the share of chunks in each common kb, and the row count."""
+
+    at: float
+    lexemes: dict[str, float]
+    kbs: dict[str, float]
+    rows: float
+
+
 class PgVectorStore(RankedStore):
     """pgvector + full-text store. `dsn` is a libpq URL (``postgresql+asyncpg://`` accepted).
 
@@ -98,7 +111,7 @@ class PgVectorStore(RankedStore):
         self._p = prefix
         self._sizes = (min_size, max_size)
         self._pool: asyncpg.Pool | None = None
-        self._stats: tuple[float, dict[str, float], float] = (-_STATS_TTL, {}, 0.0)
+        self._stats = _Stats(-_STATS_TTL, {}, {}, 0.0)
         self._lexemes: dict[str, list[str]] = {}
 
     async def _get_pool(self) -> asyncpg.Pool:
@@ -167,7 +180,7 @@ class PgVectorStore(RankedStore):
         full-text search reads its term frequencies from them."""
         pool = await self._get_pool()
         await pool.execute(f"ANALYZE {self._p}chunks")
-        self._stats = (-_STATS_TTL, {}, 0.0)
+        self._stats = _Stats(-_STATS_TTL, {}, {}, 0.0)
 
     async def document_version(self, kb_id: str, doc_id: str) -> str | None:
         """See `VectorStore.document_version`."""
@@ -246,28 +259,37 @@ class PgVectorStore(RankedStore):
         scored = [(int(r["id"]), float(r["score"])) for r in rows]
         return sorted(scored, key=lambda pair: (-pair[1], pair[0]))
 
-    async def _term_stats(self, conn: asyncpg.Connection) -> tuple[dict[str, float], float]:
-        """(lexeme -> fraction of chunks holding it, for common lexemes; chunk count), from
-        the planner statistics, cached for a minute."""
-        at, freqs, rows = self._stats
-        if time.monotonic() - at < _STATS_TTL:
-            return freqs, rows
+    async def _term_stats(self, conn: asyncpg.Connection) -> _Stats:
+        """Lexeme and kb frequencies from the planner statistics, cached for a minute."""
+        if time.monotonic() - self._stats.at < _STATS_TTL:
+            return self._stats
         record = await conn.fetchrow(
-            "SELECT s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS f,"
-            " c.reltuples AS n FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = c.relname"
-            " AND s.schemaname = current_schema() AND s.attname = 'tsv'"
+            "SELECT t.most_common_elems::text::text[] AS elems, t.most_common_elem_freqs AS ef,"
+            " k.most_common_vals::text::text[] AS kbs, k.most_common_freqs AS kf,"
+            " c.reltuples AS n FROM pg_class c"
+            " LEFT JOIN pg_stats t ON t.tablename = c.relname"
+            " AND t.schemaname = current_schema() AND t.attname = 'tsv'"
+            " LEFT JOIN pg_stats k ON k.tablename = c.relname"
+            " AND k.schemaname = current_schema() AND k.attname = 'kb_id'"
             " WHERE c.oid = to_regclass($1)",
             f"{self._p}chunks",
         )
-        freqs, rows = {}, 0.0
-        if record is not None and record["elems"] is not None:
-            freqs = dict(zip(record["elems"], record["f"], strict=False))
-            rows = max(float(record["n"]), 0.0)
-        self._stats = (time.monotonic(), freqs, rows)
-        return freqs, rows
+        stats = _Stats(time.monotonic(), {}, {}, 0.0)
+        if record is not None and record["elems"] is not None and record["kbs"] is not None:
+            stats.lexemes.update(zip(record["elems"], record["ef"], strict=False))
+            stats.kbs.update(zip(record["kbs"], record["kf"], strict=False))
+            stats.rows = max(float(record["n"]), 0.0)
+        self._stats = stats
+        return stats
 
-    async def _text_query(self, conn: asyncpg.Connection, terms: list[str]) -> str | None:
-        """The tsquery text for `terms`, common lexemes dropped (see the module)."""
+    async def _text_query(
+        self, conn: asyncpg.Connection, kb_ids: Sequence[str], terms: list[str]
+    ) -> str | None:
+        """The tsquery text for `terms`, common lexemes dropped (see the module).
+
+        A lexeme's count in the searched kbs is estimated as its share of all chunks times
+        the kbs' chunks; kbs too small to be among the statistics' common values count as
+        empty, so nothing is dropped for them."""
         missing = [t for t in terms if t not in self._lexemes]
         if missing:
             if len(self._lexemes) > 50_000:
@@ -281,8 +303,9 @@ class PgVectorStore(RankedStore):
         lexemes = list(dict.fromkeys(x for t in terms for x in self._lexemes[t]))
         if not lexemes:
             return None
-        freqs, rows = await self._term_stats(conn)
-        by_df = sorted((freqs.get(x, 0.0) * rows, x) for x in lexemes)
+        stats = await self._term_stats(conn)
+        rows = stats.rows * sum(stats.kbs.get(k, 0.0) for k in kb_ids)
+        by_df = sorted((stats.lexemes.get(x, 0.0) * rows, x) for x in lexemes)
         selective = [(df, x) for df, x in by_df if df < self.common_df]
         quoted = [(df, "'" + x.replace("'", "''") + "'") for df, x in (selective or by_df)]
         if not selective:
@@ -302,7 +325,7 @@ class PgVectorStore(RankedStore):
         where, params = _filter_sql(filters, 4)
         pool = await self._get_pool()
         async with pool.acquire() as conn:
-            query = await self._text_query(conn, terms)
+            query = await self._text_query(conn, kb_ids, terms)
             if query is None:
                 return []
             rows = await conn.fetch(
