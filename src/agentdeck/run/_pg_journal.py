@@ -6,17 +6,27 @@ connection, so it costs one round trip (plus the commit's WAL flush) instead of 
 processed by SQLAlchemy). An event goes in with the sequence number the caller guessed
 (``ON CONFLICT DO NOTHING``); without a guess, or when it was taken, the number is allocated
 under a transaction-scoped advisory lock on the run, so concurrent appends never collide.
+
+Commits: a step's start, its finish and its events other than the outcome go through
+connections with ``synchronous_commit=off`` (no WAL flush wait); the outcome event
+(`step.completed`, `run.failed`, ...) commits synchronously, and PostgreSQL's WAL is
+sequential, so that flush makes every earlier write of the run durable too: one WAL flush
+per step, like the SQLite journal's one commit. A worker that dies loses nothing committed
+(the server has it); only a crash of the PostgreSQL server itself can lose the writes after
+the last flushed outcome, at most ``3 x wal_writer_delay`` old, whose steps then run again
+with the same idempotency key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+import weakref
 from typing import Any
 
 from sqlalchemy import Table, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from agentdeck.engine.journal import EventRecord, StepRecord, StepStatus, Usage
 from agentdeck.kit.ids import uuid7
@@ -26,6 +36,21 @@ _BYPASS = {"tenant_bypass": "journal"}
 _STEPS: Table = RunStep.__table__  # type: ignore[assignment]
 _EVENTS: Table = RunEvent.__table__  # type: ignore[assignment]
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_NO_FLUSH: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def _no_flush_engine(engine: AsyncEngine) -> AsyncEngine:
+    """Autocommit connections to the same database with ``synchronous_commit=off``."""
+    found = _NO_FLUSH.get(engine.sync_engine)
+    if found is None:
+        found = create_async_engine(
+            engine.url,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"server_settings": {"synchronous_commit": "off"}},
+        )
+        _NO_FLUSH[engine.sync_engine] = found
+        weakref.finalize(engine.sync_engine, found.sync_engine.dispose, close=False)
+    return found
 
 
 class PgJournalBackend:
@@ -34,6 +59,7 @@ class PgJournalBackend:
     def __init__(self, engine: AsyncEngine, org_id: uuid.UUID) -> None:
         self.engine = engine
         self.auto = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.no_flush = _no_flush_engine(engine)
         self.org_id = org_id
 
     async def load(self, run_id: str, rid: uuid.UUID) -> list[StepRecord]:
@@ -60,7 +86,8 @@ class PgJournalBackend:
         ]  # fmt: skip
 
     async def insert_step(self, record: StepRecord) -> bool:
-        """Insert the record; False when this attempt already exists."""
+        """Insert the record; False when this attempt already exists. A `running` start
+        commits without waiting for the WAL flush (the step's outcome flushes it)."""
         now = dt.datetime.now(dt.UTC)
         usage = record.usage
         stmt = (
@@ -79,11 +106,13 @@ class PgJournalBackend:
             .returning(_STEPS.c.id)
             .execution_options(**_BYPASS)
         )  # fmt: skip
-        async with self.auto.connect() as conn:
+        engine = self.no_flush if record.status is StepStatus.RUNNING else self.auto
+        async with engine.connect() as conn:
             return (await conn.execute(stmt)).first() is not None
 
     async def finish_step(self, record: StepRecord) -> tuple[str, dt.datetime | None] | None:
-        """Close the attempt; (idempotency_key, started_at), or None if never started."""
+        """Close the attempt; (idempotency_key, started_at), or None if never started.
+        Commits without waiting for the WAL flush: the outcome event that follows does."""
         now = dt.datetime.now(dt.UTC)
         record.ended_at = now
         c = _STEPS.c
@@ -103,14 +132,15 @@ class PgJournalBackend:
             .returning(c.idempotency_key, c.started_at)
             .execution_options(**_BYPASS)
         )  # fmt: skip
-        async with self.auto.connect() as conn:
+        async with self.no_flush.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None else (row[0], row[1])
 
     async def append_event(
-        self, rid: uuid.UUID, type: str, data: dict[str, Any], guess: int | None
+        self, rid: uuid.UUID, type: str, data: dict[str, Any], guess: int | None, *, flush: bool
     ) -> int:
-        """Insert the event; its sequence number (``guess`` when that one was free)."""
+        """Insert the event; its sequence number (``guess`` when that one was free). With
+        ``flush`` the commit waits for the WAL flush, making the run's writes durable."""
         now = dt.datetime.now(dt.UTC)
         c = _EVENTS.c
         if guess is not None:
@@ -124,7 +154,7 @@ class PgJournalBackend:
                 .returning(c.seq)
                 .execution_options(**_BYPASS)
             )  # fmt: skip
-            async with self.auto.connect() as conn:
+            async with (self.auto if flush else self.no_flush).connect() as conn:
                 if (await conn.execute(at)).first() is not None:
                     return guess
         next_seq = (

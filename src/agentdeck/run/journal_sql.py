@@ -240,7 +240,9 @@ class SqlJournal:
         is committed on return; others may commit a moment later (see `when_durable`)."""
         if not self._sqlite:
             rid = run_uuid(run_id)
-            seq = await self._pg.append_event(rid, type, data, self._next_seq(run_id))
+            seq = await self._pg.append_event(
+                rid, type, data, self._next_seq(run_id), flush=type in _COMMIT_AT
+            )
         else:
             rid_hex = _run_hex(run_id)
             guess = self._next_seq(run_id)
