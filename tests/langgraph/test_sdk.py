@@ -6,6 +6,7 @@ the human node, is resumed with `command={"resume": ...}`, and its final state i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -100,8 +101,29 @@ async def test_stream_interrupt_resume_and_state(sdk: tuple[LangGraphClient, str
     assert final["values"]["steps"]["final"]["text"] == "printer on fire"
     assert final["values"]["output"] == final["values"]["steps"]["final"]
     assert (await client.threads.get(tid))["status"] == "idle"
-    history = await client.threads.get_history(tid)
+    history = await client.threads.get_history(tid, limit=20)
     assert history[0]["values"] == final["values"]
+    assert history[0]["checkpoint"]["checkpoint_id"] == final["checkpoint"]["checkpoint_id"]
+    # newest first: the resumed run (input, review answered, final), then the first run
+    # (input, draft, review interrupted); each checkpoint's parent is the one before it
+    writes = [sorted(h["metadata"]["writes"] or {}) for h in history]
+    assert writes == [["final"], ["review"], [], [], ["draft"], []]
+    assert [h["metadata"]["source"] for h in history] == [
+        "loop", "loop", "input", "loop", "loop", "input"
+    ]  # fmt: skip
+    assert history[3]["next"] == ["review"] and history[3]["values"]["output"] is None
+    for newer, older in itertools.pairwise(history):
+        assert newer["parent_checkpoint"]["checkpoint_id"] == older["checkpoint"]["checkpoint_id"]
+    assert history[-1]["parent_checkpoint"] is None
+    page = await client.threads.get_history(tid, limit=2, before=history[1]["checkpoint"])
+    ids = [h["checkpoint"]["checkpoint_id"] for h in history]
+    assert [h["checkpoint"]["checkpoint_id"] for h in page] == ids[2:4]
+    at = await client.threads.get_state(tid, checkpoint=history[4]["checkpoint"])
+    assert at["values"]["steps"] == {"draft": {"text": "printer on fire"}}
+    assert at["next"] == ["review"]
+    with pytest.raises(httpx.HTTPStatusError) as missing:
+        await client.threads.get_state(tid, checkpoint={"checkpoint_id": "nope"})
+    assert missing.value.response.status_code == 404
     runs = await client.runs.list(tid)
     assert [r["status"] for r in runs] == ["success", "interrupted"]
     joined = await client.runs.join(tid, runs[0]["run_id"])

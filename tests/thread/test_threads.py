@@ -143,6 +143,7 @@ async def test_other_tenant_gets_404(client: httpx.AsyncClient) -> None:
         ("GET", f"{API}/{tid}", None),
         ("GET", f"{API}/{tid}/state", None),
         ("POST", f"{API}/{tid}/history", {}),
+        ("POST", f"{API}/{tid}/state/checkpoint", {"checkpoint": {"checkpoint_id": "x"}}),
         ("PATCH", f"{API}/{tid}", {"metadata": {"x": 1}}),
         ("DELETE", f"{API}/{tid}", None),
         ("GET", f"{API}/{tid}/runs", None),

@@ -13,6 +13,7 @@ from fastapi import Path, Response, status
 
 from agentdeck.api import SessionDep, new_router
 from agentdeck.auth.principal import Reader, Runner
+from agentdeck.errors import InvalidInput
 from agentdeck.thread import service
 from agentdeck.thread._run_endpoints import router as runs_router
 from agentdeck.thread.schemas import (
@@ -20,6 +21,7 @@ from agentdeck.thread.schemas import (
     ThreadHistoryRequest,
     ThreadOut,
     ThreadSearch,
+    ThreadStateAtRequest,
     ThreadStateOut,
     ThreadUpdate,
 )
@@ -81,14 +83,28 @@ async def get_thread_state(
     return await service.state(session, principal, thread)
 
 
+@router.post("/threads/{thread_id}/state/checkpoint", response_model=ThreadStateOut)
+async def get_thread_state_at(
+    thread_id: ThreadId, body: ThreadStateAtRequest, principal: Reader, session: SessionDep
+) -> dict[str, Any]:
+    """The state at one checkpoint of `history` (404 for an unknown checkpoint)."""
+    thread = await service.get(session, principal, thread_id)
+    if not body.checkpoint.checkpoint_id:
+        raise InvalidInput("say which checkpoint", field="checkpoint.checkpoint_id")
+    return await service.state_at(session, principal, thread, body.checkpoint.checkpoint_id)
+
+
 @router.post("/threads/{thread_id}/history", response_model=list[ThreadStateOut])
 async def get_thread_history(
     thread_id: ThreadId, body: ThreadHistoryRequest, principal: Reader, session: SessionDep
 ) -> list[dict[str, Any]]:
-    """Past states, newest first. Only the current state is kept (one checkpoint)."""
+    """Past states, newest first: each run's input and one checkpoint per finished step,
+    rebuilt from the run journals. `before` pages back, `metadata` filters."""
     thread = await service.get(session, principal, thread_id)
-    state = await service.state(session, principal, thread)
-    return [state.model_dump()] if thread.values is not None and body.limit >= 1 else []
+    return await service.history(
+        session, principal, thread, limit=body.limit, before=body.before_id,
+        metadata=body.metadata,
+    )  # fmt: skip
 
 
 router.include_router(runs_router)

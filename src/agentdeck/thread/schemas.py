@@ -104,11 +104,42 @@ class ThreadSearch(BaseModel):
     sort_order: Literal["asc", "desc"] | None = None
 
 
+class CheckpointRef(BaseModel):
+    """LangGraph's `Checkpoint` config: which checkpoint of the thread."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    checkpoint_id: str | None = None
+    checkpoint_ns: str = ""
+    thread_id: str | None = None
+
+
 class ThreadHistoryRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", json_schema_extra={"example": {"limit": 10}})
 
     limit: int = Field(default=10, ge=1, le=1000)
     metadata: dict[str, Any] | None = None
+    before: str | CheckpointRef | None = None
+    """Only states older than this checkpoint (its id, or its config)."""
+
+    @property
+    def before_id(self) -> str | None:
+        if isinstance(self.before, CheckpointRef):
+            return self.before.checkpoint_id
+        return self.before
+
+
+class ThreadStateAtRequest(BaseModel):
+    """`POST /threads/{id}/state/checkpoint`: the state at one checkpoint."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "example": {"checkpoint": {"checkpoint_id": "1ef4a9b8-d80d-6fa7-8000-9300467fad0f"}}
+        },
+    )
+
+    checkpoint: CheckpointRef
 
 
 class ThreadOut(BaseModel):

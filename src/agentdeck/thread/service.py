@@ -21,6 +21,7 @@ from agentdeck.errors import Conflict, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.models import Thread
 from agentdeck.run import service as runs
+from agentdeck.thread import _history
 from agentdeck.thread.repository import ThreadRepository
 from agentdeck.thread.schemas import (
     ThreadCreate,
@@ -188,28 +189,21 @@ async def last_run_id(
 
 
 async def state(session: AsyncSession, principal: Principal, thread: Thread) -> ThreadStateOut:
-    """The thread's current state as LangGraph's `ThreadState`."""
-    run_id = await last_run_id(session, principal, thread)
+    """The thread's current state as LangGraph's `ThreadState` (its newest checkpoint, with
+    the thread's values and pending interrupts)."""
+    points = await _history.checkpoints(session, principal, thread)
+    newest = points[-1] if points else None
+    run_id = newest.run.id if newest else None
     interrupts = interrupts_of(thread, run_id or thread.id)
-    tasks = [
-        {
-            "id": interrupt_id(run_id or thread.id, _node_of(i)),
-            "name": _node_of(i),
-            "error": None,
-            "interrupts": [i],
-            "checkpoint": None,
-            "state": None,
-            "result": None,
-        }
-        for i in interrupts
-    ]
+    tasks = _tasks(interrupts, run_id or thread.id)
     values = thread.values or {}
     checkpoint = {
         "thread_id": str(thread.id),
         "checkpoint_ns": "",
-        "checkpoint_id": str(run_id) if run_id else None,
+        "checkpoint_id": newest.id if newest else None,
         "checkpoint_map": None,
     }
+    parent = _history.parent_config(thread, newest.parent_id if newest else None)
     return ThreadStateOut(
         values=values,
         next=[t["name"] for t in tasks],
@@ -221,7 +215,58 @@ async def state(session: AsyncSession, principal: Principal, thread: Thread) -> 
             **(thread.metadata_ or {}),
         },
         created_at=thread.updated_at.isoformat(),
-        parent_checkpoint=None,
+        parent_checkpoint=parent,
         tasks=tasks,
         interrupts=interrupts,
     )
+
+
+def _tasks(interrupts: list[dict[str, Any]], run_id: object) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": interrupt_id(run_id, _node_of(i)),
+            "name": _node_of(i),
+            "error": None,
+            "interrupts": [i],
+            "checkpoint": None,
+            "state": None,
+            "result": None,
+        }
+        for i in interrupts
+    ]
+
+
+async def history(
+    session: AsyncSession,
+    principal: Principal,
+    thread: Thread,
+    *,
+    limit: int,
+    before: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Past states, newest first: one per step of each run, plus each run's input.
+    ``before`` keeps those older than that checkpoint id (NotFound if it is not one)."""
+    points = await _history.checkpoints(session, principal, thread)
+    if points and thread.status == "interrupted":
+        newest = points[-1]
+        newest.interrupts = interrupts_of(thread, newest.run.id)
+        newest.tasks = _tasks(newest.interrupts, newest.run.id)
+    states = [_history.as_state(p, thread) for p in reversed(points)]
+    if before is not None:
+        ids = [s["checkpoint"]["checkpoint_id"] for s in states]
+        if before not in ids:
+            raise NotFound("checkpoint not found", field="before")
+        states = states[ids.index(before) + 1 :]
+    return [s for s in states if _history.matches_metadata(s, metadata)][:limit]
+
+
+async def state_at(
+    session: AsyncSession, principal: Principal, thread: Thread, checkpoint_id: str
+) -> dict[str, Any]:
+    """The state at one checkpoint of the thread. Raises NotFound for an unknown id."""
+    states = await history(session, principal, thread, limit=10**6)
+    for found in states:
+        if found["checkpoint"]["checkpoint_id"] == checkpoint_id:
+            return found
+    raise NotFound("checkpoint not found", field="checkpoint.checkpoint_id")
