@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from agentdeck.api import RuntimeDep, SessionDep
 from agentdeck.audit.service import Actor
@@ -167,13 +168,14 @@ async def _from_api_key(repo: AuthRepository, key: str) -> Principal:
 
 
 async def get_principal(
-    request: Request,
+    connection: HTTPConnection,
     runtime: RuntimeDep,
     session: SessionDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
-    """Authenticate the request by API key (``X-Api-Key`` or Bearer ``ad_...``) or JWT."""
+    """Authenticate the request (or WebSocket) by API key (``X-Api-Key`` or Bearer
+    ``ad_...``) or JWT."""
     repo = AuthRepository(session)
     token = api_key or (bearer.credentials if bearer else None)
     if not token:
@@ -194,7 +196,7 @@ async def get_principal(
     structlog.contextvars.bind_contextvars(
         org_id=str(principal.org_id), user_id=str(principal.user_id)
     )
-    request.state.principal = principal
+    connection.state.principal = principal
     return principal
 
 

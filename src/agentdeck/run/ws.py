@@ -23,10 +23,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from fastapi import APIRouter, Request, WebSocket
+from fastapi import APIRouter, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials
 
 from agentdeck.api import Runtime
@@ -55,10 +55,8 @@ async def authenticate(websocket: WebSocket, runtime: Runtime) -> Principal:
         token = header[7:].strip()
     bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token) if token else None
     async with runtime.sessionmaker() as session:
-        # get_principal only keeps the principal on the connection's state, which a
-        # WebSocket has as well as a Request.
         principal = await get_principal(
-            cast(Request, websocket), runtime, session, bearer, websocket.headers.get("x-api-key")
+            websocket, runtime, session, bearer, websocket.headers.get("x-api-key")
         )
         await session.commit()  # an API key's last-used time
     scopes = principal.scope.key_scopes

@@ -107,7 +107,15 @@ class ThreadSearch(BaseModel):
 class CheckpointRef(BaseModel):
     """LangGraph's `Checkpoint` config: which checkpoint of the thread."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "example": {
+                "checkpoint_id": "1ef4a9b8-d80d-6fa7-8000-9300467fad0f",
+                "checkpoint_ns": "",
+            }
+        },
+    )
 
     checkpoint_id: str | None = None
     checkpoint_ns: str = ""
