@@ -2,7 +2,7 @@
 
 A store keeps chunks of documents per knowledge base (`kb_id`, the tenant boundary: a search
 only ever sees the kb ids it is given). Hybrid search fuses the vector and full-text rankings
-with reciprocal-rank fusion (RRF, k=60).
+with reciprocal-rank fusion (RRF, k=60) of each ranking's top `top_k` (at least 5) chunks.
 """
 
 from __future__ import annotations
@@ -148,18 +148,25 @@ def query_terms(text: str) -> list[str]:
 
 
 def rrf(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion of id rankings: (id, sum of 1/(k + rank)), best first."""
+    """Reciprocal-rank fusion of id rankings: (id, sum of 1/(k + rank)), best first.
+
+    Equal scores go by the earlier ranking (the first list wins a tie), then by id."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    first: dict[int, tuple[int, int]] = {}
+    for order, ranking in enumerate(rankings):
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+            first.setdefault(item, (order, rank))
+    return sorted(scores.items(), key=lambda pair: (-pair[1], first[pair[0]], pair[0]))
 
 
 class RankedStore(ABC):
-    """Implements `search` from three primitives each store provides over integer chunk ids."""
+    """Implements `search` from three primitives each store provides over integer chunk ids.
+
+    Hybrid search fuses the best max(`top_k`, `rrf_window`) chunks of each ranking."""
 
     dim: int
+    rrf_window: int = 5
 
     @abstractmethod
     async def _vector_ranking(
@@ -208,7 +215,10 @@ class RankedStore(ABC):
             scored = await self._text_ranking(kb_ids, terms, top_k, filters) if terms else []
         elif mode == "hybrid":
             vector = self._check_vector(query_vector)
-            pool = max(top_k * 4, 40)
+            # Each ranking contributes its best max(top_k, rrf_window) chunks, as in
+            # Elasticsearch's RRF (window = size): deeper windows let chunks that are mediocre
+            # in both rankings crowd out one that is best in one of them.
+            pool = max(self.rrf_window, top_k)
             terms = query_terms(query_text)
             if terms:  # concurrently where the store can (PostgreSQL: two connections)
                 by_vector, by_text = await asyncio.gather(
