@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from tests.factories import Tenant, create_api_key, create_tenant, key_headers, personal_space_id
+from tests.knowledge.support import ingest_for_walker
 
 _PARAM = re.compile(r"\{([^}]+)\}")
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -29,9 +30,17 @@ _ID_FIELD = {
 # has no worker and joining or streaming a pending run would wait for it.
 _AFTER_CREATE = {"run_id": "/cancel"}
 
+# Follow-ups that need the app: documents are ingested by a worker, which the walker's app
+# lacks; ingesting them in place lets their event streams end.
+_AFTER_CREATE_HOOK = {"doc_id": ingest_for_walker}
+
 # Resources named by the caller (PUT creates or replaces them in the caller's own org). Their
 # names are per-organisation, so B's PUT of the same name makes B's own resource: not a leak.
 _NAME_KEYED = {"alias": "walker"}
+
+# Resources created by a POST that is not on their collection: crawl runs are started by
+# POST .../sources/{source_id}/crawl (202) and listed at .../crawls.
+_CREATED_AT = {"crawl_id": "crawl"}
 
 
 def _fill(path: str, ids: dict[str, str]) -> str:
@@ -55,7 +64,7 @@ def _example_body(spec: dict[str, Any], op: dict[str, Any], where: str) -> Any:
 
 
 async def _create_resources(
-    client: httpx.AsyncClient, spec: dict[str, Any], a: Tenant
+    client: httpx.AsyncClient, spec: dict[str, Any], a: Tenant, app: Any = None
 ) -> dict[str, str]:
     """One of each resource a path parameter can name, owned by A."""
     paths: dict[str, Any] = spec["paths"]
@@ -77,6 +86,8 @@ async def _create_resources(
             item_paths = [p for p in paths if p.endswith("/{" + name + "}")]
             assert item_paths, f"no route ends in /{{{name}}}: the walker cannot create one"
             collection = item_paths[0].rsplit("/", 1)[0]
+            if name in _CREATED_AT:
+                collection = f"{collection.rsplit('/', 1)[0]}/{_CREATED_AT[name]}"
             create = paths.get(collection, {}).get("post")
             assert create, f"cannot create a {{{name}}}: no POST {collection}; extend the walker"
             if any(p not in ids for p in _PARAM.findall(collection)):
@@ -85,8 +96,10 @@ async def _create_resources(
             if isinstance(body, dict) and "space_id" in body:
                 body = {**body, "space_id": space_id}  # create-in-space: A's personal space
             resp = await client.post(_fill(collection, ids), json=body, headers=a.headers)
-            assert resp.status_code in (200, 201), f"POST {collection} as A: {resp.text}"
+            assert resp.status_code in (200, 201, 202), f"POST {collection} as A: {resp.text}"
             ids[name] = str(resp.json()[_ID_FIELD.get(name, "id")])
+            if name in _AFTER_CREATE_HOOK:
+                await _AFTER_CREATE_HOOK[name](app)
             if name in _AFTER_CREATE:
                 follow = f"{_fill(collection, ids)}/{ids[name]}{_AFTER_CREATE[name]}"
                 done = await client.post(follow, headers=a.headers)
@@ -118,7 +131,7 @@ async def test_another_tenant_gets_404_on_every_route(client: httpx.AsyncClient,
     spec = app.openapi()
     paths: dict[str, Any] = spec["paths"]
     a, b = await create_tenant(client), await create_tenant(client)
-    ids = await _create_resources(client, spec, a)
+    ids = await _create_resources(client, spec, a, app)
     b_key = key_headers((await create_api_key(client, b, scopes=["admin"]))["key"])
     await _assert_a_sees_everything(client, paths, ids, a)
 
@@ -149,7 +162,7 @@ async def test_another_tenants_lists_never_contain_its_ids(
     spec = app.openapi()
     paths: dict[str, Any] = spec["paths"]
     a, b = await create_tenant(client), await create_tenant(client)
-    ids = await _create_resources(client, spec, a)
+    ids = await _create_resources(client, spec, a, app)
     a_ids = set(ids.values())
     b_key = key_headers((await create_api_key(client, b, scopes=["admin"]))["key"])
 

@@ -35,6 +35,9 @@ from agentdeck.gateway.endpoints import router as gateway_router
 from agentdeck.gateway.service import get_gateway
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import create_engine, create_sessionmaker
+from agentdeck.knowledge import tasks as knowledge_tasks
+from agentdeck.knowledge._registry import attach as attach_knowledge
+from agentdeck.knowledge.endpoints import router as knowledge_router
 from agentdeck.llm.local import engine as local_engine
 from agentdeck.logging import configure_logging
 from agentdeck.migrations import is_current
@@ -72,12 +75,14 @@ ROUTERS: list[APIRouter] = [
     thread_router,
     run_router,
     ws_router,
+    knowledge_router,
 ]
 
 JOB_HANDLERS: dict[str, JobHandler] = {
     auth_tasks.CLEANUP: auth_tasks.cleanup,
     gateway_tasks.PURGE_CACHE: gateway_tasks.purge_cache,
     run_tasks.EXECUTE: run_tasks.execute,
+    knowledge_tasks.INGEST: knowledge_tasks.ingest,
 }
 
 PERIODIC_JOBS: list[Periodic] = [
@@ -106,6 +111,7 @@ def build_worker(runtime: Runtime, *, embedded: bool = False) -> Worker:
         eager=worker,
         gateway=get_gateway(runtime),
     )
+    attach_knowledge(runtime, wake=worker.wake)
     listener = job_wakeups(runtime.settings.resolved_db_url, worker.wake)
     if listener is not None:
         worker.companions.append(listener)

@@ -7,6 +7,7 @@ from agentdeck.models.api_key import ApiKey
 from agentdeck.models.audit import AuditLog
 from agentdeck.models.base import Base
 from agentdeck.models.job import Job
+from agentdeck.models.knowledge import KnowledgeBase, KnowledgeDocument, KnowledgeDocumentContent
 from agentdeck.models.llm import Budget, LLMCacheEntry, ModelAlias, ModelOverride, UsageRecord
 from agentdeck.models.org import Invitation, Organization, OrgMembership
 from agentdeck.models.provider import Provider
@@ -25,6 +26,9 @@ __all__ = [
     "Budget",
     "Invitation",
     "Job",
+    "KnowledgeBase",
+    "KnowledgeDocument",
+    "KnowledgeDocumentContent",
     "LLMCacheEntry",
     "LoginThrottle",
     "ModelAlias",

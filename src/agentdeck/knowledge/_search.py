@@ -1,0 +1,144 @@
+"""Searching knowledge bases: embed the query with each base's model, ask its vector store.
+
+Knowledge bases that share an embedding model are searched in one store query (the fusion
+then ranks them together); bases with different models are searched apart and merged by
+score.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentdeck.api import Runtime
+from agentdeck.errors import AppError, InvalidInput
+from agentdeck.knowledge._registry import LOCAL_DIMS, registry_for
+from agentdeck.knowledge.schemas import SearchItem
+from agentdeck.models import KnowledgeBase
+from agentdeck.rag.errors import EmbeddingError, StoreError
+from agentdeck.rag.stores.base import check_filters
+from agentdeck.rag.types import SearchHit, SearchMode
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["EmbeddingUnavailable", "SearchMode", "search_kbs"]
+
+
+class EmbeddingUnavailable(AppError):
+    status, type, title = 503, "embedding-unavailable", "Embedding model unavailable"
+
+
+def _item(hit: SearchHit) -> SearchItem | None:
+    try:
+        document_id, kb_id = uuid.UUID(hit.document_id), uuid.UUID(hit.kb_id)
+    except ValueError:
+        return None
+    source_url = hit.metadata.get("source_url")
+    return SearchItem(
+        text=hit.text,
+        score=hit.score,
+        document_id=document_id,
+        document_title=hit.title,
+        kb_id=kb_id,
+        page=hit.page,
+        heading=hit.heading_path[-1] if hit.heading_path else None,
+        heading_path=list(hit.heading_path),
+        start=hit.start,
+        end=hit.end,
+        source_url=source_url if isinstance(source_url, str) else None,
+        metadata=dict(hit.metadata),
+    )
+
+
+async def _search_group(
+    runtime: Runtime,
+    session: AsyncSession,
+    kbs: Sequence[KnowledgeBase],
+    *,
+    query: str,
+    top_k: int,
+    mode: SearchMode,
+    filters: Mapping[str, Any] | None,
+    min_score: float | None,
+    user_id: uuid.UUID | None,
+) -> list[SearchHit]:
+    registry = registry_for(runtime)
+    first = kbs[0]
+    vector: list[float] | None = None
+    dim = first.embedding_dim
+    if mode != "fulltext":
+        embedder = await registry.embedder(
+            session,
+            first.embedding_model,
+            org_id=first.org_id,
+            space_id=first.space_id,
+            user_id=user_id or first.created_by,
+            dim=first.embedding_dim,
+        )
+        (vector,) = await embedder.embed([query])
+        dim = len(vector)
+    elif first.embedding_model in LOCAL_DIMS:
+        dim = registry.local_embedder(first.embedding_model).dim
+    if not dim:
+        return []  # a provider model that has embedded nothing yet
+    store = await registry.store(dim)
+    return await store.search(
+        [str(kb.id) for kb in kbs],
+        vector,
+        query,
+        top_k=top_k,
+        mode=mode,
+        filters=filters,
+        min_score=min_score,
+    )
+
+
+async def search_kbs(
+    runtime: Runtime,
+    session: AsyncSession,
+    kbs: Sequence[KnowledgeBase],
+    *,
+    query: str,
+    top_k: int = 5,
+    mode: SearchMode = "hybrid",
+    filters: Mapping[str, Any] | None = None,
+    min_score: float | None = None,
+    user_id: uuid.UUID | None = None,
+) -> list[SearchItem]:
+    """The ``top_k`` best passages of ``kbs`` (already authorised), best first.
+
+    Raises :class:`InvalidInput` (field ``filters``) for a bad filter and
+    :class:`EmbeddingUnavailable` (503) when the embedding model or the store fails.
+    """
+    if mode not in ("vector", "fulltext", "hybrid"):
+        raise InvalidInput(f"unknown search mode {mode!r}", field="mode")
+    try:
+        check_filters(filters)
+    except StoreError as exc:
+        raise InvalidInput(exc.detail, field="filters") from exc
+    if not kbs or not query.strip():
+        return []
+    groups: dict[str, list[KnowledgeBase]] = {}
+    for kb in kbs:
+        groups.setdefault(kb.embedding_model, []).append(kb)
+    hits: list[SearchHit] = []
+    for group in groups.values():
+        try:
+            found = await _search_group(
+                runtime, session, group, query=query, top_k=top_k, mode=mode,
+                filters=filters, min_score=min_score, user_id=user_id,
+            )  # fmt: skip
+            hits.extend(found)
+        except (EmbeddingError, StoreError) as exc:
+            log.warning("knowledge.search_failed", error=type(exc).__name__, detail=str(exc))
+            raise EmbeddingUnavailable(
+                f"searching {group[0].name!r} failed: {exc}", field="query"
+            ) from exc
+    if len(groups) > 1:
+        hits.sort(key=lambda h: -h.score)
+    items = [item for hit in hits[:top_k] if (item := _item(hit)) is not None]
+    return items
