@@ -1,7 +1,9 @@
 """Engine ports the worker provides besides the LLM: HTTP, tools, retrieval, sub-agents.
 
-Tools and knowledge bases do not exist on the platform yet: their ports fail the node with a
-clear, non-retried error instead of the engine's generic "no port configured".
+Tools do not exist on the platform yet: their port fails the node with a clear, non-retried
+error instead of the engine's generic "no port configured".
+Retrieval searches the knowledge bases of the run's own space (`SpaceKnowledge`): the org and
+space are fixed when the port is made for a run, never taken from the definition or the model.
 Sub-agents are real: a child run of an agent in the same space, created idempotently (its
 id is derived from the step's idempotency key, so a resumed step finds the same child).
 """
@@ -10,18 +12,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentdeck.engine.errors import NodeError
 from agentdeck.engine.ports import SubagentResult, ToolSpec
+from agentdeck.errors import AppError, InvalidInput, NotFound
 from agentdeck.kit.db import transaction
+from agentdeck.knowledge._registry import registry_for
+from agentdeck.knowledge.service import search_in_space
+from agentdeck.llm import LLMError
 from agentdeck.models import Run
 from agentdeck.run._stream import wait_for_run
 from agentdeck.run.repository import agent_in_space, run_by_id
 
+SearchMode = Literal["vector", "fulltext", "hybrid"]
 _CHILD_NS = uuid.UUID("5b0b7a52-1f7e-4d0c-9a43-2f3f1b9a6c11")
 
 
@@ -35,8 +42,21 @@ class NoTools:
         raise NodeError("tool", f"tool {name!r} is not available: no tool registry yet")
 
 
-class NoKnowledge:
-    """RetrievalPort of a platform without knowledge bases yet."""
+class SpaceKnowledge:
+    """RetrievalPort over the knowledge bases of one run's org and space.
+
+    Knowledge bases are named by id or name; one outside the space (another space or another
+    org) is not found, exactly like one that does not exist.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        org_id: uuid.UUID,
+        space_id: uuid.UUID,
+    ) -> None:
+        self.sessionmaker, self.org_id, self.space_id = sessionmaker, org_id, space_id
 
     async def retrieve(
         self,
@@ -44,11 +64,37 @@ class NoKnowledge:
         query: str,
         *,
         top_k: int,
-        mode: str = "hybrid",
+        mode: SearchMode = "hybrid",
         filters: Mapping[str, Any] | None = None,
         min_score: float | None = None,
     ) -> list[dict[str, Any]]:
-        raise NodeError("retrieval", f"knowledge bases {list(knowledge_bases)} are not available")
+        """Passages as JSON-ready dicts (`SearchItem` fields), best first.
+
+        Raises NodeError: kind `retrieval` for an unknown knowledge base (naming it) or a
+        failed search, `invalid_input` for refused filters, `llm` for a provider's
+        embedding model failing.
+        """
+        runtime = registry_for(self.sessionmaker).runtime
+        if runtime is None:
+            raise NodeError("retrieval", "knowledge search is not configured in this worker")
+        try:
+            async with transaction(self.sessionmaker) as session:
+                items = await search_in_space(
+                    runtime, session, org_id=self.org_id, space_id=self.space_id,
+                    knowledge_bases=list(knowledge_bases), query=query, top_k=top_k,
+                    mode=mode, filters=filters, min_score=min_score,
+                )  # fmt: skip
+        except NotFound as exc:
+            detail = {"type": exc.type, "field": exc.field or "knowledge_bases"}
+            raise NodeError("retrieval", exc.detail, detail=detail) from exc
+        except InvalidInput as exc:
+            detail = {"type": exc.type, "field": exc.field or "filters"}
+            raise NodeError("invalid_input", exc.detail, detail=detail) from exc
+        except AppError as exc:
+            raise NodeError("retrieval", exc.detail, detail={"type": exc.type}) from exc
+        except LLMError as exc:
+            raise NodeError("llm", str(exc), detail={"type": exc.type}) from exc
+        return [item.model_dump(mode="json") for item in items]
 
 
 def child_run_id(idempotency_key: str) -> uuid.UUID:

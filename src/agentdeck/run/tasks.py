@@ -23,7 +23,7 @@ from agentdeck.engine.ports import ChatRequest, ChatResult, DeltaCallback
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import Run
 from agentdeck.run._llm_port import load_llm_port
-from agentdeck.run._ports import ChildRuns, NoKnowledge, NoTools
+from agentdeck.run._ports import ChildRuns, NoTools, SpaceKnowledge
 from agentdeck.run._services import LLMContext, RunServices, services_for
 from agentdeck.run.broker import BrokerSink
 from agentdeck.run.journal_sql import SqlJournal
@@ -56,12 +56,14 @@ async def execute(ctx: JobContext) -> None:
         prepared = await _prepare(session, ctx, services, run_id)
     if prepared is None:
         return
-    run, spec, thread, llm = prepared
+    run, spec, thread, llm, fresh = prepared
     journal = SqlJournal(ctx.sessionmaker, run.org_id)
+    if fresh:
+        journal.known_new(str(run_id))
     ports = Ports(
         llm=llm,  # type: ignore[arg-type]
         tools=NoTools(),
-        retrieval=NoKnowledge(),
+        retrieval=SpaceKnowledge(ctx.sessionmaker, org_id=run.org_id, space_id=run.space_id),
         subagents=ChildRuns(ctx.sessionmaker),
         http=services.http(),
         allow_private_network=services.settings.allow_private_network,
@@ -98,11 +100,13 @@ async def execute(ctx: JobContext) -> None:
 
 async def _prepare(
     session: AsyncSession, ctx: JobContext, services: RunServices, run_id: uuid.UUID
-) -> tuple[Run, AgentSpec, dict[str, Any] | None, object] | None:
-    """Load the run and mark it running; None when there is nothing to do now."""
+) -> tuple[Run, AgentSpec, dict[str, Any] | None, object, bool] | None:
+    """Load the run and mark it running; None when there is nothing to do now. The last
+    item says the run starts for the first time with no inherited (resumed) steps."""
     run = await run_by_id(session, run_id)
     if run is None or run.status in FINAL:
         return None
+    fresh = run.status == "pending" and run.started_at is None and not run.command
     if run.status == "pending":
         if await _held_back(session, services, run):
             await queue.requeue(session, ctx.job, services.settings.requeue_delay_s)
@@ -134,7 +138,7 @@ async def _prepare(
         llm: object = _OrgLLM(ctx.sessionmaker, services, llm_ctx)
     else:  # no query: the injected factory's port, or the configuration error
         llm = await load_llm_port(session, services, llm_ctx)
-    return run, AgentSpec.model_validate(raw), thread_ctx, llm
+    return run, AgentSpec.model_validate(raw), thread_ctx, llm, fresh
 
 
 class _OrgLLM:
