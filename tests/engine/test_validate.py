@@ -154,7 +154,8 @@ def test_bad_retrieval_options_name_node_and_field() -> None:
 def test_semantic_retrieval_and_knowledge_problems() -> None:
     s = spec(
         "{id: r, type: retrieval, knowledge_bases: [kb, ' ', kb, '{{ inputs.kb }}'], query: '  ',"
-        " filters: {lang: {nested: 1}, tags: [], ok: [a, 1, true], later: '{{ inputs.x }}'}}",
+        " filters: {lang: {nested: 1}, tags: [], ok: [a, 1, true], later: '{{ inputs.x }}',"
+        " 'bad key': 1}}",
         "{id: a, type: llm, prompt: hi, citations: true, output_schema: {type: object}}",
         "{id: b, type: agent, prompt: go, knowledge_bases: [kb], tools: [knowledge_search],"
         " knowledge_search: {top_k: 9, max_top_k: 4, filters: {x: [[1]]}}}",
@@ -168,6 +169,7 @@ def test_semantic_retrieval_and_knowledge_problems() -> None:
         ("nodes[0].query", "r"),
         ("nodes[0].filters.lang", "r"),
         ("nodes[0].filters.tags", "r"),
+        ("nodes[0].filters.bad key", "r"),
         ("nodes[1].citations", "a"),
         ("nodes[2].tools[0]", "b"),
         ("nodes[2].knowledge_search.top_k", "b"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from agentdeck.engine.nodes._context import NodeContext, NodeResult
 from agentdeck.engine.spec import RetrievalNode
 
 _SCALARS = (str, int, float, bool)
+_FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")  # as the stores accept
 
 
 def filter_problem(filters: Any) -> str | None:
@@ -20,8 +22,8 @@ def filter_problem(filters: Any) -> str | None:
     if not isinstance(filters, Mapping):
         return f"must be a mapping, got {type(filters).__name__}"
     for key, value in filters.items():
-        if not isinstance(key, str) or not key:
-            return "keys must be non-empty strings"
+        if not isinstance(key, str) or not _FILTER_KEY.match(key):
+            return f"invalid key {key!r}: use letters, digits, '_' or '-' (at most 64)"
         values = value if isinstance(value, list) else [value]
         if isinstance(value, list) and not value:
             return f"{key!r}: an empty list matches nothing"
