@@ -243,7 +243,7 @@ async def bench_pg(
 
     from agentdeck.rag.stores.pgvector import PgVectorStore
 
-    server = start_pg_server()
+    server = start_pg_server("1GB")
     try:
         store = PgVectorStore(server.dsn, dim)
         await store.ensure_schema()

@@ -49,8 +49,10 @@ def _run(args: list[str], user: str | None, timeout: float = 60) -> None:
     subprocess.run(command, check=True, capture_output=True, timeout=timeout, user=user)
 
 
-def start_pg_server() -> PgServer:
-    """Initialise and start a server; raises `RuntimeError` with the reason if it cannot."""
+def start_pg_server(shared_buffers: str = "64MB") -> PgServer:
+    """Initialise and start a server; raises `RuntimeError` with the reason if it cannot.
+
+    `shared_buffers` stays small for tests; benchmarks give it what a real server would."""
     try:
         _bin()
     except ImportError as exc:
@@ -67,7 +69,7 @@ def start_pg_server() -> PgServer:
     try:
         _run(["initdb", "-D", str(root / "data"), "-U", "postgres", "--auth=trust",
               "--encoding=utf8", "--no-sync"], user)  # fmt: skip
-        options = f"-h '' -k {root / 'sock'} -c fsync=off -c shared_buffers=64MB"
+        options = f"-h '' -k {root / 'sock'} -c fsync=off -c shared_buffers={shared_buffers}"
         _run(["pg_ctl", "-D", str(root / "data"), "-o", options, "-l", str(root / "log"),
               "-w", "start"], user)  # fmt: skip
     except (OSError, subprocess.SubprocessError) as exc:

@@ -74,21 +74,29 @@ _STATS_TTL = 60.0
 
 
 @dataclass
-class _Stats:
-    """Planner statistics of the chunks table: when read, the share of chunks holding each
-    common lexeme, the share of chunks in each common kb, and the row count."""
+class _Table:
+    """Planner statistics of one chunks table (or partition): its row count, the share of its
+    rows holding each common lexeme and the share of its rows in each common kb."""
 
-    at: float
+    rows: float
     lexemes: dict[str, float]
     kbs: dict[str, float]
-    rows: float
+
+
+@dataclass
+class _Stats:
+    at: float
+    tables: list[_Table]
 
 
 class PgVectorStore(RankedStore):
     """pgvector + full-text store. `dsn` is a libpq URL (``postgresql+asyncpg://`` accepted).
 
     Tuning (optional): a lexeme in at least `common_df` chunks is a stop word for full-text
-    search, whose OR query ranks at most about `text_budget` chunks.
+    search, whose OR query ranks at most about `text_budget` chunks. A new chunks table is
+    hash-partitioned by kb id into `partitions` tables (1: not partitioned), each with its own
+    HNSW and GIN index, so a search reads only the indexes of its kbs' partitions (an existing
+    table keeps its layout).
     """
 
     def __init__(
@@ -101,6 +109,7 @@ class PgVectorStore(RankedStore):
         max_size: int = 4,
         common_df: int = 1000,
         text_budget: int = 3000,
+        partitions: int = 16,
     ) -> None:
         if not prefix.replace("_", "").isalnum():
             raise StoreError("The table prefix must be alphanumeric.")
@@ -108,10 +117,11 @@ class PgVectorStore(RankedStore):
         self.dim = dim
         self.common_df = common_df
         self.text_budget = text_budget
+        self.partitions = partitions
         self._p = prefix
         self._sizes = (min_size, max_size)
         self._pool: asyncpg.Pool | None = None
-        self._stats = _Stats(-_STATS_TTL, {}, {}, 0.0)
+        self._stats = _Stats(-_STATS_TTL, [])
         self._lexemes: dict[str, list[str]] = {}
 
     async def _get_pool(self) -> asyncpg.Pool:
@@ -137,28 +147,39 @@ class PgVectorStore(RankedStore):
 
     async def ensure_schema(self) -> None:
         """See `VectorStore.ensure_schema`; also creates the HNSW and GIN indexes."""
-        p = self._p
+        p, n = self._p, self.partitions
+        partitioned = "PARTITION BY HASH (kb_id)" if n > 1 else ""
         pool = await self._get_pool()
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{p}schema")
+            new = await conn.fetchval("SELECT to_regclass($1) IS NULL", f"{p}chunks")
             await conn.execute(f"""
                 CREATE TABLE IF NOT EXISTS {p}documents (
                     kb_id text NOT NULL, doc_id text NOT NULL, version text NOT NULL,
                     title text NOT NULL, metadata jsonb NOT NULL, PRIMARY KEY (kb_id, doc_id));
                 CREATE TABLE IF NOT EXISTS {p}chunks (
-                    id bigserial PRIMARY KEY, kb_id text NOT NULL, doc_id text NOT NULL,
+                    id bigserial, kb_id text NOT NULL, doc_id text NOT NULL,
                     position integer NOT NULL, text text NOT NULL, heading text[] NOT NULL,
                     heading_text text NOT NULL, page integer, start_offset integer NOT NULL,
                     end_offset integer NOT NULL, metadata jsonb NOT NULL,
                     embedding vector({self.dim}) NOT NULL,
                     tsv tsvector GENERATED ALWAYS AS
                         (to_tsvector('english'::regconfig, heading_text || ' ' || text)) STORED,
-                    FOREIGN KEY (kb_id, doc_id) REFERENCES {p}documents ON DELETE CASCADE);
+                    PRIMARY KEY (kb_id, id),
+                    FOREIGN KEY (kb_id, doc_id) REFERENCES {p}documents ON DELETE CASCADE)
+                    {partitioned};
                 CREATE INDEX IF NOT EXISTS {p}chunks_doc ON {p}chunks (kb_id, doc_id);
+                CREATE INDEX IF NOT EXISTS {p}chunks_id ON {p}chunks (id);
                 CREATE INDEX IF NOT EXISTS {p}chunks_tsv ON {p}chunks USING gin (tsv);
                 CREATE INDEX IF NOT EXISTS {p}chunks_meta
                     ON {p}chunks USING gin (metadata jsonb_path_ops);
             """)
+            if new and n > 1:
+                for i in range(n):
+                    await conn.execute(
+                        f"CREATE TABLE {p}chunks_{i} PARTITION OF {p}chunks "
+                        f"FOR VALUES WITH (MODULUS {n}, REMAINDER {i})"
+                    )
         await self.create_vector_index()
 
     async def create_vector_index(self) -> None:
@@ -180,7 +201,7 @@ class PgVectorStore(RankedStore):
         full-text search reads its term frequencies from them."""
         pool = await self._get_pool()
         await pool.execute(f"ANALYZE {self._p}chunks")
-        self._stats = _Stats(-_STATS_TTL, {}, {}, 0.0)
+        self._stats = _Stats(-_STATS_TTL, [])
 
     async def document_version(self, kb_id: str, doc_id: str) -> str | None:
         """See `VectorStore.document_version`."""
@@ -260,36 +281,40 @@ class PgVectorStore(RankedStore):
         return sorted(scored, key=lambda pair: (-pair[1], pair[0]))
 
     async def _term_stats(self, conn: asyncpg.Connection) -> _Stats:
-        """Lexeme and kb frequencies from the planner statistics, cached for a minute."""
+        """Statistics of the chunks table's partitions (or of the table), cached a minute."""
         if time.monotonic() - self._stats.at < _STATS_TTL:
             return self._stats
-        record = await conn.fetchrow(
-            "SELECT t.most_common_elems::text::text[] AS elems, t.most_common_elem_freqs AS ef,"
-            " k.most_common_vals::text::text[] AS kbs, k.most_common_freqs AS kf,"
-            " c.reltuples AS n FROM pg_class c"
-            " LEFT JOIN pg_stats t ON t.tablename = c.relname"
-            " AND t.schemaname = current_schema() AND t.attname = 'tsv'"
-            " LEFT JOIN pg_stats k ON k.tablename = c.relname"
-            " AND k.schemaname = current_schema() AND k.attname = 'kb_id'"
-            " WHERE c.oid = to_regclass($1)",
+        records = await conn.fetch(
+            "SELECT c.reltuples AS n, t.most_common_elems::text::text[] AS elems,"
+            " t.most_common_elem_freqs AS ef, k.most_common_vals::text::text[] AS kbs,"
+            " k.most_common_freqs AS kf FROM pg_class c JOIN pg_namespace s ON s.oid ="
+            " c.relnamespace LEFT JOIN pg_stats t ON t.schemaname = s.nspname AND t.tablename ="
+            " c.relname AND t.attname = 'tsv' AND NOT t.inherited LEFT JOIN pg_stats k ON"
+            " k.schemaname = s.nspname AND k.tablename = c.relname AND k.attname = 'kb_id' AND"
+            " NOT k.inherited WHERE c.relkind = 'r' AND (c.oid = to_regclass($1) OR c.oid IN"
+            " (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass($1)))",
             f"{self._p}chunks",
         )
-        stats = _Stats(time.monotonic(), {}, {}, 0.0)
-        if record is not None and record["elems"] is not None and record["kbs"] is not None:
-            stats.lexemes.update(zip(record["elems"], record["ef"], strict=False))
-            stats.kbs.update(zip(record["kbs"], record["kf"], strict=False))
-            stats.rows = max(float(record["n"]), 0.0)
-        self._stats = stats
-        return stats
+        tables = [
+            _Table(
+                max(float(r["n"]), 0.0),
+                dict(zip(r["elems"], r["ef"], strict=False)),
+                dict(zip(r["kbs"], r["kf"], strict=False)),
+            )
+            for r in records
+            if r["elems"] is not None and r["kbs"] is not None
+        ]
+        self._stats = _Stats(time.monotonic(), tables)
+        return self._stats
 
     async def _text_query(
         self, conn: asyncpg.Connection, kb_ids: Sequence[str], terms: list[str]
     ) -> str | None:
         """The tsquery text for `terms`, common lexemes dropped (see the module).
 
-        A lexeme's count in the searched kbs is estimated as its share of all chunks times
-        the kbs' chunks; kbs too small to be among the statistics' common values count as
-        empty, so nothing is dropped for them."""
+        A lexeme's count in the searched kbs is estimated, per partition, as its share of the
+        partition's chunks times the kbs' chunks there; kbs too small to be among the
+        statistics' common values count as empty, so nothing is dropped for them."""
         missing = [t for t in terms if t not in self._lexemes]
         if missing:
             if len(self._lexemes) > 50_000:
@@ -304,8 +329,10 @@ class PgVectorStore(RankedStore):
         if not lexemes:
             return None
         stats = await self._term_stats(conn)
-        rows = stats.rows * sum(stats.kbs.get(k, 0.0) for k in kb_ids)
-        by_df = sorted((stats.lexemes.get(x, 0.0) * rows, x) for x in lexemes)
+        shares = [(t, t.rows * sum(t.kbs.get(k, 0.0) for k in kb_ids)) for t in stats.tables]
+        by_df = sorted(
+            (sum(t.lexemes.get(x, 0.0) * rows for t, rows in shares if rows), x) for x in lexemes
+        )
         selective = [(df, x) for df, x in by_df if df < self.common_df]
         quoted = [(df, "'" + x.replace("'", "''") + "'") for df, x in (selective or by_df)]
         if not selective:
