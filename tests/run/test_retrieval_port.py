@@ -29,6 +29,7 @@ from agentdeck.api import Runtime
 from agentdeck.app import build_worker
 from agentdeck.knowledge._registry import registry_for
 from agentdeck.rag.embeddings import HashingEmbedder
+from agentdeck.rag.errors import EmbeddingError
 from agentdeck.run import service
 from agentdeck.run._services import attach, services_for
 from agentdeck.run.journal_sql import SqlJournal
@@ -220,3 +221,32 @@ async def other_steps(client: httpx.AsyncClient, org: Org, run_id: uuid.UUID) ->
     response = await client.get(f"/api/v1/runs/{run_id}/steps", headers=org.tenant.headers)
     assert response.status_code == 200, response.text
     return response.json()["items"]
+
+
+class BrokenEmbedder:
+    name, dim = "broken", 384
+
+    async def embed(self, texts: Any) -> list[list[float]]:
+        raise EmbeddingError("the model is gone")
+
+
+async def test_a_failing_search_fails_the_node_with_a_retrieval_error(
+    runtime: Runtime, org: Org, knowledge_worker: Any, client: httpx.AsyncClient
+) -> None:
+    await knowledge_base(client, org, "flaky")
+    registry = registry_for(runtime)
+    working = registry.embedder_factory
+    registry.embedder_factory = lambda name: BrokenEmbedder()
+    try:
+        spec = {"name": "vec", "nodes": [
+            {"id": "r", "type": "retrieval", "knowledge_bases": ["flaky"], "query": "fire",
+             "mode": "vector"},
+        ]}  # fmt: skip
+        run = await org.start(await org.agent(spec), inputs={})
+        done = await service.wait_for_run(runtime, run.id, timeout_s=30)
+    finally:
+        registry.embedder_factory = working
+    assert done.status == "failed"
+    assert done.error is not None and done.error["kind"] == "retrieval", done.error
+    assert "the model is gone" in done.error["message"]
+    assert done.error["detail"] == {"type": "embedding-unavailable"}
