@@ -270,8 +270,8 @@ async def _check_address(url: str) -> None:
         if not _is_public(address):
             raise CrawlError(
                 "private_address",
-                f"The host {host!r} resolves to the non-public address {address}; "
-                "crawling private networks is not allowed.",
+                f"The host {host!r} resolves to a loopback, private or otherwise non-public "
+                "address; crawling private networks is not allowed.",
             )
 
 
