@@ -124,8 +124,16 @@ class Worker:
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self._execute(job))
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        task.add_done_callback(lambda _t: self._wake.set())
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        # Claim again only if this worker was full: jobs that came in meanwhile could not be
+        # taken. Otherwise their enqueue woke us already (or the poll will see due ones), and
+        # a claim here would only compete with the next run's start.
+        full = len(self._running) + self._reserved >= self.options.concurrency
+        self._running.discard(task)
+        if full:
+            self._wake.set()
 
     async def _schedule_periodic(self) -> None:
         now = utcnow()
