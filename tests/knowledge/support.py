@@ -3,7 +3,10 @@ through the API, and running ingestion jobs through their handler as a worker wo
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -23,6 +26,9 @@ WORKER_ID = "knowledge-test-worker"
 class NamedHashing(HashingEmbedder):
     """Hashing embeddings named after the model they stand in for (distinct versions)."""
 
+    total_calls = 0  # embedding calls of every instance
+    delay_s = 0.0  # a slower model, to watch progress
+
     def __init__(self, model: str, dim: int) -> None:
         super().__init__(dim)
         self.name = f"hashing:{model}"
@@ -30,6 +36,9 @@ class NamedHashing(HashingEmbedder):
 
     async def embed(self, texts: Any) -> list[list[float]]:
         self.calls += 1
+        NamedHashing.total_calls += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return await super().embed(texts)
 
 
@@ -128,3 +137,40 @@ async def ingest_for_walker(app: Any) -> None:
         await run_ingest_jobs(app)
     finally:
         registry.embedder_factory = previous
+
+
+class PageServer:
+    """A local HTTP server on 127.0.0.1 serving fixed pages: path -> (status, type, body)."""
+
+    def __init__(self, pages: dict[str, tuple[int, str, bytes]]) -> None:
+        pages_ = pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, media, body = pages_.get(self.path, (404, "text/plain", b"missing"))
+                self.send_response(status)
+                if status in (301, 302):
+                    self.send_header("Location", body.decode())
+                    body = b""
+                self.send_header("Content-Type", media)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> PageServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -98,7 +98,8 @@ async def ingest(ctx: JobContext) -> None:
     except LoadError as exc:
         await _fail(ctx, doc_id, version, exc.reason, exc.detail)
     except (EmbeddingError, LLMError) as exc:
-        await _fail(ctx, doc_id, version, "embedding_error", f"The embedding failed: {exc}")
+        detail = f"The embedding model {job.kb.embedding_model!r} failed: {exc}"
+        await _fail(ctx, doc_id, version, "embedding_error", detail)
     except StoreError as exc:
         await _fail(ctx, doc_id, version, "store_error", f"The vector store failed: {exc}")
     except Exception as exc:
@@ -137,7 +138,8 @@ async def _prepare(
                 dim=kb.embedding_dim,
             )
         except (EmbeddingError, LLMError) as exc:
-            raise _Failed("embedding_error", f"The embedding model is unavailable: {exc}") from exc
+            detail = f"The embedding model {kb.embedding_model!r} is unavailable: {exc}"
+            raise _Failed("embedding_error", detail) from exc
     return _Job(registry, ctx, doc, kb, data, embedder, force)
 
 
