@@ -80,9 +80,9 @@ def model() -> Model:
 async def knowledge_worker(runtime: Runtime, model: Model) -> AsyncIterator[Any]:
     """A worker that ingests documents and runs agents on the org's gateway with `model`."""
     services = services_for(runtime.engine)
-    saved = services.llm_factory, runtime.llm_model_factory
+    saved = services.llm_factory, services.gateway, runtime.gateway, runtime.llm_model_factory
     services.llm_factory = None
-    runtime.llm_model_factory = model.factory
+    runtime.gateway, runtime.llm_model_factory = None, model.factory  # a gateway on `model`
     registry = registry_for(runtime)
     saved_embedder = registry.embedder_factory
     registry.embedder_factory = lambda name: HashingEmbedder()
@@ -93,7 +93,7 @@ async def knowledge_worker(runtime: Runtime, model: Model) -> AsyncIterator[Any]
     yield worker
     stop.set()
     await task
-    services.llm_factory, runtime.llm_model_factory = saved
+    services.llm_factory, services.gateway, runtime.gateway, runtime.llm_model_factory = saved
     registry.embedder_factory = saved_embedder
 
 
