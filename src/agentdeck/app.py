@@ -35,9 +35,11 @@ from agentdeck.gateway.endpoints import router as gateway_router
 from agentdeck.gateway.service import get_gateway
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import create_engine, create_sessionmaker
+from agentdeck.knowledge import _crawl_tasks as crawl_tasks
 from agentdeck.knowledge import tasks as knowledge_tasks
 from agentdeck.knowledge._registry import attach as attach_knowledge
 from agentdeck.knowledge.endpoints import router as knowledge_router
+from agentdeck.knowledge.sources_endpoints import router as knowledge_sources_router
 from agentdeck.llm.local import engine as local_engine
 from agentdeck.logging import configure_logging
 from agentdeck.migrations import is_current
@@ -76,6 +78,7 @@ ROUTERS: list[APIRouter] = [
     run_router,
     ws_router,
     knowledge_router,
+    knowledge_sources_router,
 ]
 
 JOB_HANDLERS: dict[str, JobHandler] = {
@@ -83,11 +86,14 @@ JOB_HANDLERS: dict[str, JobHandler] = {
     gateway_tasks.PURGE_CACHE: gateway_tasks.purge_cache,
     run_tasks.EXECUTE: run_tasks.execute,
     knowledge_tasks.INGEST: knowledge_tasks.ingest,
+    crawl_tasks.CRAWL: crawl_tasks.crawl_source,
+    crawl_tasks.CRAWL_SCHEDULE: crawl_tasks.start_due_crawls,
 }
 
 PERIODIC_JOBS: list[Periodic] = [
     Periodic(auth_tasks.CLEANUP, dt.timedelta(hours=1)),
     Periodic(gateway_tasks.PURGE_CACHE, dt.timedelta(hours=1)),
+    Periodic(crawl_tasks.CRAWL_SCHEDULE, crawl_tasks.SCHEDULE_EVERY),
 ]
 
 

@@ -8,6 +8,7 @@ from agentdeck.models.audit import AuditLog
 from agentdeck.models.base import Base
 from agentdeck.models.job import Job
 from agentdeck.models.knowledge import KnowledgeBase, KnowledgeDocument, KnowledgeDocumentContent
+from agentdeck.models.knowledge_source import CrawlRun, KnowledgeSource, KnowledgeSourcePage
 from agentdeck.models.llm import Budget, LLMCacheEntry, ModelAlias, ModelOverride, UsageRecord
 from agentdeck.models.org import Invitation, Organization, OrgMembership
 from agentdeck.models.provider import Provider
@@ -24,11 +25,14 @@ __all__ = [
     "AuditLog",
     "Base",
     "Budget",
+    "CrawlRun",
     "Invitation",
     "Job",
     "KnowledgeBase",
     "KnowledgeDocument",
     "KnowledgeDocumentContent",
+    "KnowledgeSource",
+    "KnowledgeSourcePage",
     "LLMCacheEntry",
     "LoginThrottle",
     "ModelAlias",
