@@ -19,6 +19,7 @@ from agentdeck.errors import AppError, InvalidInput
 from agentdeck.knowledge._registry import LOCAL_DIMS, registry_for
 from agentdeck.knowledge.schemas import SearchItem
 from agentdeck.models import KnowledgeBase
+from agentdeck.rag import Embedder
 from agentdeck.rag.errors import EmbeddingError, StoreError
 from agentdeck.rag.stores.base import check_filters
 from agentdeck.rag.types import SearchHit, SearchMode
@@ -54,38 +55,41 @@ def _item(hit: SearchHit) -> SearchItem | None:
     )
 
 
+async def _embedder_of(
+    runtime: Runtime, session: AsyncSession, kb: KnowledgeBase, user_id: uuid.UUID | None
+) -> Embedder:
+    return await registry_for(runtime).embedder(
+        session,
+        kb.embedding_model,
+        org_id=kb.org_id,
+        space_id=kb.space_id,
+        user_id=user_id or kb.created_by,
+        dim=kb.embedding_dim,
+    )
+
+
 async def _search_group(
     runtime: Runtime,
-    session: AsyncSession,
     kbs: Sequence[KnowledgeBase],
+    embedder: Embedder | None,
     *,
     query: str,
     top_k: int,
     mode: SearchMode,
     filters: Mapping[str, Any] | None,
     min_score: float | None,
-    user_id: uuid.UUID | None,
 ) -> list[SearchHit]:
-    registry = registry_for(runtime)
-    first = kbs[0]
     vector: list[float] | None = None
-    dim = first.embedding_dim
-    if mode != "fulltext":
-        embedder = await registry.embedder(
-            session,
-            first.embedding_model,
-            org_id=first.org_id,
-            space_id=first.space_id,
-            user_id=user_id or first.created_by,
-            dim=first.embedding_dim,
-        )
-        (vector,) = await embedder.embed([query])
-        dim = len(vector)
-    elif first.embedding_model in LOCAL_DIMS:
-        dim = registry.local_embedder(first.embedding_model).dim
+    dim = kbs[0].embedding_dim
+    if embedder is not None:
+        if mode == "fulltext":
+            dim = embedder.dim
+        else:
+            (vector,) = await embedder.embed([query])
+            dim = len(vector)
     if not dim:
         return []  # a provider model that has embedded nothing yet
-    store = await registry.store(dim)
+    store = await registry_for(runtime).store(dim)
     return await store.search(
         [str(kb.id) for kb in kbs],
         vector,
@@ -108,8 +112,12 @@ async def search_kbs(
     filters: Mapping[str, Any] | None = None,
     min_score: float | None = None,
     user_id: uuid.UUID | None = None,
+    release: bool = True,
 ) -> list[SearchItem]:
     """The ``top_k`` best passages of ``kbs`` (already authorised), best first.
+
+    With ``release`` the session's transaction is committed once the lookups are done (when
+    it holds no pending ORM changes), so embedding the query holds no database lock.
 
     Raises :class:`InvalidInput` (field ``filters``) for a bad filter and
     :class:`EmbeddingUnavailable` (503) when the embedding model or the store fails.
@@ -125,19 +133,31 @@ async def search_kbs(
     groups: dict[str, list[KnowledgeBase]] = {}
     for kb in kbs:
         groups.setdefault(kb.embedding_model, []).append(kb)
-    hits: list[SearchHit] = []
+    prepared: list[tuple[list[KnowledgeBase], Embedder | None]] = []
     for group in groups.values():
+        first = group[0]
+        embedder = None
+        if mode != "fulltext" or first.embedding_model in LOCAL_DIMS:
+            try:
+                embedder = await _embedder_of(runtime, session, first, user_id)
+            except EmbeddingError as exc:
+                raise EmbeddingUnavailable(str(exc), field="query") from exc
+        prepared.append((group, embedder))
+    if release and not (session.new or session.dirty or session.deleted):
+        await session.commit()  # the lookups are done: hold no database lock while embedding
+    hits: list[SearchHit] = []
+    for group, embedder in prepared:
         try:
             found = await _search_group(
-                runtime, session, group, query=query, top_k=top_k, mode=mode,
-                filters=filters, min_score=min_score, user_id=user_id,
+                runtime, group, embedder, query=query, top_k=top_k, mode=mode,
+                filters=filters, min_score=min_score,
             )  # fmt: skip
-            hits.extend(found)
         except (EmbeddingError, StoreError) as exc:
             log.warning("knowledge.search_failed", error=type(exc).__name__, detail=str(exc))
             raise EmbeddingUnavailable(
                 f"searching {group[0].name!r} failed: {exc}", field="query"
             ) from exc
+        hits.extend(found)
     if len(groups) > 1:
         hits.sort(key=lambda h: -h.score)
     items = [item for hit in hits[:top_k] if (item := _item(hit)) is not None]

@@ -478,13 +478,17 @@ async def search_in_space(
     mode: SearchMode = "hybrid",
     filters: Mapping[str, Any] | None = None,
     min_score: float | None = None,
+    release: bool = True,
 ) -> list[SearchItem]:
     """The best passages of the named knowledge bases of one space (runs, agent tools).
 
     ``knowledge_bases`` holds ids or names of knowledge bases in ``space_id`` of ``org_id``;
     the caller (a run of that space) has already been authorised. Raises :class:`NotFound`
-    naming an unknown one, :class:`InvalidInput` for bad filters, and
-    :class:`~agentdeck.knowledge._search.EmbeddingUnavailable` (503) when the model fails.
+    naming an unknown one, :class:`InvalidInput` for bad filters,
+    :class:`~agentdeck.knowledge._search.EmbeddingUnavailable` (503) when the model fails,
+    and the gateway's ``LLMError`` when a provider's embedding model fails. With ``release``
+    (default) the session's transaction is committed after the lookups, unless it holds
+    pending ORM changes, so the query's embedding holds no database lock (SQLite).
     """
     available = await repo.kbs_in_space(session, org_id, space_id)
     by_id = {str(kb.id): kb for kb in available}
@@ -501,5 +505,5 @@ async def search_in_space(
             chosen.append(kb)
     return await search_kbs(
         runtime, session, chosen, query=query, top_k=top_k, mode=mode, filters=filters,
-        min_score=min_score, user_id=None,
+        min_score=min_score, user_id=None, release=release,
     )  # fmt: skip
