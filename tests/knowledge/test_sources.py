@@ -336,6 +336,37 @@ async def test_deleting_a_source_keeps_its_documents(
         site.base + "/about"
     ]
 
+    # deleting the knowledge base takes its sources along
+    other = await _source(client, tenant, kb_id, site.base + "/")
+    assert (await client.delete(f"{KB}/{kb_id}", headers=tenant.headers)).status_code == 204
+    resp = await client.get(f"{KB}/{kb_id}/sources/{other['id']}", headers=tenant.headers)
+    assert resp.status_code == 404
+
+
+async def test_deleting_the_source_stops_a_running_crawl(
+    client: httpx.AsyncClient, site: Site, sessionmaker: Any
+) -> None:
+    site.routes["/"] = page("Home", "Many pages.", [f"/p{i}" for i in range(20)])
+    for i in range(20):
+        site.routes[f"/p{i}"] = page(f"Page {i}", f"This is page number {i} of the site.")
+    tenant = await create_tenant(client)
+    kb_id = await _kb(client, tenant)
+    source = await _source(client, tenant, kb_id, site.base + "/", delay_s=0.05)
+    crawl = await _crawl(client, tenant, kb_id, source["id"])
+    job = Job(kind=crawl_tasks.CRAWL, payload={"crawl_id": crawl["id"]})
+    task = asyncio.create_task(
+        crawl_tasks.crawl_source(JobContext(job=job, sessionmaker=sessionmaker))
+    )
+    for _ in range(200):
+        if (await _run(client, tenant, kb_id, source["id"], crawl["id"]))["pages_fetched"] >= 2:
+            break
+        await asyncio.sleep(0.02)
+    resp = await client.delete(f"{KB}/{kb_id}/sources/{source['id']}", headers=tenant.headers)
+    assert resp.status_code == 204
+    await asyncio.wait_for(task, 10)
+    assert 2 <= len(site.paths) < 22  # robots.txt + 21 pages had it run to the end
+    await drain(sessionmaker)  # its queued job finds nothing left to do
+
 
 async def test_another_organisation_gets_404_everywhere(
     client: httpx.AsyncClient, site: Site

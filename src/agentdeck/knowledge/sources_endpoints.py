@@ -39,8 +39,9 @@ async def create_source(
 ) -> SourceOut:
     """Add a website to crawl into the knowledge base (editors).
 
-    Nothing is fetched yet: start a crawl with `POST .../{source_id}/crawl`, or let the
-    schedule (daily, weekly) start one. A non-http(s) or malformed `start_url` is 422.
+    Nothing is fetched yet: start a crawl with `POST .../{source_id}/crawl`. A daily or
+    weekly source is also crawled at the next schedule check (every 5 minutes), then once per
+    day or week. A non-http(s) or malformed `start_url` is 422.
     """
     source = await service.create_source(session, principal, kb_id, body.model_dump())
     return _out(source, None)
