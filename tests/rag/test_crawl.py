@@ -294,3 +294,63 @@ def test_canonical_url(url: str, canonical: str | None) -> None:
 def test_canonical_url_resolves_relative_links() -> None:
     assert canonical_url("../b?q=1#x", "http://h.example/a/c/d") == "http://h.example/a/b?q=1"
     assert canonical_url("//other.example/p", "https://h.example/") == "https://other.example/p"
+
+
+async def test_requests_go_to_the_checked_address_with_the_real_host_name() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/robots.txt":
+            return httpx.Response(404)
+        if request.url.path == "/":
+            return httpx.Response(
+                200,
+                html='<html><body><p>Hello docs.</p><a href="/next">next</a>'
+                '<a href="https://docs.example.org/abs">abs</a></body></html>',
+            )
+        return httpx.Response(200, html="<html><body><p>Another page.</p></body></html>")
+
+    async def resolve(host: str, port: int) -> list[str]:
+        assert (host, port) == ("docs.example.org", 443)
+        return ["93.184.216.34"]
+
+    options = CrawlOptions(delay=0, resolver=resolve)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        report = await crawl_all(http, "https://docs.example.org/", options)
+
+    assert [p.url for p in report.pages] == [
+        "https://docs.example.org/", "https://docs.example.org/next",
+        "https://docs.example.org/abs",
+    ]  # fmt: skip
+    assert {r.url.host for r in seen} == {"93.184.216.34"}
+    assert {r.headers["host"] for r in seen} == {"docs.example.org"}
+    assert {r.extensions["sni_hostname"] for r in seen} == {"docs.example.org"}
+
+
+@pytest.mark.parametrize(
+    ("addresses", "reason"),
+    [
+        (["93.184.216.34", "10.1.2.3"], "private_address"),
+        (["::ffff:127.0.0.1"], "private_address"),
+        (["169.254.169.254"], "private_address"),
+        (["fd00::1"], "private_address"),
+        ([], "dns"),
+        (None, "dns"),
+    ],
+)
+async def test_a_host_with_any_private_address_is_refused(
+    addresses: list[str] | None, reason: str
+) -> None:
+    async def resolve(host: str, port: int) -> list[str]:
+        if addresses is None:
+            raise OSError("no such host")
+        return addresses
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request may be sent: {request.url}")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        with pytest.raises(CrawlError) as caught:
+            await crawl_all(http, "http://rebind.example/", CrawlOptions(resolver=resolve))
+    assert caught.value.reason == reason

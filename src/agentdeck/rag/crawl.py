@@ -24,7 +24,9 @@ Rules it keeps:
   equals `known_hashes[url]` is yielded with ``changed=False`` (its links are still followed).
 - **Safety**: responses are streamed and cut at `max_bytes`; the body of a non-HTML response is
   never read. Hosts that resolve to loopback, private, link-local or otherwise non-global
-  addresses are refused unless `allow_private` is set (checked once, at the start).
+  addresses are refused unless `allow_private` is set. The host is resolved once, at the
+  start, and every request connects to that checked address (Host header and TLS name kept),
+  so a DNS answer that changes mid-crawl cannot redirect the crawler (DNS rebinding).
 
 The caller owns the `httpx.AsyncClient` (timeouts, proxies, transport); redirects are handled
 here, so its `follow_redirects` setting does not matter. Parsing runs in a worker thread.
@@ -42,10 +44,10 @@ import string
 import time
 import urllib.robotparser
 from collections import deque
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -81,6 +83,9 @@ _MAX_URL_LENGTH = 2048
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""host, port -> the addresses it resolves to (raises OSError when it does not resolve)."""
+
 ErrorKind = Literal["http_status", "timeout", "too_large", "network", "redirect", "parse"]
 SkipReason = Literal["robots", "not_html", "noindex", "no_text", "offsite_redirect"]
 
@@ -111,6 +116,8 @@ class CrawlOptions:
     timeout: float = 20.0
     max_bytes: int = 5 * 1024 * 1024
     allow_private: bool = False
+    resolver: Resolver | None = None
+    """How host names are resolved when `allow_private` is off (the system's by default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,23 +263,51 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def _check_address(url: str) -> None:
-    """Refuse a host that resolves to any non-global address."""
+async def _system_resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def _pinned_address(url: str, resolver: Resolver | None) -> str:
+    """The one public address every request of the crawl connects to.
+
+    Refuses a host with any non-global address. Connecting to the checked address (rather
+    than resolving again per request) keeps a DNS answer that changes mid-crawl (rebinding)
+    from steering requests into a private network.
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or _DEFAULT_PORTS[parts.scheme]
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = list(await (resolver or _system_resolve)(host, port))
     except (OSError, UnicodeError) as exc:
         raise CrawlError("dns", f"The host {host!r} cannot be resolved.") from exc
-    for info in infos:
-        address = str(info[4][0])
+    if not addresses:
+        raise CrawlError("dns", f"The host {host!r} cannot be resolved.")
+    for address in addresses:
         if not _is_public(address):
             raise CrawlError(
                 "private_address",
                 f"The host {host!r} resolves to a loopback, private or otherwise non-public "
                 "address; crawling private networks is not allowed.",
             )
+    return addresses[0].split("%", 1)[0]
+
+
+def _pinned_request(url: str, pin: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """URL, headers and httpx extensions of a request to ``url`` sent to address ``pin``:
+    the Host header and TLS server name (SNI, certificate check) keep the real host."""
+    headers = dict(_HEADERS)
+    if pin is None:
+        return url, headers, {}
+    parts = urlsplit(url)
+    address = f"[{pin}]" if ":" in pin else pin
+    netloc = address if parts.port is None else f"{address}:{parts.port}"
+    headers["Host"] = parts.netloc
+    extensions: dict[str, Any] = {}
+    if parts.scheme == "https":
+        extensions["sni_hostname"] = parts.hostname
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), headers, extensions
 
 
 # --- parsing (worker thread) ------------------------------------------------------------------
@@ -371,11 +406,22 @@ class _Pacer:
 
 
 async def _fetch(
-    client: httpx.AsyncClient, url: str, options: CrawlOptions, *, html_only: bool = True
+    client: httpx.AsyncClient,
+    url: str,
+    options: CrawlOptions,
+    pin: str | None,
+    *,
+    html_only: bool = True,
 ) -> _Fetched | _Redirect | PageError | PageSkipped:
+    target, headers, extensions = _pinned_request(url, pin)
     try:
         async with client.stream(
-            "GET", url, headers=_HEADERS, timeout=options.timeout, follow_redirects=False
+            "GET",
+            target,
+            headers=headers,
+            extensions=extensions,
+            timeout=options.timeout,
+            follow_redirects=False,
         ) as response:
             if response.status_code in _REDIRECTS:
                 location = response.headers.get("location")
@@ -415,19 +461,23 @@ def _too_large(url: str, options: CrawlOptions) -> PageError:
 
 
 async def _robots(
-    client: httpx.AsyncClient, origin_url: str, options: CrawlOptions, pacer: _Pacer
+    client: httpx.AsyncClient,
+    origin_url: str,
+    options: CrawlOptions,
+    pacer: _Pacer,
+    pin: str | None,
 ) -> tuple[urllib.robotparser.RobotFileParser, PageError | None]:
     """robots.txt of the origin; per RFC 9309, 4xx allows all and unreachable disallows all."""
     parser = urllib.robotparser.RobotFileParser()
     robots_url = urljoin(origin_url, "/robots.txt")
     parser.set_url(robots_url)
     await pacer.wait()
-    fetched = await _fetch(client, robots_url, options, html_only=False)
+    fetched = await _fetch(client, robots_url, options, pin, html_only=False)
     if isinstance(fetched, _Redirect):
         target = canonical_url(fetched.location, robots_url)
         if target is not None and _origin(target) == _origin(robots_url):
             await pacer.wait()
-            fetched = await _fetch(client, target, options, html_only=False)
+            fetched = await _fetch(client, target, options, pin, html_only=False)
     if isinstance(fetched, _Fetched):
         parser.parse(_decode(fetched.body, fetched.content_type).splitlines())
         return parser, None
@@ -465,11 +515,10 @@ async def crawl(
     options = options or CrawlOptions()
     known = known_hashes or {}
     start = validate_start_url(start_url)
-    if not options.allow_private:
-        await _check_address(start)
+    pin = None if options.allow_private else await _pinned_address(start, options.resolver)
     origin = _origin(start)
     pacer = _Pacer(options.delay)
-    robots, robots_error = await _robots(client, start, options, pacer)
+    robots, robots_error = await _robots(client, start, options, pacer, pin)
     if robots_error is not None:
         yield robots_error
     pacer.delay = max(pacer.delay, _robots_delay(robots))
@@ -484,7 +533,7 @@ async def crawl(
             continue
         await pacer.wait()
         requests += 1
-        event, links, link_depth = await _visit(client, url, depth, options, known, origin)
+        event, links, link_depth = await _visit(client, url, depth, options, known, origin, pin)
         if event is not None:
             yield event
         if link_depth > options.max_depth:
@@ -505,9 +554,10 @@ async def _visit(
     options: CrawlOptions,
     known: Mapping[str, str],
     origin: tuple[str, str],
+    pin: str | None,
 ) -> tuple[CrawlEvent | None, list[str], int]:
     """Fetch and parse one URL: its event (if any), its links and the depth they sit at."""
-    fetched = await _fetch(client, url, options)
+    fetched = await _fetch(client, url, options, pin)
     if isinstance(fetched, _Redirect):
         target = canonical_url(fetched.location, url)
         if target is None or _origin(target) != origin:
