@@ -69,11 +69,11 @@ class RunStep(OrgColumn, OrgOwned, Base):
     """One attempt of one step (``item_index`` -1 for the node itself, else the for_each item)."""
 
     __tablename__ = "run_steps"
+    # The unique key leads with run_id, so it serves run_id lookups: no index of its own
+    # (each index is one more page written by every journal commit).
     __table_args__ = (UniqueConstraint("run_id", "node_id", "item_index", "attempt"),)
 
-    run_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid(), ForeignKey("runs.id", ondelete="CASCADE"), index=True
-    )
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("runs.id", ondelete="CASCADE"))
     node_id: Mapped[str] = mapped_column(String(100))
     item_index: Mapped[int] = mapped_column(default=-1)
     attempt: Mapped[int]
@@ -93,11 +93,9 @@ class RunEvent(OrgColumn, OrgOwned, Base):
     """A durable run event with its per-run sequence number (SSE ``Last-Event-ID``)."""
 
     __tablename__ = "run_events"
-    __table_args__ = (UniqueConstraint("run_id", "seq"),)
+    __table_args__ = (UniqueConstraint("run_id", "seq"),)  # also serves run_id lookups
 
-    run_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid(), ForeignKey("runs.id", ondelete="CASCADE"), index=True
-    )
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("runs.id", ondelete="CASCADE"))
     seq: Mapped[int]
     type: Mapped[str] = mapped_column(String(50))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
