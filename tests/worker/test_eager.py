@@ -5,25 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
-from sqlalchemy import select
-
 from agentdeck.api import Runtime
 from agentdeck.kit.db import transaction
-from agentdeck.models import Job
 from agentdeck.worker import queue
 from agentdeck.worker.loop import JobContext, Worker, WorkerOptions
-
-
-@pytest.fixture
-def runtime(app: object) -> Runtime:
-    rt: Runtime = app.state.runtime  # type: ignore[attr-defined]
-    return rt
-
-
-async def _job(runtime: Runtime, job_id: uuid.UUID) -> Job:
-    async with runtime.sessionmaker() as session:
-        return (await session.execute(select(Job).where(Job.id == job_id))).scalar_one()
+from tests.worker.conftest import job_row
 
 
 async def test_leased_job_runs_on_its_worker_without_a_claim(runtime: Runtime) -> None:
@@ -49,7 +35,7 @@ async def test_leased_job_runs_on_its_worker_without_a_claim(runtime: Runtime) -
         async with transaction(runtime.sessionmaker) as session:
             job = await queue.enqueue(session, kind, {"n": 1}, lease_owner=worker.id, lease_s=30)
         assert job is not None
-        stored = await _job(runtime, job.id)
+        stored = await job_row(runtime, job.id)
         assert (stored.status, stored.lease_owner, stored.attempts) == ("running", worker.id, 1)
         worker.start_eager(job)
         async with asyncio.timeout(5):
@@ -58,7 +44,7 @@ async def test_leased_job_runs_on_its_worker_without_a_claim(runtime: Runtime) -
         stop.set()
         await task
     assert ran == [job.id]
-    assert (await _job(runtime, job.id)).status == "done"
+    assert (await job_row(runtime, job.id)).status == "done"
 
 
 async def test_reservations_count_against_concurrency(runtime: Runtime) -> None:

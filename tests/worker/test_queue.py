@@ -4,7 +4,6 @@ import asyncio
 import datetime as dt
 import uuid
 
-import pytest
 from sqlalchemy import select
 
 from agentdeck.api import Runtime
@@ -13,17 +12,7 @@ from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import Job, LoginThrottle, RefreshToken
 from agentdeck.worker import queue
 from agentdeck.worker.loop import JobContext, Worker, WorkerOptions
-
-
-@pytest.fixture
-def runtime(app: object) -> Runtime:
-    rt: Runtime = app.state.runtime  # type: ignore[attr-defined]
-    return rt
-
-
-async def _job(runtime: Runtime, job_id: uuid.UUID) -> Job:
-    async with runtime.sessionmaker() as session:
-        return (await session.execute(select(Job).where(Job.id == job_id))).scalar_one()
+from tests.worker.conftest import job_row
 
 
 async def test_enqueue_dedupes_and_claims_once(runtime: Runtime) -> None:
@@ -68,7 +57,7 @@ async def test_expired_lease_is_taken_over_and_failures_back_off(runtime: Runtim
     async with transaction(runtime.sessionmaker) as session:
         assert not await queue.heartbeat(session, job.id, "dead-worker", 30)
         await queue.finish(session, again, "w2", "boom")
-    row = await _job(runtime, job.id)
+    row = await job_row(runtime, job.id)
     assert row.status == "queued" and row.last_error == "boom" and row.run_at > utcnow()
 
 
