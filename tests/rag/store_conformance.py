@@ -211,9 +211,10 @@ class TunedStoreConformance:
         # "system" is in every chunk: it does not widen the query to all of them.
         hits = await tuned_store.search([k], None, "system zebra", top_k=5, mode="fulltext")
         assert [h.text for h in hits] == [texts[7]]
-        # Only common terms: all of them are required.
+        # Only common terms: all of them are required, and only the first `text_budget` (8)
+        # chunks holding them are ranked.
         common = await tuned_store.search([k], None, "system logs", top_k=20, mode="fulltext")
-        assert len(common) == 11 and all("logs" in h.text for h in common)
+        assert len(common) == 8 and all("logs" in h.text for h in common)
 
     async def test_filtered_vector_search_past_the_exact_threshold(
         self, tuned_store: VectorStore

@@ -181,7 +181,9 @@ class RankedStore(ABC):
         """(chunk id, text rank where higher is better), best first."""
 
     @abstractmethod
-    async def _hits(self, scored: Sequence[tuple[int, float]]) -> list[SearchHit]:
+    async def _hits(
+        self, scored: Sequence[tuple[int, float]], kb_ids: Sequence[str]
+    ) -> list[SearchHit]:
         """Hits for the ids, in the given order, with the given scores."""
 
     def _check_vector(self, vector: Sequence[float] | None) -> Sequence[float]:
@@ -233,4 +235,4 @@ class RankedStore(ABC):
             raise StoreError(f"Unknown search mode {mode!r}.")
         if min_score is not None:
             scored = [(i, s) for i, s in scored if s >= min_score]
-        return await self._hits(scored[:top_k]) if scored else []
+        return await self._hits(scored[:top_k], kb_ids) if scored else []

@@ -12,7 +12,8 @@ concurrently on two pooled connections.
   those the planner statistics (`pg_stats` of the tsv and kb_id columns, kept by autovacuum's
   ANALYZE) put in at least `common_df` chunks of the searched kbs act as stop words, since
   ranking every chunk that holds a common word is what makes a naive query slow. A query of
-  only common lexemes requires all of them.
+  only common lexemes requires all of them, ranking only the first `text_budget` chunks that
+  hold them all.
 """
 
 # SQL text is built only from the validated table prefix and placeholders; values are bound.
@@ -108,7 +109,7 @@ class PgVectorStore(RankedStore):
         min_size: int = 1,
         max_size: int = 4,
         common_df: int = 1000,
-        text_budget: int = 3000,
+        text_budget: int = 2000,
         partitions: int = 16,
     ) -> None:
         if not prefix.replace("_", "").isalnum():
@@ -141,6 +142,9 @@ class PgVectorStore(RankedStore):
                 server_settings={
                     "hnsw.iterative_scan": "relaxed_order",
                     "hnsw.ef_search": str(_EF_SEARCH),
+                    # Plan every search for its own values: a generic plan cannot tell a
+                    # rare lexeme from a common one or prune partitions at plan time.
+                    "plan_cache_mode": "force_custom_plan",
                 },
             )
         return self._pool
@@ -309,8 +313,9 @@ class PgVectorStore(RankedStore):
 
     async def _text_query(
         self, conn: asyncpg.Connection, kb_ids: Sequence[str], terms: list[str]
-    ) -> str | None:
-        """The tsquery text for `terms`, common lexemes dropped (see the module).
+    ) -> tuple[str, bool] | None:
+        """The tsquery text for `terms`, common lexemes dropped (see the module), and whether
+        it has only common lexemes (then only `text_budget` matches are ranked).
 
         A lexeme's count in the searched kbs is estimated, per partition, as its share of the
         partition's chunks times the kbs' chunks there; kbs too small to be among the
@@ -336,7 +341,7 @@ class PgVectorStore(RankedStore):
         selective = [(df, x) for df, x in by_df if df < self.common_df]
         quoted = [(df, "'" + x.replace("'", "''") + "'") for df, x in (selective or by_df)]
         if not selective:
-            return " & ".join(q for _, q in quoted)
+            return " & ".join(q for _, q in quoted), True
         chosen: list[str] = []
         total = 0.0
         for df, q in quoted:
@@ -344,7 +349,7 @@ class PgVectorStore(RankedStore):
                 break
             chosen.append(q)
             total += df
-        return " | ".join(chosen)
+        return " | ".join(chosen), False
 
     async def _text_ranking(
         self, kb_ids: Sequence[str], terms: list[str], limit: int, filters: Filters | None
@@ -355,22 +360,29 @@ class PgVectorStore(RankedStore):
             query = await self._text_query(conn, kb_ids, terms)
             if query is None:
                 return []
+            text, common_only = query
+            # Only common lexemes: rank the first `text_budget` chunks holding them all.
+            cap = f" LIMIT {int(self.text_budget)}" if common_only else ""
             rows = await conn.fetch(
-                f"SELECT c.id, ts_rank_cd(c.tsv, q) AS score "
-                f"FROM {self._p}chunks c, to_tsquery('simple', $1) q "
-                f"WHERE c.tsv @@ q AND c.kb_id = ANY($2::text[]){where} "
+                f"SELECT c.id, ts_rank_cd(c.tsv, q) AS score FROM (SELECT c.id, c.tsv "
+                f"FROM {self._p}chunks c WHERE c.tsv @@ to_tsquery('simple', $1) AND "
+                f"c.kb_id = ANY($2::text[]){where}{cap}) c, to_tsquery('simple', $1) q "
                 "ORDER BY score DESC, c.id LIMIT $3",
-                query, list(kb_ids), limit, *params,
+                text, list(kb_ids), limit, *params,
             )  # fmt: skip
         return [(int(r["id"]), float(r["score"])) for r in rows]
 
-    async def _hits(self, scored: Sequence[tuple[int, float]]) -> list[SearchHit]:
+    async def _hits(
+        self, scored: Sequence[tuple[int, float]], kb_ids: Sequence[str]
+    ) -> list[SearchHit]:
         pool = await self._get_pool()
         rows = await pool.fetch(
             f"SELECT c.id, c.kb_id, c.doc_id, d.title, c.text, c.position, c.heading, c.page,"
             f" c.start_offset, c.end_offset, d.metadata FROM {self._p}chunks c "
-            f"JOIN {self._p}documents d USING (kb_id, doc_id) WHERE c.id = ANY($1::bigint[])",
+            f"JOIN {self._p}documents d USING (kb_id, doc_id) WHERE c.id = ANY($1::bigint[]) "
+            "AND c.kb_id = ANY($2::text[])",  # prunes the partitions
             [i for i, _ in scored],
+            list(kb_ids),
         )
         by_id: dict[int, Any] = {int(r["id"]): r for r in rows}
         return [

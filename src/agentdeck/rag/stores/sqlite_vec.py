@@ -13,7 +13,8 @@ index itself restricts a search to its knowledge bases; `kb_state` counts writes
 - Full-text search ranks with bm25, but only over the query's selective terms: a term found in
   at least `common_df` of the searched chunks acts as a stop word (its bm25 weight is tiny and
   ranking every chunk that holds it is what makes a naive query slow). A query of only common
-  terms requires all of them instead.
+  terms requires all of them instead, ranking
+  only the first `text_budget` chunks that hold them all.
 
 One connection, used from a worker thread under a lock, so the event loop never blocks. A store
 file of the older layout (no kb column in FTS) is rebuilt in place by `ensure_schema`.
@@ -90,7 +91,7 @@ class SqliteVecStore(RankedStore):
         candidates: int = 640,
         exact_rows: int = 2000,
         common_df: int = 2000,
-        text_budget: int = 6000,
+        text_budget: int = 4000,
     ) -> None:
         if not prefix.replace("_", "").isalnum():
             raise StoreError("The table prefix must be alphanumeric.")
@@ -346,8 +347,11 @@ class SqliteVecStore(RankedStore):
 
         return await self._run(rank)
 
-    def _text_query(self, conn: sqlite3.Connection, scope: str, terms: list[str]) -> str | None:
-        """The FTS5 query for `terms` within `scope`, common terms dropped (see the module)."""
+    def _text_query(
+        self, conn: sqlite3.Connection, scope: str, terms: list[str]
+    ) -> tuple[str, bool] | None:
+        """The FTS5 query for `terms` within `scope`, common terms dropped (see the module),
+        and whether it has only common terms (then only `text_budget` matches are ranked)."""
         p, cap = self._p, self.common_df
         counts = ", ".join(
             f"(SELECT count(*) FROM (SELECT 1 FROM {p}chunk_fts WHERE {p}chunk_fts MATCH ? "
@@ -364,7 +368,7 @@ class SqliteVecStore(RankedStore):
         selective = [(df, term) for df, term in present if df < cap]
         if not selective:
             quoted = [f'"{term}"' for _, term in present]
-            return f"{scope} AND text : ({' AND '.join(quoted)})"
+            return f"{scope} AND text : ({' AND '.join(quoted)})", True
         chosen: list[str] = []
         total = 0
         for df, term in selective:
@@ -372,7 +376,7 @@ class SqliteVecStore(RankedStore):
                 break
             chosen.append(f'"{term}"')
             total += df
-        return f"{scope} AND text : ({' OR '.join(chosen)})"
+        return f"{scope} AND text : ({' OR '.join(chosen)})", False
 
     async def _text_ranking(
         self, kb_ids: Sequence[str], terms: list[str], limit: int, filters: Filters | None
@@ -382,23 +386,33 @@ class SqliteVecStore(RankedStore):
         scope = f"kb : ({' OR '.join(kb_token(k) for k in kb_ids)})"
 
         def rank(conn: sqlite3.Connection) -> list[tuple[int, float]]:
-            match = self._text_query(conn, scope, terms)
-            if match is None:
+            query = self._text_query(conn, scope, terms)
+            if query is None:
                 return []
+            match, common_only = query
             # Materialise the FTS matches first: joined directly, SQLite probes the FTS index
-            # once per chunk row. The kb check on `chunks` backs up the kb token.
+            # once per chunk row. The kb check on `chunks` backs up the kb token. Without
+            # ORDER BY rank, bm25 runs only for the rows read (the first `text_budget`).
+            if common_only:
+                inner, inner_limit = " LIMIT ?", [self.text_budget]
+            elif where:
+                inner, inner_limit = "", []
+            else:
+                inner, inner_limit = " ORDER BY rank LIMIT ?", [limit]
             rows = conn.execute(
                 f"WITH m AS MATERIALIZED (SELECT rowid AS id, -rank AS score FROM {p}chunk_fts "
-                f"WHERE {p}chunk_fts MATCH ?{'' if where else ' ORDER BY rank LIMIT ?'}) "
+                f"WHERE {p}chunk_fts MATCH ?{inner}) "
                 f"SELECT c.id, m.score FROM m JOIN {p}chunks c ON c.id = m.id "
                 f"WHERE c.kb_id IN ({kbs}){where} ORDER BY m.score DESC, c.id LIMIT ?",
-                [match, *([] if where else [limit]), *kb_ids, *params, limit],
+                [match, *inner_limit, *kb_ids, *params, limit],
             )
             return [(int(i), float(s)) for i, s in rows]
 
         return await self._run(rank)
 
-    async def _hits(self, scored: Sequence[tuple[int, float]]) -> list[SearchHit]:
+    async def _hits(
+        self, scored: Sequence[tuple[int, float]], kb_ids: Sequence[str]
+    ) -> list[SearchHit]:
         p, marks = self._p, ", ".join("?" * len(scored))
 
         def read(conn: sqlite3.Connection) -> dict[int, tuple[Any, ...]]:
