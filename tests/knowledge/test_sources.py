@@ -401,3 +401,28 @@ async def test_another_organisation_gets_404_everywhere(
         headers=other.headers,
     )
     assert resp.status_code == 404
+
+
+async def test_the_knowledge_upload_limits_apply_to_crawled_pages(
+    client: httpx.AsyncClient, site: Site, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await create_tenant(client)
+    kb_id = await _kb(client, tenant)
+    site.routes["/about"] = page("About", "A long page. " * 400)
+    source = await _source(client, tenant, kb_id, site.base + "/")
+
+    monkeypatch.setenv("AGENTDECK_KNOWLEDGE__MAX_UPLOAD_BYTES", "2000")
+    crawl = await _crawl(client, tenant, kb_id, source["id"])
+    await drain(sessionmaker)
+    run = await _run(client, tenant, kb_id, source["id"], crawl["id"])
+    assert run["status"] == "completed"
+    assert {
+        "url": site.base + "/about",
+        "error": "too_large: The page is larger than 2,000 bytes.",
+    } in run["errors"]
+
+    monkeypatch.setenv("AGENTDECK_KNOWLEDGE__ALLOWED_FORMATS", '["pdf", "md"]')
+    crawl = await _crawl(client, tenant, kb_id, source["id"])
+    await drain(sessionmaker)
+    run = await _run(client, tenant, kb_id, source["id"], crawl["id"])
+    assert run["status"] == "failed" and "html documents are not allowed" in run["error"]

@@ -27,6 +27,7 @@ from agentdeck.knowledge import _crawl_repository as repo
 from agentdeck.knowledge._crawl_settings import CrawlSettings
 from agentdeck.knowledge.repository import kb_by_id
 from agentdeck.knowledge.service import add_document_content
+from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.knowledge.sources import CRAWL, INTERVALS, next_crawl, queue_crawl
 from agentdeck.models import CrawlRun, KnowledgeSource
 from agentdeck.rag.crawl import CrawledPage, CrawlError, CrawlEvent, CrawlOptions, PageError, crawl
@@ -158,7 +159,11 @@ async def crawl_source(ctx: JobContext) -> None:
     if begun is None:
         return
     source, known = begun
-    settings = CrawlSettings()
+    settings, limits = CrawlSettings(), KnowledgeSettings()
+    if "html" not in limits.allowed_formats:
+        refused = "html documents are not allowed here (AGENTDECK_KNOWLEDGE__ALLOWED_FORMATS)"
+        await _finish(ctx.sessionmaker, crawl_id, _Tally(), refused)
+        return
     options = CrawlOptions(
         max_pages=source.max_pages,
         max_depth=source.max_depth,
@@ -166,7 +171,7 @@ async def crawl_source(ctx: JobContext) -> None:
         exclude=tuple(source.exclude_patterns),
         delay=source.delay_s,
         timeout=settings.timeout_s,
-        max_bytes=settings.max_page_bytes,
+        max_bytes=min(settings.max_page_bytes, limits.max_upload_bytes),
         allow_private=settings.allow_private_urls,
     )
     tally = _Tally()
