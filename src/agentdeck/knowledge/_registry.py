@@ -83,7 +83,7 @@ class KnowledgeRegistry:
     _embedders: dict[str, Embedder] = field(default_factory=dict)
     _stores: dict[int, VectorStore] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _pg_unavailable: bool = False
+    _pg_unavailable: set[str] = field(default_factory=set)
 
     def local_embedder(self, model: str) -> Embedder:
         """The shared instance of a local model (or the test seam's embedder)."""
@@ -147,7 +147,7 @@ class KnowledgeRegistry:
     async def _open(self, dim: int) -> VectorStore:
         prefix = f"kb{dim}_"
         url = self.settings.vector_url or self.db_url
-        if url.startswith("postgresql") and not self._pg_unavailable:
+        if url.startswith("postgresql") and url not in self._pg_unavailable:
             from agentdeck.rag.stores.pgvector import PgVectorStore
 
             pg = PgVectorStore(url, dim, prefix=prefix)
@@ -155,7 +155,7 @@ class KnowledgeRegistry:
                 await pg.ensure_schema()
                 return pg
             except Exception as exc:
-                self._pg_unavailable = True
+                self._pg_unavailable.add(url)
                 await pg.close()
                 log.warning(
                     "knowledge.pgvector_unavailable",
