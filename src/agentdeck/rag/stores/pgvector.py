@@ -70,7 +70,6 @@ def _filter_sql(filters: Filters | None, first: int) -> tuple[str, list[str]]:
     return sql, params
 
 
-_EF_SEARCH = 100
 _STATS_TTL = 60.0
 
 
@@ -97,7 +96,7 @@ class PgVectorStore(RankedStore):
     search, whose OR query ranks at most about `text_budget` chunks. A new chunks table is
     hash-partitioned by kb id into `partitions` tables (1: not partitioned), each with its own
     HNSW and GIN index, so a search reads only the indexes of its kbs' partitions (an existing
-    table keeps its layout).
+    table keeps its layout). `ef_search`: the HNSW candidate list (recall against speed).
     """
 
     def __init__(
@@ -111,6 +110,7 @@ class PgVectorStore(RankedStore):
         common_df: int = 1000,
         text_budget: int = 2000,
         partitions: int = 16,
+        ef_search: int = 200,
     ) -> None:
         if not prefix.replace("_", "").isalnum():
             raise StoreError("The table prefix must be alphanumeric.")
@@ -119,6 +119,7 @@ class PgVectorStore(RankedStore):
         self.common_df = common_df
         self.text_budget = text_budget
         self.partitions = partitions
+        self.ef_search = ef_search
         self._p = prefix
         self._sizes = (min_size, max_size)
         self._pool: asyncpg.Pool | None = None
@@ -141,7 +142,7 @@ class PgVectorStore(RankedStore):
                 # Session defaults (they survive the pool's RESET ALL between uses).
                 server_settings={
                     "hnsw.iterative_scan": "relaxed_order",
-                    "hnsw.ef_search": str(_EF_SEARCH),
+                    "hnsw.ef_search": str(self.ef_search),
                     # Plan every search for its own values: a generic plan cannot tell a
                     # rare lexeme from a common one or prune partitions at plan time.
                     "plan_cache_mode": "force_custom_plan",
@@ -269,7 +270,7 @@ class PgVectorStore(RankedStore):
         args = (vector, list(kb_ids), limit, *params)
         pool = await self._get_pool()
         async with pool.acquire() as conn:
-            if limit <= _EF_SEARCH:
+            if limit <= self.ef_search:
                 rows = await conn.fetch(sql, *args)
             else:
                 async with conn.transaction():
