@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -10,13 +10,17 @@ import pytest
 
 from agentdeck.knowledge._registry import KnowledgeRegistry
 from agentdeck.knowledge.settings import KnowledgeSettings
-from tests.knowledge.support import KB, make_kb, use_hashing
+from tests.knowledge.support import KB, hashing_factory, make_kb, run_ingest_jobs, use_hashing
 
 
 @pytest.fixture(autouse=True)
-def knowledge(app: Any) -> Iterator[KnowledgeRegistry]:
+async def knowledge(app: Any) -> AsyncIterator[KnowledgeRegistry]:
     registry = use_hashing(app)
     yield registry
+    # Leave no ingestion job behind for the workers of other suites (which would embed with
+    # the real local model).
+    registry.embedder_factory = hashing_factory
+    await run_ingest_jobs(app)
     registry.embedder_factory = None
     registry.settings = KnowledgeSettings()
 
