@@ -34,6 +34,7 @@ class BitIndex:
         self.ids = np.empty(0, dtype=np.int64)
         self.bits = np.empty((0, (dim + 7) // 8), dtype=np.uint8)
         self.mean: np.ndarray | None = None
+        self.mean_rows = 0  # how many vectors the mean was taken from
         self.changes = -1
         self.deletions = -1
         self.max_id = 0
@@ -45,6 +46,7 @@ class BitIndex:
         self.ids = self.ids[:0]
         self.bits = self.bits[:0]
         self.mean = None
+        self.mean_rows = 0
         self.max_id = 0
 
     def add(self, rows: Iterable[tuple[int, bytes]]) -> None:
@@ -57,6 +59,7 @@ class BitIndex:
         vectors = vectors.reshape(len(pairs), self.dim)
         if self.mean is None:
             self.mean = vectors.mean(axis=0)
+            self.mean_rows = len(pairs)
         self.ids = np.concatenate([self.ids, ids])
         self.bits = np.concatenate([self.bits, self.quantize(vectors)])
         self.max_id = max(self.max_id, int(ids.max()))

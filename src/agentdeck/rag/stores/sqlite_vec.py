@@ -13,8 +13,8 @@ index itself restricts a search to its knowledge bases; `kb_state` counts writes
 - Full-text search ranks with bm25, but only over the query's selective terms: a term found in
   at least `common_df` of the searched chunks acts as a stop word (its bm25 weight is tiny and
   ranking every chunk that holds it is what makes a naive query slow). A query of only common
-  terms requires all of them instead, ranking
-  only the first `text_budget` chunks that hold them all.
+  terms requires all of them instead, ranking only the first `text_budget` chunks that hold
+  them all.
 
 One connection, used from a worker thread under a lock, so the event loop never blocks. A store
 file of the older layout (no kb column in FTS) is rebuilt in place by `ensure_schema`.
@@ -276,8 +276,8 @@ class SqliteVecStore(RankedStore):
         )
 
     def _bit_indexes(self, conn: sqlite3.Connection, kb_ids: Sequence[str]) -> list[BitIndex]:
-        """The up-to-date bit indexes of `kb_ids` (appends are read incrementally, a deletion
-        reloads the kb)."""
+        """The up-to-date bit indexes of `kb_ids`: appends are read incrementally; a deletion,
+        or a kb grown to twice the rows its mean was taken from, reloads the kb."""
         p, kbs = self._p, ", ".join("?" * len(kb_ids))
         states = {
             str(kb): (int(changes), int(deletions))
@@ -295,13 +295,13 @@ class SqliteVecStore(RankedStore):
             if (index.changes, index.deletions) != (changes, deletions):
                 if index.deletions != deletions:
                     index.reset()
-                index.add(
-                    conn.execute(
-                        f"SELECT id, embedding FROM {p}chunks WHERE kb_id = ? AND id > ? "
-                        "ORDER BY id",
-                        (kb_id, index.max_id),
-                    )
+                select = (
+                    f"SELECT id, embedding FROM {p}chunks WHERE kb_id = ? AND id > ? ORDER BY id"
                 )
+                index.add(conn.execute(select, (kb_id, index.max_id)))
+                if len(index) >= 2 * index.mean_rows:  # re-centre on the grown kb
+                    index.reset()
+                    index.add(conn.execute(select, (kb_id, 0)))
                 index.changes, index.deletions = changes, deletions
             out.append(index)
         return out
