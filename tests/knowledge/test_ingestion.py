@@ -52,7 +52,8 @@ async def test_bad_files_fail_only_their_document(kb: KB, app: Any) -> None:
         resp = await kb.upload(name, data, mime)
         assert resp.status_code == 202, (name, resp.text)
         ids[name] = resp.json()["id"]
-    good = await kb.upload("ok.docx", make_docx(), "application/octet-stream")
+    docx = make_docx()
+    good = await kb.upload("ok.docx", docx, "application/octet-stream")
     assert await run_ingest_jobs(app) == len(bad) + 1  # the handler never raised
     reasons = {name: (await kb.document(doc_id)) for name, doc_id in ids.items()}
     assert {n: d["status"] for n, d in reasons.items()} == dict.fromkeys(bad, "failed")
@@ -64,6 +65,12 @@ async def test_bad_files_fail_only_their_document(kb: KB, app: Any) -> None:
     assert reasons["blank.md"]["error_reason"] == "empty"
     assert all(d["error"] for d in reasons.values())
     assert (await kb.document(good.json()["id"]))["status"] == "ready"
+
+    retried = await kb.upload("empty-again.txt", b"", "text/plain")
+    assert retried.status_code == 202 and retried.json()["id"] == ids["empty.txt"]
+    assert retried.json()["status"] == "queued" and retried.json()["version"] == 2
+    again = await kb.upload("ok-again.docx", docx, "application/octet-stream")
+    assert again.status_code == 200 and again.json()["id"] == good.json()["id"]
 
 
 async def test_progress_streams_until_ready(

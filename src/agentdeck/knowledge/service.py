@@ -314,7 +314,11 @@ async def add_content(
             return existing, True
     duplicate = await repo.document_with_hash(session, kb.id, digest)
     if duplicate is not None:
-        return duplicate, False
+        if duplicate.status != "failed":
+            return duplicate, False
+        _requeue(duplicate)  # sent again after a failure: try it again
+        await enqueue_ingest(session, duplicate)
+        return duplicate, True
     doc = KnowledgeDocument(
         org_id=kb.org_id,
         space_id=kb.space_id,
@@ -370,7 +374,7 @@ async def add_document_content(
     """Store a document's bytes in ``kb`` and queue its ingestion (after commit).
 
     The same bytes already in the knowledge base are not stored again: that document is
-    returned. A document with the same ``source_url`` is updated in place (a new version)
+    returned (and queued again if its ingestion had failed). A document with the same ``source_url`` is updated in place (a new version)
     when its bytes changed, and returned unchanged otherwise. Size and type limits are the
     caller's to check; an unreadable format raises :class:`UnsupportedMediaType` (415).
     """
