@@ -374,9 +374,10 @@ async def add_document_content(
     """Store a document's bytes in ``kb`` and queue its ingestion (after commit).
 
     The same bytes already in the knowledge base are not stored again: that document is
-    returned (and queued again if its ingestion had failed). A document with the same ``source_url`` is updated in place (a new version)
-    when its bytes changed, and returned unchanged otherwise. Size and type limits are the
-    caller's to check; an unreadable format raises :class:`UnsupportedMediaType` (415).
+    returned (and queued again if its ingestion had failed). A document with the same
+    ``source_url`` is updated in place (a new version) when its bytes changed, and returned
+    unchanged otherwise. Size and type limits are the caller's to check; an unreadable format
+    raises :class:`UnsupportedMediaType` (415).
     """
     doc, _ = await add_content(
         session, kb, title=title, data=data, filename=filename, mime_type=mime_type,
