@@ -223,3 +223,24 @@ async def test_a_model_that_cannot_load_fails_the_document(
     failed = await kb.document(doc["id"])
     assert failed["status"] == "failed" and failed["error_reason"] == "embedding_error"
     assert "openai/text-embedding-3-small" in failed["error"]
+
+
+async def test_a_worker_picks_the_document_up(client: httpx.AsyncClient, kb: KB, app: Any) -> None:
+    from agentdeck.app import build_worker
+
+    worker = build_worker(app.state.runtime)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        doc = (await kb.add_text("Lighthouse", LONG)).json()
+        status = "queued"
+        for _ in range(200):
+            status = (await kb.document(doc["id"]))["status"]
+            if status in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.05)
+        assert status == "ready"
+        assert (await kb.search("lighthouse keeper tide tables"))[0]["document_id"] == doc["id"]
+    finally:
+        stop.set()
+        await task
