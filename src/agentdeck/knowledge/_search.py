@@ -18,6 +18,7 @@ from agentdeck.api import Runtime
 from agentdeck.errors import AppError, InvalidInput
 from agentdeck.knowledge._registry import LOCAL_DIMS, registry_for
 from agentdeck.knowledge.schemas import SearchItem
+from agentdeck.llm.errors import LLMError
 from agentdeck.models import KnowledgeBase
 from agentdeck.rag import Embedder
 from agentdeck.rag.errors import EmbeddingError, StoreError
@@ -30,7 +31,9 @@ __all__ = ["EmbeddingUnavailable", "SearchMode", "search_kbs"]
 
 
 class EmbeddingUnavailable(AppError):
-    status, type, title = 503, "embedding-unavailable", "Embedding model unavailable"
+    """The embedding model or the vector store cannot answer now (503)."""
+
+    status, type, title = 503, "embedding-unavailable", "Knowledge search unavailable"
 
 
 def _item(hit: SearchHit) -> SearchItem | None:
@@ -156,6 +159,13 @@ async def search_kbs(
             log.warning("knowledge.search_failed", error=type(exc).__name__, detail=str(exc))
             raise EmbeddingUnavailable(
                 f"searching {group[0].name!r} failed: {exc}", field="query"
+            ) from exc
+        except (AppError, LLMError):
+            raise
+        except Exception as exc:  # a store's database went away, ...: unavailable, not a 500
+            log.exception("knowledge.search_crashed", kb_id=str(group[0].id))
+            raise EmbeddingUnavailable(
+                f"searching {group[0].name!r} failed ({type(exc).__name__}); try again later"
             ) from exc
         hits.extend(found)
     if len(groups) > 1:
