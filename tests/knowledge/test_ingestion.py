@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from agentdeck.kit.db import transaction
 from agentdeck.knowledge import repository as repo
@@ -244,3 +245,38 @@ async def test_a_worker_picks_the_document_up(client: httpx.AsyncClient, kb: KB,
     finally:
         stop.set()
         await task
+
+
+async def test_a_run_overtaken_by_a_newer_version_stores_nothing(
+    client: httpx.AsyncClient,
+    kb: KB,
+    app: Any,
+    knowledge: KnowledgeRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentdeck.worker import queue
+
+    doc = (await kb.add_text("Lighthouse", LONG)).json()
+    sessionmaker = app.state.runtime.sessionmaker
+    async with transaction(sessionmaker) as session:
+        old_job = await queue.claim(session, "slow-worker", [tasks.INGEST], 60)
+    assert old_job is not None and old_job.payload["version"] == 1
+    monkeypatch.setattr(NamedHashing, "delay_s", 0.3)
+    with capture_logs() as logs:
+        slow = asyncio.create_task(tasks.ingest(JobContext(job=old_job, sessionmaker=sessionmaker)))
+        await asyncio.sleep(0.1)  # the old run is embedding its first batch now
+        newer = await client.post(
+            f"{kb.url}/documents/{doc['id']}/reindex", headers=kb.tenant.headers
+        )
+        assert newer.status_code == 202 and newer.json()["version"] == 2
+        await asyncio.wait_for(slow, 30)  # gives up at its next progress write
+    assert "knowledge.ingest_superseded" in [entry["event"] for entry in logs]
+    monkeypatch.setattr(NamedHashing, "delay_s", 0.0)
+    await run_ingest_jobs(app)
+    final = await kb.document(doc["id"])
+    assert final["status"] == "ready" and final["version"] == 2
+    store = await knowledge.store(384)
+    assert await _chunk_count(knowledge, kb, "lighthouse") == final["chunks_total"]
+    assert await store.document_version(kb.id, doc["id"]) is not None
+    async with transaction(sessionmaker) as session:
+        await queue.finish(session, old_job, "slow-worker", None)

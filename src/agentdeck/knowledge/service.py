@@ -203,7 +203,7 @@ async def update_kb(
 async def _reindex_all(session: AsyncSession, kb: KnowledgeBase) -> int:
     documents = await repo.documents_of(session, kb.id)
     for doc in documents:
-        _requeue(doc)
+        requeue(doc)
         await enqueue_ingest(session, doc)
     return len(documents)
 
@@ -235,7 +235,8 @@ async def _drop_vectors(registry: Any, doc: KnowledgeDocument) -> None:
 # --- documents ----------------------------------------------------------------------------
 
 
-def _requeue(doc: KnowledgeDocument) -> None:
+def requeue(doc: KnowledgeDocument) -> None:
+    """Make the document a new version waiting for ingestion (progress and error reset)."""
     doc.version += 1
     doc.status = "queued"
     doc.error = None
@@ -307,7 +308,7 @@ async def add_content(
             existing.format, existing.size_bytes, existing.content_hash = fmt, len(data), digest
             existing.source_id = source_id or existing.source_id
             existing.metadata_ = _metadata(metadata) or existing.metadata_
-            _requeue(existing)
+            requeue(existing)
             await repo.put_content(session, existing, data)
             await enqueue_ingest(session, existing)
             _audit_document(session, kb, existing, actor, "knowledge_document.updated")
@@ -316,7 +317,7 @@ async def add_content(
     if duplicate is not None:
         if duplicate.status != "failed":
             return duplicate, False
-        _requeue(duplicate)  # sent again after a failure: try it again
+        requeue(duplicate)  # sent again after a failure: try it again
         await enqueue_ingest(session, duplicate)
         return duplicate, True
     doc = KnowledgeDocument(
@@ -430,7 +431,7 @@ async def reindex_document(
     """Queue a fresh ingestion of the stored bytes (re-chunked and re-embedded)."""
     kb = await get_kb_for_update(session, principal, kb_id)
     doc = await get_document(session, principal, kb_id, doc_id)
-    _requeue(doc)
+    requeue(doc)
     await enqueue_ingest(session, doc, force=True)
     _audit_document(session, kb, doc, principal.actor, "knowledge_document.reindexed")
     await session.flush()

@@ -19,7 +19,7 @@ import structlog
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.knowledge import repository as repo
 from agentdeck.knowledge._registry import KnowledgeRegistry, registry_for
-from agentdeck.knowledge.service import INGEST
+from agentdeck.knowledge.service import INGEST, enqueue_ingest, requeue
 from agentdeck.llm.errors import LLMError
 from agentdeck.models import KnowledgeBase, KnowledgeDocument
 from agentdeck.rag import (
@@ -212,6 +212,7 @@ async def _run(job: _Job) -> None:
         await store.delete_document(kb_key, doc_key)
     info = DocumentInfo(doc_key, store_version, job.doc.title, _store_metadata(job.doc))
     embedded = [EmbeddedChunk(c, v) for c, v in zip(chunks, vectors, strict=True)]
+    await job.update(percent=99)  # still the current version? (else _Superseded)
     await store.upsert(kb_key, info, embedded)
     if job.doc.indexed_dim and job.doc.indexed_dim != dim:
         old = await job.registry.store(job.doc.indexed_dim)
@@ -228,12 +229,23 @@ async def _finish(job: _Job, dim: int, store_version: str, total: int) -> None:
 
 
 async def _cleanup_if_deleted(job: _Job) -> None:
-    """A document deleted while it was embedded: drop what this run may have stored."""
+    """After a run lost its version: drop what it stored for a deleted document, and if it
+    overwrote the chunks of the newer version (a slow old run upserting last), index the
+    document again."""
+    kb_key, doc_key = str(job.kb.id), str(job.doc.id)
     async with transaction(job.ctx.sessionmaker) as session:
-        still_there = await repo.document_by_id(session, job.doc.id)
-    if still_there is None and job.embedder.dim:
+        current = await repo.document_by_id(session, job.doc.id)
+        if current is None:
+            pass
+        elif current.status == "ready" and current.indexed_dim:
+            store = await job.registry.store(current.indexed_dim)
+            if await store.document_version(kb_key, doc_key) != current.indexed_version:
+                log.warning("knowledge.ingest_overwritten", document_id=doc_key)
+                requeue(current)
+                await enqueue_ingest(session, current, force=True)
+    if current is None and job.embedder.dim:
         store = await job.registry.store(job.embedder.dim)
-        await store.delete_document(str(job.kb.id), str(job.doc.id))
+        await store.delete_document(kb_key, doc_key)
 
 
 async def _fail(ctx: JobContext, doc_id: uuid.UUID, version: int, reason: str, detail: str) -> None:
