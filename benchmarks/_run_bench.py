@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, text
 
@@ -30,8 +30,9 @@ from agentdeck.kit.db import transaction
 from agentdeck.migrations import upgrade_to_head_async
 from agentdeck.models import Agent, AgentVersion, Run
 from agentdeck.run import service
-from agentdeck.run._services import services_for
+from agentdeck.run._services import attach, services_for
 from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.settings import RunSettings
 
 
 @dataclass
@@ -96,12 +97,19 @@ async def _run_rows(db: BenchDb, n: int) -> list[str]:
 
 
 async def bench_sql_journal(
-    url: str, data_dir: Path, spec_obj: Any, runs: int, concurrency: int = 1
+    url: str,
+    data_dir: Path,
+    spec_obj: Any,
+    runs: int,
+    concurrency: int = 1,
+    flush: Literal["step", "run"] = "step",
 ) -> float:
     """ms per step of the 5-node graph through the product's SqlJournal: wall time over
-    all steps, with ``concurrency`` runs in flight at once (1: one after another)."""
+    all steps, with ``concurrency`` runs in flight at once (1: one after another);
+    ``flush`` is `RunSettings.journal_flush` (PostgreSQL only)."""
     spec = spec_obj.model_dump(mode="json", by_alias=True, exclude_unset=True)
     async with bench_db(url, data_dir, spec) as db:
+        attach(db.runtime.engine, settings=RunSettings(journal_flush=flush))
         ids = await _run_rows(db, runs + 20)
         engine = Engine(SqlJournal(db.runtime.sessionmaker, db.principal.org_id))
         for run_id in ids[:20]:

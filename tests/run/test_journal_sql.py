@@ -192,3 +192,34 @@ async def test_sequence_numbers_stay_unique_with_another_writer(
     assert await one.append_event(run_id, "d", {}) == 4
     events = await other.events(run_id)
     assert [(e.seq, e.type) for e in events] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+
+
+async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
+    runtime: Runtime, agent: dict[str, Any]
+) -> None:
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("journal_flush applies to PostgreSQL")
+    from agentdeck.run._services import services_for
+    from agentdeck.run.settings import RunSettings
+
+    services = services_for(runtime.engine)
+    before = services.settings
+    try:
+        for flush, waits_per_step in (("step", True), ("run", False)):
+            services.settings = RunSettings(journal_flush=flush)
+            journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+            assert ("step.completed" in journal._pg_flush_at) is waits_per_step
+            assert "run.completed" in journal._pg_flush_at
+            run_id = str(await insert_run(runtime, agent))
+            await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
+            await journal.append_event(run_id, "step.started", {})
+            await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED)
+            await journal.append_event(run_id, "step.completed", {})
+            other = SqlJournal(runtime.sessionmaker, agent["org_id"])
+            [step] = await other.load(run_id)  # committed either way: visible to others
+            assert step.status is StepStatus.COMPLETED
+            assert [e.type for e in await other.events(run_id)] == [
+                "step.started", "step.completed"
+            ]  # fmt: skip
+    finally:
+        services.settings = before

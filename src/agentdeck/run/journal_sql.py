@@ -36,6 +36,7 @@ from agentdeck.engine.journal import (
 )
 from agentdeck.kit.ids import uuid7
 from agentdeck.run._pg_journal import PgJournalBackend
+from agentdeck.run._services import services_for
 from agentdeck.run._sqlite_journal import dumps, loads, parse_stamp, stamp, store_for
 
 _STEP_COLUMNS = (
@@ -69,6 +70,7 @@ _COMMIT_AT = frozenset(
 )  # fmt: skip
 """Events committed before `append_event` returns: a step's outcome is durable before any
 step that depends on it starts, and a run's end before its row says so."""
+_RUN_END = frozenset({"run.completed", "run.failed", "run.cancelled", "run.interrupted"})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -117,6 +119,8 @@ class SqlJournal:
             self._store = store_for(engine.url.render_as_string(hide_password=False))
         else:
             self._pg = PgJournalBackend(engine, org_id)
+            flush = services_for(engine).settings.journal_flush
+            self._pg_flush_at = _COMMIT_AT if flush == "step" else _RUN_END
 
     def known_new(self, run_id: str) -> None:
         """The caller knows the run has never started (no step can exist): the next `load`
@@ -250,7 +254,7 @@ class SqlJournal:
         if not self._sqlite:
             rid = run_uuid(run_id)
             seq = await self._pg.append_event(
-                rid, type, data, self._next_seq(run_id), flush=type in _COMMIT_AT
+                rid, type, data, self._next_seq(run_id), flush=type in self._pg_flush_at
             )
         else:
             rid_hex = _run_hex(run_id)
