@@ -1,22 +1,23 @@
 """`VectorStore` on SQLite: sqlite-vec for vectors, FTS5 (porter stemming) for text.
 
-Layout (``meta.layout`` = 2): `chunks` holds text, metadata and the float vector (sqlite-vec
-computes the exact cosine); an FTS5 table holds the text plus a kb token column, so the text
-index itself restricts a search to its knowledge bases; `kb_state` counts writes per kb.
+Layout (``meta.layout`` = 2): `chunks` holds text, metadata and the float vector; an FTS5
+table holds the text plus a kb token column, so the text index itself restricts a search to
+its knowledge bases; `kb_state` counts writes per kb.
 
 - Vector search takes candidates from an in-process binary index per kb (`BitIndex`: sign bits
   around the kb's mean, Hamming distance in numpy), refreshed from `kb_state` before each
-  search, and rescores the best few hundred with exact float cosine in SQLite: near-exact and a
-  few ms at 100k chunks, ~56 bytes of memory per chunk. (sqlite-vec's own vec0 KNN costs grow
-  with k, ~23 ms for the 1,280 candidates a good recall needs.) Metadata filters restrict the
-  candidates to the filtered chunks, scanned exactly when they are at most `exact_rows`.
+  search, and rescores the best few hundred with sqlite-vec's exact float cosine: near-exact
+  and a few ms at 100k chunks, ~56 bytes of memory per chunk. (sqlite-vec's vec0 KNN index
+  costs grow with k: ~23 ms for the 1,280 candidates a good recall needs.) Metadata filters
+  restrict the candidates to the filtered chunks, rescored exactly when at most `exact_rows`.
 - Full-text search ranks with bm25, but only over the query's selective terms: a term found in
   at least `common_df` of the searched chunks acts as a stop word (its bm25 weight is tiny and
   ranking every chunk that holds it is what makes a naive query slow). A query of only common
   terms requires all of them instead, ranking only the first `text_budget` chunks that hold
   them all.
 
-One connection, used from a worker thread under a lock, so the event loop never blocks. A store
+Connections are used from worker threads under a lock, so the event loop never blocks: one for
+writes and vector search, one for full-text ranking (hybrid runs both rankings in parallel). A store
 file of the older layout (no kb column in FTS) is rebuilt in place by `ensure_schema`.
 """
 
@@ -106,12 +107,26 @@ class SqliteVecStore(RankedStore):
         self._p = prefix
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        # A second connection for full-text ranking, so hybrid search runs its two rankings
+        # in parallel threads (WAL readers do not block each other). Not for ":memory:",
+        # where a second connection would open another, empty database.
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = asyncio.Lock() if str(path) != ":memory:" else self._lock
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         async with self._lock:
             if self._conn is None:
                 self._conn = await asyncio.to_thread(connect, self.path)
             return await asyncio.to_thread(work, self._conn)
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`_run` on the reader connection (the main one for ``":memory:"``)."""
+        if self._reader_lock is self._lock:
+            return await self._run(work)
+        async with self._reader_lock:
+            if self._reader is None:
+                self._reader = await asyncio.to_thread(connect, self.path)
+            return await asyncio.to_thread(work, self._reader)
 
     async def ensure_schema(self) -> None:
         """See `VectorStore.ensure_schema`. Raises `StoreError` if the file holds another dim.
@@ -408,7 +423,7 @@ class SqliteVecStore(RankedStore):
             )
             return [(int(i), float(s)) for i, s in rows]
 
-        return await self._run(rank)
+        return await self._read(rank)
 
     async def _hits(
         self, scored: Sequence[tuple[int, float]], kb_ids: Sequence[str]
@@ -450,3 +465,7 @@ class SqliteVecStore(RankedStore):
             if self._conn is not None:
                 conn, self._conn = self._conn, None
                 await asyncio.to_thread(conn.close)
+        async with self._reader_lock:
+            if self._reader is not None:
+                reader, self._reader = self._reader, None
+                await asyncio.to_thread(reader.close)
