@@ -115,8 +115,8 @@ async def _prepare(
         if not await set_run(session, run.id, when=("pending",), **started):
             return None
         run.status = "running"
-    raw = await spec_of(session, run.agent_id, run.agent_version)
-    if raw is None:
+    spec = await _spec(session, run)
+    if spec is None:
         error = {"kind": "invalid_input", "message": "the agent version no longer exists"}
         await set_run(session, run.id, status="failed", error=error, ended_at=utcnow())
         return None
@@ -138,7 +138,27 @@ async def _prepare(
         llm: object = _OrgLLM(ctx.sessionmaker, services, llm_ctx)
     else:  # no query: the injected factory's port, or the configuration error
         llm = await load_llm_port(session, services, llm_ctx)
-    return run, AgentSpec.model_validate(raw), thread_ctx, llm, fresh
+    return run, spec, thread_ctx, llm, fresh
+
+
+_SPECS: dict[tuple[uuid.UUID, int], AgentSpec] = {}
+_SPECS_MAX = 1024
+
+
+async def _spec(session: AsyncSession, run: Run) -> AgentSpec | None:
+    """The run's agent version, parsed. Versions never change once written, so parsed specs
+    are kept per process: a run of a known version starts without that query."""
+    key = (run.agent_id, run.agent_version)
+    spec = _SPECS.get(key)
+    if spec is None:
+        raw = await spec_of(session, run.agent_id, run.agent_version)
+        if raw is None:
+            return None
+        spec = AgentSpec.model_validate(raw)
+        if len(_SPECS) >= _SPECS_MAX:
+            _SPECS.clear()
+        _SPECS[key] = spec
+    return spec
 
 
 class _OrgLLM:
