@@ -129,3 +129,12 @@ async def test_sqlite_store_of_the_first_layout_is_rebuilt(tmp_path: Path) -> No
     hits = await store.search(["a", "b"], vec(TEXTS["rivers"]), "rivers", mode="hybrid")
     assert hits[0].kb_id == "b" and hits[0].heading_path == ["H"]
     await store.close()
+
+
+async def test_sqlite_in_memory_store_uses_one_connection() -> None:
+    store = SqliteVecStore(":memory:", DIM)
+    await store.ensure_schema()
+    await put(store, "kb", "d", [TEXTS["chess"], TEXTS["bread"]])
+    hits = await store.search(["kb"], vec(TEXTS["chess"]), "knight", top_k=2, mode="hybrid")
+    assert hits[0].text == TEXTS["chess"] and hits[0].score == pytest.approx(2 / 61)
+    await store.close()
