@@ -3,9 +3,10 @@
 The passages are original writing made for this project (CC0): 17 Markdown documents of short
 factual sections on everyday and workplace topics, with near neighbours on purpose (coffee and
 tea, dogs and cats, plumbing and garden watering, IT, travel and leave policies, bicycle
-maintenance and cycling safety), so sections compete with similar ones. Each question names the document and the section heading that
-answer it. ``paraphrase`` questions use other words than their section, so dense vectors
-matter; ``keyword`` questions hinge on a rare name, code or number, so full text matters.
+maintenance and cycling safety), so sections compete with similar ones. Each question names
+the document and the section heading that answer it. ``paraphrase`` questions use other words
+than their section, so dense vectors matter; ``keyword`` questions hinge on a rare name, code
+or number, so full text matters.
 """
 
 from __future__ import annotations
