@@ -2,7 +2,8 @@
 
 * ``AGENTDECK_KNOWLEDGE__MAX_UPLOAD_BYTES`` [20 MiB]: largest document accepted (413 above).
   The request body limit (``AGENTDECK_API__MAX_BODY_BYTES``) applies first to uploads.
-* ``AGENTDECK_KNOWLEDGE__ALLOWED_FORMATS`` [all]: of txt, md, html, pdf, docx, csv, json.
+* ``AGENTDECK_KNOWLEDGE__ALLOWED_FORMATS`` [all]: a JSON list of txt, md, html, pdf, docx,
+  csv, json (e.g. ``'["pdf", "md"]'``); other types are refused with 415.
 * ``AGENTDECK_KNOWLEDGE__VECTOR_URL`` [the main database]: a PostgreSQL with pgvector for the
   vectors. Without pgvector, vectors go to sqlite-vec in the data directory (with a warning).
 * ``AGENTDECK_KNOWLEDGE__STORE_DIR`` [next to the SQLite database, else the data directory].
