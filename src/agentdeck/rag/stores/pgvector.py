@@ -114,6 +114,8 @@ class PgVectorStore(RankedStore):
     ) -> None:
         if not prefix.replace("_", "").isalnum():
             raise StoreError("The table prefix must be alphanumeric.")
+        if not 1 <= partitions <= 1024:
+            raise StoreError("partitions must be between 1 and 1024.")
         self.dsn = dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
         self.dim = dim
         self.common_df = common_df
