@@ -6,6 +6,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -58,12 +59,30 @@ async def _send_problem(send: Send, status: int, title: str, detail: str, reques
 
 
 class RequestContextMiddleware:
-    """Accept or mint ``X-Request-ID``, echo it, bind it to logs, and cap body size."""
+    """Accept or mint ``X-Request-ID``, echo it, bind it to logs, and cap body size.
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, trust_forwarded_for: bool) -> None:
+    ``body_limits`` raise the cap for paths that take large bodies (document uploads); the
+    first pattern that matches the path wins, else ``max_body_bytes`` applies.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        trust_forwarded_for: bool,
+        body_limits: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.default_max_body_bytes = max_body_bytes
+        self.body_limits = list(body_limits)
         self.trust_forwarded_for = trust_forwarded_for
+
+    def _limit(self, path: str) -> int:
+        for pattern, limit in self.body_limits:
+            if pattern.match(path):
+                return limit
+        return self.default_max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,13 +99,14 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id
 
+        max_body_bytes = self._limit(scope["path"])
         length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+        if length is not None and length.isdigit() and int(length) > max_body_bytes:
             await _send_problem(
                 send,
                 413,
                 "Request body too large",
-                f"the body exceeds {self.max_body_bytes} bytes",
+                f"the body exceeds {max_body_bytes} bytes",
                 request_id,
             )
             return
@@ -101,8 +121,8 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge(self.max_body_bytes)
+                if received > max_body_bytes:
+                    raise _BodyTooLarge(max_body_bytes)
             return message
 
         async def send_with_id(message: Message) -> None:
@@ -124,7 +144,7 @@ class RequestContextMiddleware:
                     send,
                     413,
                     "Request body too large",
-                    f"the body exceeds {self.max_body_bytes} bytes",
+                    f"the body exceeds {max_body_bytes} bytes",
                     request_id,
                 )
         finally:

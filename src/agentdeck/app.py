@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,7 @@ from agentdeck.knowledge import _crawl_tasks as crawl_tasks
 from agentdeck.knowledge import tasks as knowledge_tasks
 from agentdeck.knowledge._registry import attach as attach_knowledge
 from agentdeck.knowledge.endpoints import router as knowledge_router
+from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.knowledge.sources_endpoints import router as knowledge_sources_router
 from agentdeck.llm.local import engine as local_engine
 from agentdeck.logging import configure_logging
@@ -80,6 +82,11 @@ ROUTERS: list[APIRouter] = [
     knowledge_router,
     knowledge_sources_router,
 ]
+
+# Document uploads may exceed the API's body limit: the documents endpoint enforces the
+# knowledge upload limit on the file itself (a 413 naming `file`), plus multipart framing.
+_UPLOADS = re.compile(r"^/api/v1/knowledge-bases/[^/]+/documents$")
+_MULTIPART_SLACK = 64 * 1024
 
 JOB_HANDLERS: dict[str, JobHandler] = {
     auth_tasks.CLEANUP: auth_tasks.cleanup,
@@ -267,10 +274,12 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["X-Request-ID"],
         )
+    upload_limit = KnowledgeSettings().max_upload_bytes + _MULTIPART_SLACK
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.api.max_body_bytes,
         trust_forwarded_for=settings.api.trust_forwarded_for,
+        body_limits=[(_UPLOADS, max(upload_limit, settings.api.max_body_bytes))],
     )
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)

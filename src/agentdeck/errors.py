@@ -116,8 +116,15 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    """The wrong field as a dotted path: the location (``body``, ``query``, ...) leads the
+    ``loc`` and is dropped; later parts are field names, even one named ``query``."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 

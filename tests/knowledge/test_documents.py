@@ -109,6 +109,20 @@ async def test_listing_is_paginated_and_filtered(
     assert bad.status_code == 422 and bad.json()["field"] == "cursor"
 
 
+async def test_an_upload_may_exceed_the_api_body_limit(
+    client: httpx.AsyncClient, app: Any, kb: KB
+) -> None:
+    api_limit = app.state.runtime.settings.api.max_body_bytes
+    text = b"agentdeck stores large handbooks. " * (api_limit // 30)
+    assert len(text) > api_limit
+    resp = await kb.upload("handbook.txt", text, "text/plain")
+    assert resp.status_code == 202, resp.text
+    other = await client.post(
+        "/api/v1/knowledge-bases", content=b"x" * (api_limit + 1), headers=kb.tenant.headers
+    )
+    assert other.status_code == 413  # other routes keep the API's limit
+
+
 async def test_size_and_type_limits(
     client: httpx.AsyncClient, kb: KB, knowledge: KnowledgeRegistry
 ) -> None:

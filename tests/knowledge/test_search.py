@@ -54,8 +54,7 @@ async def test_modes_filters_and_scores(client: httpx.AsyncClient, app: Any) -> 
 async def test_bad_search_requests(client: httpx.AsyncClient, kb: KB) -> None:
     headers = kb.tenant.headers
     cases = [
-        # errors.py drops "query" from error paths (it is also a location name): "body".
-        ({"query": ""}, "body"),
+        ({"query": ""}, "query"),
         ({"query": "x", "mode": "magic"}, "mode"),
         ({"query": "x", "top_k": 0}, "top_k"),
         ({"query": "x", "filters": {"bad key!": "x"}}, "filters"),
