@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import DateTime, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -95,6 +95,20 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 10_000
 
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def sync_engine_of(source: Any) -> Engine:
+    """The database engine behind a sessionmaker, session, async engine or engine (the key
+    of per-database, process-wide registries). Raises TypeError for anything else."""
+    if isinstance(source, async_sessionmaker):
+        source = source.kw["bind"]
+    if isinstance(source, AsyncSession):
+        source = source.get_bind()
+    if isinstance(source, AsyncEngine):
+        source = source.sync_engine
+    if not isinstance(source, Engine):
+        raise TypeError(f"cannot find the database engine of {source!r}")
+    return source
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentdeck.api import Runtime
 from agentdeck.config import get_settings
+from agentdeck.kit.db import sync_engine_of
 from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.rag import Embedder, EmbeddingError, LocalMiniLM, Model2VecStatic, VectorStore
 from agentdeck.rag._distill import STATIC_DIMS
@@ -193,17 +194,7 @@ _REGISTRY: weakref.WeakKeyDictionary[Engine, KnowledgeRegistry] = weakref.WeakKe
 
 
 def _engine_of(source: Any) -> Engine:
-    if isinstance(source, Runtime):
-        source = source.engine
-    if isinstance(source, async_sessionmaker):
-        source = source.kw["bind"]
-    if isinstance(source, AsyncSession):
-        source = source.get_bind()
-    if isinstance(source, AsyncEngine):
-        source = source.sync_engine
-    if not isinstance(source, Engine):
-        raise TypeError(f"cannot find the database engine of {source!r}")
-    return source
+    return sync_engine_of(source.engine if isinstance(source, Runtime) else source)
 
 
 def attach(runtime: Runtime, *, wake: Callable[[], None] | None = None) -> KnowledgeRegistry:

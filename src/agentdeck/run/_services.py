@@ -12,7 +12,6 @@ import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from sqlalchemy import Engine
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentdeck.engine.ports import LLMPort
 from agentdeck.kit.crypto import Cipher
+from agentdeck.kit.db import sync_engine_of
 from agentdeck.llm import Gateway
 from agentdeck.run._pubsub import Relay
 from agentdeck.run.broker import Broker, EagerWorker
@@ -67,23 +67,11 @@ class RunServices:
 _REGISTRY: weakref.WeakKeyDictionary[Engine, RunServices] = weakref.WeakKeyDictionary()
 
 
-def _sync_engine(source: Any) -> Engine:
-    if isinstance(source, async_sessionmaker):
-        source = source.kw["bind"]
-    if isinstance(source, AsyncSession):
-        source = source.get_bind()
-    if isinstance(source, AsyncEngine):
-        source = source.sync_engine
-    if not isinstance(source, Engine):
-        raise TypeError(f"cannot find the database engine of {source!r}")
-    return source
-
-
 def services_for(
     source: async_sessionmaker[AsyncSession] | AsyncSession | AsyncEngine | Engine,
 ) -> RunServices:
     """The run services of the database behind ``source`` (created on first use)."""
-    engine = _sync_engine(source)
+    engine = sync_engine_of(source)
     services = _REGISTRY.get(engine)
     if services is None:
         services = _REGISTRY[engine] = RunServices()
