@@ -254,3 +254,42 @@ async def test_add_document_content_for_crawlers(
     hits = await kb.search("owls", mode="fulltext", filters={"section": "docs"})
     assert [h["document_id"] for h in hits] == [str(first_id)]
     assert hits[0]["source_url"] == url
+
+
+class _FailingDeletes:
+    """The real store, except that deleting fails as a broken disk or server would."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def delete_document(self, kb_id: str, doc_id: str) -> bool:
+        import sqlite3
+
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+async def test_a_failing_vector_store_answers_503_and_keeps_the_document(
+    client: httpx.AsyncClient, app: Any, kb: KB, knowledge: KnowledgeRegistry
+) -> None:
+    doc = (await kb.add_text("Note", "Vectors that refuse to go away.")).json()
+    await run_ingest_jobs(app)
+    assert (await kb.document(doc["id"]))["status"] == "ready"
+    dims = list(knowledge._stores)
+    real = {dim: knowledge._stores[dim] for dim in dims}
+    try:
+        for dim in dims:
+            knowledge._stores[dim] = _FailingDeletes(real[dim])  # type: ignore[assignment]
+        resp = await client.delete(f"{kb.url}/documents/{doc['id']}", headers=kb.tenant.headers)
+        assert resp.status_code == 503, resp.text
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["type"].endswith("vector-store-unavailable")
+        gone = await client.delete(kb.url, headers=kb.tenant.headers)
+        assert gone.status_code == 503
+    finally:
+        knowledge._stores.update(real)
+    assert (await kb.document(doc["id"]))["status"] == "ready"  # nothing was deleted
+    hits = await kb.search("vectors refuse", mode="fulltext")
+    assert hits and hits[0]["document_id"] == doc["id"]

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import structlog
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +37,7 @@ from agentdeck.rag.errors import LoadError
 from agentdeck.rag.loaders import detect_format
 from agentdeck.worker import queue
 
+log = structlog.get_logger(__name__)
 INGEST = "knowledge.ingest"
 SYSTEM = Actor(type="system", id=None, user_id=None)
 _VERB = {SpaceRole.VIEWER: "read", SpaceRole.EDITOR: "change", SpaceRole.OWNER: "manage"}
@@ -226,10 +228,27 @@ async def delete_kb(session: AsyncSession, principal: Principal, kb_id: uuid.UUI
     )
 
 
+class VectorStoreUnavailable(AppError):
+    """The vector store could not delete a document's chunks (503; nothing is deleted)."""
+
+    status, type, title = 503, "vector-store-unavailable", "Vector store unavailable"
+
+
 async def _drop_vectors(registry: Any, doc: KnowledgeDocument) -> None:
-    if doc.indexed_dim:
+    """Delete the document's chunks and vectors. Raises VectorStoreUnavailable when the
+    store fails: the caller's transaction then keeps the rows, and a retry finishes."""
+    if not doc.indexed_dim:
+        return
+    try:
         store = await registry.store(doc.indexed_dim)
         await store.delete_document(str(doc.kb_id), str(doc.id))
+    except Exception as exc:  # the store's driver errors (sqlite3, asyncpg, OS) or RagError
+        log.warning(
+            "knowledge.store_delete_failed", document_id=str(doc.id), error=type(exc).__name__
+        )
+        raise VectorStoreUnavailable(
+            "the vector store could not delete this document's chunks; try again"
+        ) from exc
 
 
 # --- documents ----------------------------------------------------------------------------
