@@ -4,18 +4,14 @@ Every hop (the URL and each redirect) must be http(s) and resolve only to public
 unless ``knowledge.allow_private_urls``. The body is read up to the upload limit. Text
 extraction (trafilatura) happens later, in the ingestion job, like for an uploaded .html.
 
-The check resolves the name before the request, so a DNS answer that changes between check
-and connect is not caught here (the `http` node pins the address; a page fetch for a
-knowledge base carries no credentials and returns only to the editor who asked for it).
+Each request connects to the address that was checked (`kit.netguard`), so a DNS answer
+that changes between the check and the connection cannot reach a private address.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
-import ipaddress
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urljoin, urlsplit
@@ -23,6 +19,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx2
 
 from agentdeck.errors import InvalidInput
+from agentdeck.kit import netguard
 from agentdeck.knowledge.settings import KnowledgeSettings
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -51,33 +48,23 @@ class Page:
     too_large: bool = False
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-async def check_url(url: str, *, allow_private: bool) -> None:
-    """Refuse non-http(s) URLs and, unless allowed, hosts with a non-public address."""
+async def check_url(url: str, *, allow_private: bool) -> str | None:
+    """Refuse non-http(s) URLs and, unless allowed, hosts with a non-public address; the
+    checked address to connect to (None when private networks are allowed)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchRefused("only http and https URLs with a host can be fetched")
     if allow_private:
-        return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+        return None
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, port, type=socket.SOCK_STREAM
-        )
-    except (OSError, UnicodeError) as exc:
+        return await netguard.public_address(url)
+    except netguard.Unresolvable as exc:
         raise FetchRefused(f"the host {parts.hostname!r} does not resolve") from exc
-    addresses = {str(info[4][0]) for info in infos}
-    if not addresses or not all(_is_public(a) for a in addresses):
+    except netguard.PrivateAddress as exc:
         raise FetchRefused(
             f"the host {parts.hostname!r} has a private, loopback or link-local address; "
             "set AGENTDECK_KNOWLEDGE__ALLOW_PRIVATE_URLS to allow it"
-        )
+        ) from exc
 
 
 def _name_and_title(url: str, content_type: str | None, data: bytes) -> tuple[str, str]:
@@ -103,11 +90,13 @@ async def fetch_page(client: httpx2.AsyncClient, url: str, settings: KnowledgeSe
     """
     limit = settings.max_upload_bytes
     for _ in range(settings.max_redirects + 1):
-        await check_url(url, allow_private=settings.allow_private_urls)
+        pin = await check_url(url, allow_private=settings.allow_private_urls)
+        request = netguard.pinned(url, pin)
         try:
             async with client.stream(
-                "GET", url, follow_redirects=False, timeout=settings.url_timeout_s
-            ) as response:
+                "GET", request.url, headers=request.headers, extensions=request.extensions,
+                follow_redirects=False, timeout=settings.url_timeout_s,
+            ) as response:  # fmt: skip
                 if response.status_code in (301, 302, 303, 307, 308):
                     location = response.headers.get("location")
                     if not location:

@@ -36,15 +36,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import posixpath
 import re
-import socket
 import string
 import time
 import urllib.robotparser
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Literal
@@ -52,6 +50,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from agentdeck.kit import netguard
 from agentdeck.rag.errors import RagError
 from agentdeck.rag.loaders._text import load_html
 
@@ -83,7 +82,7 @@ _MAX_URL_LENGTH = 2048
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 
-Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+Resolver = netguard.Resolver
 """host, port -> the addresses it resolves to (raises OSError when it does not resolve)."""
 
 ErrorKind = Literal["http_status", "timeout", "too_large", "network", "redirect", "parse"]
@@ -256,58 +255,27 @@ def validate_start_url(url: str) -> str:
     return canonical
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-async def _system_resolve(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
 async def _pinned_address(url: str, resolver: Resolver | None) -> str:
-    """The one public address every request of the crawl connects to.
-
-    Refuses a host with any non-global address. Connecting to the checked address (rather
-    than resolving again per request) keeps a DNS answer that changes mid-crawl (rebinding)
-    from steering requests into a private network.
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    """The one public address every request of the crawl connects to (see
+    `kit.netguard`): a DNS answer that changes mid-crawl cannot steer it elsewhere."""
     try:
-        addresses = list(await (resolver or _system_resolve)(host, port))
-    except (OSError, UnicodeError) as exc:
+        return await netguard.public_address(url, resolver)
+    except netguard.Unresolvable as exc:
+        host = urlsplit(url).hostname or ""
         raise CrawlError("dns", f"The host {host!r} cannot be resolved.") from exc
-    if not addresses:
-        raise CrawlError("dns", f"The host {host!r} cannot be resolved.")
-    for address in addresses:
-        if not _is_public(address):
-            raise CrawlError(
-                "private_address",
-                f"The host {host!r} resolves to a loopback, private or otherwise non-public "
-                "address; crawling private networks is not allowed.",
-            )
-    return addresses[0].split("%", 1)[0]
+    except netguard.PrivateAddress as exc:
+        host = urlsplit(url).hostname or ""
+        raise CrawlError(
+            "private_address",
+            f"The host {host!r} resolves to a loopback, private or otherwise non-public "
+            "address; crawling private networks is not allowed.",
+        ) from exc
 
 
 def _pinned_request(url: str, pin: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """URL, headers and httpx extensions of a request to ``url`` sent to address ``pin``:
-    the Host header and TLS server name (SNI, certificate check) keep the real host."""
-    headers = dict(_HEADERS)
-    if pin is None:
-        return url, headers, {}
-    parts = urlsplit(url)
-    address = f"[{pin}]" if ":" in pin else pin
-    netloc = address if parts.port is None else f"{address}:{parts.port}"
-    headers["Host"] = parts.netloc
-    extensions: dict[str, Any] = {}
-    if parts.scheme == "https":
-        extensions["sni_hostname"] = parts.hostname
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), headers, extensions
+    """URL, headers and httpx extensions of a request to ``url`` sent to address ``pin``."""
+    request = netguard.pinned(url, pin)
+    return request.url, {**_HEADERS, **request.headers}, request.extensions
 
 
 # --- parsing (worker thread) ------------------------------------------------------------------

@@ -1,0 +1,54 @@
+"""The SSRF guard shared by http nodes, URL documents and the crawler."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from agentdeck.kit import netguard
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("::1", False),
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
+        ("fe80::1%eth0", False),
+        ("224.0.0.1", False),
+    ],
+)
+def test_is_public(address: str, public: bool) -> None:
+    assert netguard.is_public(address) is public
+
+
+def _resolver(answer: Sequence[str]) -> netguard.Resolver:
+    async def resolve(host: str, port: int) -> Sequence[str]:
+        return answer
+
+    return resolve
+
+
+async def test_public_address_refuses_any_private_answer() -> None:
+    url = "https://example.org/a"
+    assert await netguard.public_address(url, _resolver(["93.184.216.34"])) == "93.184.216.34"
+    with pytest.raises(netguard.PrivateAddress):
+        await netguard.public_address(url, _resolver(["93.184.216.34", "10.0.0.5"]))
+    with pytest.raises(netguard.Unresolvable):
+        await netguard.public_address(url, _resolver([]))
+
+
+def test_pinned_request_keeps_the_host_name() -> None:
+    https = netguard.pinned("https://example.org:8443/p?q=1#frag", "93.184.216.34")
+    assert https.url == "https://93.184.216.34:8443/p?q=1"
+    assert https.headers == {"Host": "example.org:8443"}
+    assert https.extensions == {"sni_hostname": "example.org"}
+    v6 = netguard.pinned("http://user:pw@example.org/x", "2606:2800:220:1::1")
+    assert v6.url == "http://[2606:2800:220:1::1]/x"
+    assert v6.headers == {"Host": "example.org"} and v6.extensions == {}
+    assert netguard.pinned("http://a.example/x", None).url == "http://a.example/x"
