@@ -252,3 +252,20 @@ class TunedStoreConformance:
         assert [h.text for h in text] == [TEXTS["volcano"]]
         both = await tuned_store.search([small, big], q, "", top_k=5, mode="vector")
         assert both[0].text == "shared words about volcano 7" and both[0].kb_id == big
+
+    async def test_many_kbs_sharing_index_partitions_stay_apart(
+        self, tuned_store: VectorStore
+    ) -> None:
+        """40 kbs (more than PostgreSQL's 16 hash partitions, so several share one) with
+        near-identical chunks: every search sees only the kbs it names."""
+        kbs = [kb() for _ in range(40)]
+        for i, k in enumerate(kbs):
+            await put(tuned_store, k, "d", [f"shared volcano notes number {i}", TEXTS["bread"]])
+        q = vec("shared volcano notes number 3")
+        for i, k in enumerate(kbs):
+            for mode in ("vector", "fulltext", "hybrid"):
+                hits = await tuned_store.search([k], q, "volcano notes", top_k=5, mode=mode)
+                assert hits and {h.kb_id for h in hits} == {k}
+                assert hits[0].text == f"shared volcano notes number {i}"
+        pair = await tuned_store.search(kbs[5:7], q, "volcano", top_k=10, mode="hybrid")
+        assert {h.kb_id for h in pair} == set(kbs[5:7]) and len(pair) == 4
