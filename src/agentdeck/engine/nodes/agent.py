@@ -53,17 +53,16 @@ async def _run_tool_call(
 ) -> ChatMessage:
     base = {"node": node.id, "call_id": call.id, "name": call.name}
     await ctx.emit("tool.called", {**base, "arguments": call.arguments})
-    searching = knowledge is not None and call.name == KNOWLEDGE_TOOL
+    search = knowledge if call.name == KNOWLEDGE_TOOL else None
     try:
-        if searching:
-            assert knowledge is not None
-            result, content = await knowledge(call.arguments)
+        if search is not None:
+            result, content = await search(call.arguments)
         else:
             result = await _call(ctx, node, call)
             content = result if isinstance(result, str) else json.dumps(result, default=str)
     except NodeError as exc:
         await ctx.emit("tool.result", {**base, "error": exc.to_dict()})
-        if searching and not isinstance(exc, BadArguments):
+        if search is not None and not isinstance(exc, BadArguments):
             raise  # a missing knowledge base or a failed search: the model cannot fix it
         content = json.dumps({"error": exc.message})
     else:
@@ -74,7 +73,8 @@ async def _run_tool_call(
 async def run_agent(ctx: NodeContext) -> NodeResult:
     """Loop: ask the model, run the tools it calls, feed results back, until it answers.
 
-    Raises NodeError(kind="invalid_output") when no answer comes within max_iterations.
+    Raises NodeError(kind="invalid_output") when no answer comes within max_iterations,
+    the LLM port's errors, and the RetrievalPort's errors of a `knowledge_search` call.
     """
     node = ctx.node
     assert isinstance(node, AgentNode)
