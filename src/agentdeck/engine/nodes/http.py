@@ -18,6 +18,7 @@ import httpx
 from agentdeck.engine.errors import ErrorKind, NodeError
 from agentdeck.engine.nodes._context import NodeContext, NodeResult, Ports
 from agentdeck.engine.spec import HttpNode
+from agentdeck.kit import netguard
 
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY_BYTES = 5_000_000
@@ -27,13 +28,6 @@ async def _system_resolver(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return sorted({str(info[4][0]) for info in infos})
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 async def pin_public_address(url: httpx.URL, ports: Ports) -> httpx.URL | None:
@@ -58,7 +52,7 @@ async def pin_public_address(url: httpx.URL, ports: Ports) -> httpx.URL | None:
             raise NodeError("network", f"cannot resolve {host!r}: {exc}") from exc
     if not addresses:
         raise NodeError("network", f"{host!r} has no address")
-    blocked = [a for a in addresses if not _is_public(a)]
+    blocked = [a for a in addresses if not netguard.is_public(a)]
     if blocked:
         raise NodeError(
             "forbidden",
