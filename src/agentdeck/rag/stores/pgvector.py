@@ -107,8 +107,8 @@ class PgVectorStore(RankedStore):
         prefix: str = "rag_",
         min_size: int = 1,
         max_size: int = 4,
-        common_df: int = 1000,
-        text_budget: int = 2000,
+        common_df: int = 500,
+        text_budget: int = 1000,
         partitions: int = 16,
         ef_search: int = 200,
     ) -> None:

@@ -91,8 +91,8 @@ class SqliteVecStore(RankedStore):
         oversample: int = 16,
         candidates: int = 640,
         exact_rows: int = 2000,
-        common_df: int = 2000,
-        text_budget: int = 4000,
+        common_df: int = 1000,
+        text_budget: int = 2000,
     ) -> None:
         if not prefix.replace("_", "").isalnum():
             raise StoreError("The table prefix must be alphanumeric.")
