@@ -269,7 +269,7 @@ async def bench_pg(
         t = time.perf_counter()
         await store.create_vector_index()
         index = time.perf_counter() - t
-        await store.analyze()  # what autovacuum does after a bulk load
+        await store.analyze(vacuum=True)  # what autovacuum does after a bulk load
         print(f"search PostgreSQL: loaded in {load:.1f} s, HNSW build {index:.1f} s")
         await latencies("PostgreSQL", store, queries, truth)
         await store.close()

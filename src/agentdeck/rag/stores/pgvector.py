@@ -203,11 +203,12 @@ class PgVectorStore(RankedStore):
         pool = await self._get_pool()
         await pool.execute(f"DROP INDEX IF EXISTS {self._p}chunks_hnsw")
 
-    async def analyze(self) -> None:
+    async def analyze(self, *, vacuum: bool = False) -> None:
         """Refresh the planner statistics (autovacuum does this after large changes); the
-        full-text search reads its term frequencies from them."""
+        full-text search reads its term frequencies from them. `vacuum` also vacuums, as
+        autovacuum does after a bulk load (sets the visibility map, settles the indexes)."""
         pool = await self._get_pool()
-        await pool.execute(f"ANALYZE {self._p}chunks")
+        await pool.execute(f"{'VACUUM ' if vacuum else ''}ANALYZE {self._p}chunks")
         self._stats = _Stats(-_STATS_TTL, [])
 
     async def document_version(self, kb_id: str, doc_id: str) -> str | None:
