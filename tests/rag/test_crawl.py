@@ -203,7 +203,8 @@ async def test_robots_crawl_delay_is_respected(site: Site, client: httpx.AsyncCl
                                                                max_pages=1))  # fmt: skip
     times = [t for t, _, _ in site.log]
     assert len(times) == 2
-    assert times[1] - times[0] >= 0.99
+    # server-side arrival times: the first request may be logged a little after it was sent
+    assert times[1] - times[0] >= 0.9
 
 
 async def test_missing_robots_allows_all_and_broken_robots_disallows_all(
