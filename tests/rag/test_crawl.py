@@ -192,7 +192,7 @@ async def test_politeness_delay_between_requests(site: Site, client: httpx.Async
                                                                max_pages=3))  # fmt: skip
     times = [t for t, _, _ in site.log]
     assert len(times) == 4
-    assert all(b - a >= 0.24 for a, b in itertools.pairwise(times))
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(times))  # server-side times
 
 
 async def test_robots_crawl_delay_is_respected(site: Site, client: httpx.AsyncClient) -> None:
