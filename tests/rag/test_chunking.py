@@ -42,6 +42,15 @@ def test_small_sections_under_one_heading_are_packed() -> None:
     assert (chunks[0].start, chunks[0].end) == (0, 41)
 
 
+def test_structure_never_crosses_a_page_break() -> None:
+    pages = [Section(f"page {n} text", ["Report"], n, n * 20, n * 20 + 11) for n in (1, 1, 2)]
+    chunks = chunk_sections(pages, ChunkOptions(max_tokens=40, overlap=0), regex)
+    assert [(c.page, c.text) for c in chunks] == [
+        (1, "page 1 text\n\npage 1 text"),
+        (2, "page 2 text"),
+    ]
+
+
 def test_fixed_strategy_crosses_headings() -> None:
     sections = load_markdown(DOC)
     chunks = chunk_sections(sections, ChunkOptions(40, 0, "fixed"), regex)

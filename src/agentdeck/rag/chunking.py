@@ -2,8 +2,9 @@
 
 Two strategies:
 
-- ``structure`` (default) never lets a chunk cross a heading: consecutive small sections under
-  the same heading path are packed together, long sections are windowed on their own.
+- ``structure`` (default) never lets a chunk cross a heading or a page break (so a citation's
+  page and heading are exact): consecutive small sections under the same heading path on the
+  same page are packed together, long sections are windowed on their own.
 - ``fixed`` windows the whole document as one token stream, ignoring headings; each chunk takes
   the heading path and page where it starts.
 
@@ -120,18 +121,20 @@ def chunk_sections(
         return builder.chunks
     group: list[_Token] = []
     group_path: list[str] | None = None
+    group_page: int | None = None
     for section, tokens in zip(sections, per_section, strict=True):
         if not tokens:
             continue
         fits = len(group) + len(tokens) <= options.max_tokens
-        if group and (section.heading_path != group_path or not fits):
+        moved = section.heading_path != group_path or section.page != group_page
+        if group and (moved or not fits):
             builder.add(group)
             group = []
         if len(tokens) > options.max_tokens:
             builder.window(tokens, options)
             continue
         group.extend(tokens)
-        group_path = section.heading_path
+        group_path, group_page = section.heading_path, section.page
     if group:
         builder.add(group)
     return builder.chunks
