@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.repository import ScopedRepository
-from agentdeck.models import CrawlRun, KnowledgeSource, KnowledgeSourcePage
+from agentdeck.models import CrawlRun, KnowledgeBase, KnowledgeSource, KnowledgeSourcePage
 
 _WORKER = {"tenant_bypass": "knowledge-crawler"}
 ACTIVE = ("queued", "running")
@@ -74,6 +74,39 @@ async def run_by_id(session: AsyncSession, crawl_id: uuid.UUID) -> CrawlRun | No
         .execution_options(**_WORKER, populate_existing=True)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_source(session: AsyncSession, source_id: uuid.UUID, *, write: bool) -> bool:
+    """Lock the source row before anything else of a crawl transaction (shared, or for an
+    update of its own columns); False when it is gone. Deleting a source locks it first
+    and then cascades to its runs and pages, so taking this lock first keeps a crawl and a
+    delete in one order (no deadlock on PostgreSQL; SQLite serialises writers anyway). The
+    knowledge base row comes first (key-share, as the documents' foreign key takes it), for
+    a knowledge base's delete cascades to its sources in that order too."""
+    kb_id = (
+        await session.execute(
+            select(KnowledgeSource.kb_id)
+            .where(KnowledgeSource.id == source_id)
+            .execution_options(**_WORKER)
+        )
+    ).scalar_one_or_none()
+    if kb_id is None:
+        return False
+    kb = (
+        select(KnowledgeBase.id)
+        .where(KnowledgeBase.id == kb_id)
+        .with_for_update(read=True, key_share=True)
+        .execution_options(**_WORKER)
+    )
+    if (await session.execute(kb)).first() is None:
+        return False
+    stmt = (
+        select(KnowledgeSource.id)
+        .where(KnowledgeSource.id == source_id)
+        .with_for_update(read=not write, key_share=write)
+        .execution_options(**_WORKER)
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 async def source_by_id(session: AsyncSession, source_id: uuid.UUID) -> KnowledgeSource | None:

@@ -78,6 +78,8 @@ async def _begin(
         run = await repo.run_by_id(session, crawl_id)
         if run is None or run.status in _FINAL:
             return None
+        if not await repo.lock_source(session, run.source_id, write=True):
+            return None
         source = await repo.source_by_id(session, run.source_id)
         if source is None:
             return None
@@ -136,6 +138,9 @@ async def _finish(
 ) -> None:
     async with transaction(sessionmaker) as session:
         run = await repo.run_by_id(session, crawl_id)
+        if run is None or not await repo.lock_source(session, run.source_id, write=True):
+            return
+        run = await repo.run_by_id(session, crawl_id)  # as it is now that the source is locked
         if run is None:
             return
         now = utcnow()
@@ -183,6 +188,8 @@ async def crawl_source(ctx: JobContext) -> None:
             async with aclosing(events):
                 async for event in events:
                     async with transaction(ctx.sessionmaker) as session:
+                        if not await repo.lock_source(session, source.id, write=False):
+                            raise _Stopped
                         run = await repo.run_by_id(session, crawl_id)
                         if run is None or run.status != "running":
                             raise _Stopped
