@@ -143,6 +143,19 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+_RETRYABLE = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of a PostgreSQL error behind ``exc`` (asyncpg's, through SQLAlchemy)."""
+    orig = exc.orig
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error, expected or not, a problem+json response."""
 
@@ -212,6 +225,15 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem_response(
                 request, 422, "invalid-input", "Invalid input", "a value is longer than allowed"
             )
+        if _sqlstate(exc) in _RETRYABLE:
+            # A deadlock or serialisation failure rolled the whole request back: nothing
+            # was written, and the same request can simply be sent again.
+            log.warning("request.conflict_retryable", sqlstate=_sqlstate(exc))
+            return problem_response(
+                request, 503, "retry", "Try again",
+                "the request met a concurrent change and was rolled back; send it again",
+                headers={"Retry-After": "1"},
+            )  # fmt: skip
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
