@@ -12,12 +12,13 @@ from typing import Any
 import httpx
 
 from agentdeck.kit.db import transaction
+from agentdeck.knowledge import _crawl_tasks as crawl_tasks
 from agentdeck.knowledge import tasks
 from agentdeck.knowledge._registry import LOCAL_DIMS, KnowledgeRegistry, registry_for
 from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.rag import HashingEmbedder
 from agentdeck.worker import queue
-from agentdeck.worker.loop import JobContext
+from agentdeck.worker.loop import JobContext, JobHandler
 from tests.factories import Tenant, create_tenant, personal_space_id
 
 WORKER_ID = "knowledge-test-worker"
@@ -174,3 +175,23 @@ class PageServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+CRAWL_AND_INGEST: dict[str, JobHandler] = {
+    crawl_tasks.CRAWL: crawl_tasks.crawl_source,
+    tasks.INGEST: tasks.ingest,
+}
+
+
+async def drain(sessionmaker: Any) -> int:
+    """Run queued crawl and ingestion jobs, as a worker would, until none is left."""
+    done = 0
+    while True:
+        async with transaction(sessionmaker) as session:
+            job = await queue.claim(session, "test-worker", list(CRAWL_AND_INGEST), 60)
+        if job is None:
+            return done
+        await CRAWL_AND_INGEST[job.kind](JobContext(job=job, sessionmaker=sessionmaker))
+        async with transaction(sessionmaker) as session:
+            await queue.finish(session, job, "test-worker", None)
+        done += 1

@@ -15,19 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from agentdeck.kit.db import transaction
-from agentdeck.knowledge import _crawl_tasks as crawl_tasks
-from agentdeck.knowledge import tasks as knowledge_tasks
-from agentdeck.worker import queue
-from agentdeck.worker.loop import JobContext, JobHandler
 from tests.crawl_site import Site, page, serve
-from tests.knowledge.support import KB
+from tests.knowledge.support import KB, drain
 from tests.rag.docs import make_docx, make_pdf
 
-HANDLERS: dict[str, JobHandler] = {
-    crawl_tasks.CRAWL: crawl_tasks.crawl_source,
-    knowledge_tasks.INGEST: knowledge_tasks.ingest,
-}
 HANDBOOK_MD = (
     "# Handbook\n\n## Expenses\n\nReceipts for travel expenses are due within thirty days.\n\n"
     "## Parking\n\nVisitor parking is behind the north entrance.\n"
@@ -48,19 +39,6 @@ def site() -> Iterator[Site]:
 @pytest.fixture(autouse=True)
 def _allow_local_crawls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTDECK_CRAWL__ALLOW_PRIVATE_URLS", "true")
-
-
-async def _work(app: Any) -> None:
-    """Run queued crawl and ingestion jobs as a worker would, until none is left."""
-    sessionmaker = app.state.runtime.sessionmaker
-    while True:
-        async with transaction(sessionmaker) as session:
-            job = await queue.claim(session, "scenario", list(HANDLERS), 60)
-        if job is None:
-            return
-        await HANDLERS[job.kind](JobContext(job=job, sessionmaker=sessionmaker))
-        async with transaction(sessionmaker) as session:
-            await queue.finish(session, job, "scenario", None)
 
 
 async def test_documents_and_a_website_become_searchable_with_citations(
@@ -87,7 +65,7 @@ async def test_documents_and_a_website_become_searchable_with_citations(
     )
     assert crawl.status_code == 202, crawl.text
 
-    await _work(app)
+    await drain(app.state.runtime.sessionmaker)
 
     listed = await client.get(f"{kb.url}/documents", headers=kb.tenant.headers)
     documents = listed.json()["items"]

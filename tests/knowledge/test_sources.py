@@ -19,20 +19,15 @@ from sqlalchemy import select
 from agentdeck.kit.db import as_utc, transaction, utcnow
 from agentdeck.kit.tenancy import UNSCOPED_REASON
 from agentdeck.knowledge import _crawl_tasks as crawl_tasks
-from agentdeck.knowledge import tasks as knowledge_tasks
 from agentdeck.knowledge._registry import registry_for
 from agentdeck.models import CrawlRun, Job
 from agentdeck.rag.embeddings import HashingEmbedder
-from agentdeck.worker import queue
-from agentdeck.worker.loop import JobContext, JobHandler
+from agentdeck.worker.loop import JobContext
 from tests.crawl_site import Route, Site, page, serve
 from tests.factories import Tenant, create_tenant, personal_space_id
+from tests.knowledge.support import drain
 
 KB = "/api/v1/knowledge-bases"
-HANDLERS: dict[str, JobHandler] = {
-    crawl_tasks.CRAWL: crawl_tasks.crawl_source,
-    knowledge_tasks.INGEST: knowledge_tasks.ingest,
-}
 _BYPASS = {UNSCOPED_REASON: "test"}
 
 
@@ -75,20 +70,6 @@ async def sessionmaker(app: Any) -> AsyncIterator[Any]:
     registry.embedder_factory = lambda _model: HashingEmbedder(384)
     yield app.state.runtime.sessionmaker
     registry.embedder_factory = before
-
-
-async def drain(sessionmaker: Any) -> int:
-    """Run queued crawl and ingestion jobs, as a worker would, until none is left."""
-    done = 0
-    while True:
-        async with transaction(sessionmaker) as session:
-            job = await queue.claim(session, "test-worker", list(HANDLERS), 60)
-        if job is None:
-            return done
-        await HANDLERS[job.kind](JobContext(job=job, sessionmaker=sessionmaker))
-        async with transaction(sessionmaker) as session:
-            await queue.finish(session, job, "test-worker", None)
-        done += 1
 
 
 async def _kb(client: httpx.AsyncClient, tenant: Tenant) -> str:

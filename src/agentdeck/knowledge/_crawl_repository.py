@@ -83,18 +83,10 @@ async def lock_source(session: AsyncSession, source_id: uuid.UUID, *, write: boo
     delete in one order (no deadlock on PostgreSQL; SQLite serialises writers anyway). The
     knowledge base row comes first (key-share, as the documents' foreign key takes it), for
     a knowledge base's delete cascades to its sources in that order too."""
-    kb_id = (
-        await session.execute(
-            select(KnowledgeSource.kb_id)
-            .where(KnowledgeSource.id == source_id)
-            .execution_options(**_WORKER)
-        )
-    ).scalar_one_or_none()
-    if kb_id is None:
-        return False
+    owner = select(KnowledgeSource.kb_id).where(KnowledgeSource.id == source_id)
     kb = (
         select(KnowledgeBase.id)
-        .where(KnowledgeBase.id == kb_id)
+        .where(KnowledgeBase.id == owner.scalar_subquery())
         .with_for_update(read=True, key_share=True)
         .execution_options(**_WORKER)
     )

@@ -66,6 +66,21 @@ async def checkpoints(
     return found
 
 
+async def newest(session: AsyncSession, principal: Principal, thread: Thread) -> Checkpoint | None:
+    """The thread's newest checkpoint, with its parent: reads the steps of at most the two
+    newest runs (the current state needs no more than that)."""
+    page = await runs.list_runs(session, principal, thread_id=thread.id, limit=2)
+    if not page.items:
+        return None
+    points = await _of_run(session, principal, page.items[0])
+    last = points[-1]
+    if len(points) > 1:
+        last.parent_id = points[-2].id
+    elif len(page.items) > 1:
+        last.parent_id = (await _of_run(session, principal, page.items[1]))[-1].id
+    return last
+
+
 async def _of_run(session: AsyncSession, principal: Principal, run: Run) -> list[Checkpoint]:
     rows = [
         r

@@ -191,8 +191,7 @@ async def last_run_id(
 async def state(session: AsyncSession, principal: Principal, thread: Thread) -> ThreadStateOut:
     """The thread's current state as LangGraph's `ThreadState` (its newest checkpoint, with
     the thread's values and pending interrupts)."""
-    points = await _history.checkpoints(session, principal, thread)
-    newest = points[-1] if points else None
+    newest = await _history.newest(session, principal, thread)
     run_id = newest.run.id if newest else None
     interrupts = interrupts_of(thread, run_id or thread.id)
     tasks = _tasks(interrupts, run_id or thread.id)

@@ -8,9 +8,7 @@ followed. The step's idempotency key is sent as `Idempotency-Key`.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
 from typing import Any
 
 import httpx
@@ -22,12 +20,6 @@ from agentdeck.kit import netguard
 
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY_BYTES = 5_000_000
-
-
-async def _system_resolver(host: str, port: int) -> list[str]:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
 
 
 async def pin_public_address(url: httpx.URL, ports: Ports) -> httpx.URL | None:
@@ -42,7 +34,7 @@ async def pin_public_address(url: httpx.URL, ports: Ports) -> httpx.URL | None:
         raise NodeError("forbidden", f"scheme {url.scheme!r} is not allowed")
     host = url.host
     port = url.port or (443 if url.scheme == "https" else 80)
-    resolver = ports.resolver or _system_resolver
+    resolver = ports.resolver or netguard.system_resolve
     try:
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
