@@ -95,7 +95,9 @@ class JournalConformance:
         await _start(journal, run, "a")
         with pytest.raises(JournalConflict):
             await _start(journal, run, "a")
+            await journal.load(run)  # a batching journal reports it by the run's next read
         await _start(journal, run, "a", index=0)  # an item is a different step
+        assert len(await journal.load(run)) == 2
 
     async def test_finish_unknown_step_raises(self, journal: Journal) -> None:
         with pytest.raises(KeyError):
@@ -114,6 +116,7 @@ class JournalConformance:
         assert loaded.ended_at is not None
         with pytest.raises(JournalConflict):
             await journal.record_step(record)
+            await journal.load(run)
 
     async def test_runs_are_isolated(self, journal: Journal) -> None:
         one, two = _run(), _run()

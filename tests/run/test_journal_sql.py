@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from agentdeck.api import Runtime
-from agentdeck.engine.journal import EventRecord, StepRecord, StepStatus
-from agentdeck.models import RunStep
+from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord, StepStatus
+from agentdeck.models import RunEvent, RunStep
 from agentdeck.run.journal_sql import SqlJournal
 from tests.engine.journal_conformance import JournalConformance
 from tests.factories import create_agent_row, create_tenant, personal_space_id
@@ -139,10 +139,12 @@ async def test_events_are_delivered_only_once_committed(
     await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
     await journal.append_event(run_id, "step.started", {"node": "a"})
     journal.when_durable(lambda: delivered.append("step.started"))
-    if runtime.engine.dialect.name != "sqlite":
-        assert delivered == ["step.started"]  # PostgreSQL writes commit before returning
+    assert delivered == []  # not committed yet: nobody may see it
+    if runtime.engine.dialect.name != "sqlite":  # PostgreSQL: queued in the pending batch
+        await journal.events(run_id)  # waits for the batch to commit
+        assert delivered == ["step.started"]
+        assert await _stored_events(runtime, run_id) == 1
         return
-    assert delivered == []  # still in the open transaction: nobody may see it yet
     other = sqlite3.connect(sqlite_path(runtime.settings.resolved_db_url))
     seen = "SELECT count(*) FROM run_events WHERE run_id = ?"
     assert other.execute(seen, (uuid.UUID(run_id).hex,)).fetchone() == (0,)
@@ -150,6 +152,16 @@ async def test_events_are_delivered_only_once_committed(
     assert delivered == ["step.started"]
     assert other.execute(seen, (uuid.UUID(run_id).hex,)).fetchone() == (1,)
     other.close()
+
+
+async def _stored_events(runtime: Runtime, run_id: str) -> int:
+    async with runtime.sessionmaker() as session:
+        rows = await session.execute(
+            select(RunEvent.id)
+            .where(RunEvent.run_id == uuid.UUID(run_id))
+            .execution_options(tenant_bypass="test")
+        )
+        return len(rows.all())
 
 
 async def test_a_step_write_alone_commits_before_the_loop_moves_on(
@@ -174,8 +186,8 @@ async def test_a_failing_write_keeps_the_step_written_before_it(
     run_id = str(await insert_run(runtime, agent))
     journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
     await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
-    with pytest.raises(Exception, match=r"(?i)foreign key"):
-        await journal.append_event(str(uuid.uuid4()), "run.started", {})  # no such run
+    with pytest.raises(Exception, match=r"(?i)foreign key"):  # no such run (an outcome waits)
+        await journal.append_event(str(uuid.uuid4()), "run.completed", {})
     [record] = await SqlJournal(runtime.sessionmaker, agent["org_id"]).load(run_id)
     assert record.status is StepStatus.RUNNING
 
@@ -188,6 +200,15 @@ async def test_sequence_numbers_stay_unique_with_another_writer(
     other = SqlJournal(runtime.sessionmaker, agent["org_id"])
     assert await one.append_event(run_id, "a", {}) == 1
     assert await other.append_event(run_id, "b", {}) == 2  # `one` still expects 2 next
+    if runtime.engine.dialect.name != "sqlite":
+        # PostgreSQL: only the run's lease holder appends; another writer means this one
+        # lost the run, so its next wait or read says so and its event is not stored.
+        with pytest.raises(JournalConflict):
+            await one.append_event(run_id, "c", {})
+            await one.events(run_id)
+        events = await other.events(run_id)
+        assert [(e.seq, e.type) for e in events] == [(1, "a"), (2, "b")]
+        return
     assert await one.append_event(run_id, "c", {}) == 3
     assert await one.append_event(run_id, "d", {}) == 4
     events = await other.events(run_id)

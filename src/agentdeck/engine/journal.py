@@ -80,7 +80,13 @@ class JournalConflict(Exception):
 
 
 class Journal(Protocol):
-    """Persistence port of the engine. Every method is atomic on its own."""
+    """Persistence port of the engine. Every method is atomic on its own.
+
+    A journal may batch writes (group commit): then a conflict of `start_step`,
+    `record_step` or a non-outcome `append_event` is raised by the run's next write, wait
+    or read instead of by the call itself; a step's or run's outcome event (`step.completed`,
+    `step.failed`, `run.*` ends) is stored when `append_event` returns.
+    """
 
     async def load(self, run_id: str) -> list[StepRecord]:
         """All step records of the run, in the order they were started."""

@@ -55,10 +55,14 @@ async def follow_run(
     """
     async with runtime.sessionmaker() as session:
         run = await service.get_run(session, principal, run_id)
-    await emit({"type": "subscribed", "run_id": str(run_id)})
+
+    async def subscribed() -> None:
+        await emit({"type": "subscribed", "run_id": str(run_id)})
+
     async for item in service.stream_events(
-        runtime, run, run.id, after_seq=after_seq, include_deltas=include_deltas
-    ):
+        runtime, run, run.id, after_seq=after_seq, include_deltas=include_deltas,
+        on_subscribed=subscribed,
+    ):  # fmt: skip
         await emit(event_message(item))
     await emit({"type": "unsubscribed", "run_id": str(run_id), "reason": "run stopped"})
 

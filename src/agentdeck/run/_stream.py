@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -56,10 +56,12 @@ async def stream_events(
     *,
     after_seq: int = 0,
     include_deltas: bool = True,
+    on_subscribed: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[StreamItem]:
     """Durable events with ``seq > after_seq`` from the database, then live ones (durable and,
     with ``include_deltas``, ephemeral `message.delta`) until a terminal or interrupt event,
-    or until the run is found in a final status with nothing left to send.
+    or until the run is found in a final status with nothing left to send. ``on_subscribed``
+    is awaited once live items are being received, before the replay.
 
     Raises NotFound when the principal cannot see the run.
     """
@@ -76,6 +78,8 @@ async def stream_events(
     broker = services_for(sessionmaker).broker
     with broker.subscribe(rid) as queue:
         await broker.ready(rid, _READY_S)  # relayed items flow before we replay
+        if on_subscribed is not None:  # from here on nothing published is missed
+            await on_subscribed()
         last = after_seq
 
         async def replay() -> AsyncIterator[StreamItem]:

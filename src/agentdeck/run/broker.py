@@ -145,7 +145,11 @@ class Broker:
         return None
 
 
-def _now(callback: Callable[[], None]) -> None:
+WhenDurable = Callable[[Callable[[], None], str | None], None]
+"""``when_durable(callback, run_id)``: the journal calls back once what it holds is stored."""
+
+
+def _now(callback: Callable[[], None], run_id: str | None = None) -> None:
     callback()
 
 
@@ -154,16 +158,15 @@ class BrokerSink:
     delivery until what was journaled before it is committed; ephemeral items take the same
     path so they never overtake the durable ones."""
 
-    def __init__(
-        self, broker: Broker, when_durable: Callable[[Callable[[], None]], None] = _now
-    ) -> None:
+    def __init__(self, broker: Broker, when_durable: WhenDurable = _now) -> None:
         self.broker = broker
         self.when_durable = when_durable
 
     async def publish(self, run_id: str, seq: int, type: str, data: dict[str, Any]) -> None:
         self.when_durable(
-            functools.partial(self.broker.publish, StreamItem(run_id, type, data, seq))
+            functools.partial(self.broker.publish, StreamItem(run_id, type, data, seq)), run_id
         )
 
     async def publish_ephemeral(self, run_id: str, type: str, data: dict[str, Any]) -> None:
-        self.when_durable(functools.partial(self.broker.publish, StreamItem(run_id, type, data)))
+        item = StreamItem(run_id, type, data)
+        self.when_durable(functools.partial(self.broker.publish, item), run_id)

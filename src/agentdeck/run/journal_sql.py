@@ -3,14 +3,17 @@
 On SQLite the writes go through the loop-friendly store in `_sqlite_journal` (raw
 statements); step writes and events other than a step's or run's outcome are *deferred*
 there, so a step costs one commit (its start, `step.started`, its finish and its outcome
-event), and `when_durable` holds their live delivery until that commit. On PostgreSQL each
-write is one autocommitted statement through SQLAlchemy Core (`_pg_journal`).
+event), and `when_durable` holds their live delivery until that commit. On PostgreSQL the
+writes of all runs of the process go into group-committed batches, one statement each
+(`_pg_journal`); a quick step is one round trip, and many runs in flight share one.
 
 Per-run event sequence numbers: the journal remembers the last one it wrote for each run and
 inserts the next with ``ON CONFLICT DO NOTHING``; the unique ``(run_id, seq)`` constraint is
-the safety net. On a conflict (another writer appended) or for a run it has not seen, the
-number is allocated inside the write transaction (``coalesce(max(seq), 0) + 1``): SQLite's
-``BEGIN IMMEDIATE`` serialises writers, PostgreSQL takes an advisory lock on the run first.
+the safety net. On SQLite, on a conflict (another writer appended) or for a run it has not
+seen, the number is allocated inside the write transaction (``coalesce(max(seq), 0) + 1``,
+``BEGIN IMMEDIATE`` serialises writers). On PostgreSQL a run it has not seen starts after its
+last stored number, and a number taken by another writer is a `JournalConflict`: only the
+worker holding the run's lease appends its events, so another writer means this one lost it.
 
 Step rows store ``item_index = -1`` for the node itself (`StepRecord.index is None`). The
 record returned by `finish_step` carries no `input` (the engine does not need it; `load` has it).
@@ -118,7 +121,7 @@ class SqlJournal:
         if self._sqlite:
             self._store = store_for(engine.url.render_as_string(hide_password=False))
         else:
-            self._pg = PgJournalBackend(engine, org_id)
+            self._pg = PgJournalBackend(engine.url, org_id)
             flush = services_for(engine).settings.journal_flush
             self._pg_flush_at = _COMMIT_AT if flush == "step" else _RUN_END
 
@@ -126,6 +129,7 @@ class SqlJournal:
         """The caller knows the run has never started (no step can exist): the next `load`
         of it answers without a query. Saves a round trip at the start of each run."""
         self._new.add(run_id)
+        self._seqs[run_id] = 0
 
     async def load(self, run_id: str) -> list[StepRecord]:
         """All step records of the run, in the order they were started."""
@@ -180,8 +184,7 @@ class SqlJournal:
         if ended is not None:
             record.ended_at = parse_stamp(ended)
         if not self._sqlite:
-            if not await self._pg.insert_step(record):
-                raise JournalConflict(self._where(record))
+            self._pg.insert_step(record)
             return
         usage = record.usage
         params = (
@@ -227,22 +230,22 @@ class SqlJournal:
             usage=usage,
         )
         if not self._sqlite:
-            found = await self._pg.finish_step(record)
-        else:
-            now = stamp()
-            record.ended_at = parse_stamp(now)
-            params = (
-                status.value, dumps(output), dumps(error), now, usage.tokens_in,
-                usage.tokens_out, usage.cost_usd, now, _run_hex(run_id), node_id,
-                -1 if index is None else index, attempt,
-            )  # fmt: skip
+            await self._pg.finish_step(record)
+            return record
+        now = stamp()
+        record.ended_at = parse_stamp(now)
+        params = (
+            status.value, dumps(output), dumps(error), now, usage.tokens_in,
+            usage.tokens_out, usage.cost_usd, now, _run_hex(run_id), node_id,
+            -1 if index is None else index, attempt,
+        )  # fmt: skip
 
-            def write(conn: sqlite3.Connection) -> tuple[str, str | None] | None:
-                row = conn.execute(_FINISH_STEP, params).fetchone()
-                return None if row is None else (row[0], row[1])
+        def write(conn: sqlite3.Connection) -> tuple[str, str | None] | None:
+            row = conn.execute(_FINISH_STEP, params).fetchone()
+            return None if row is None else (row[0], row[1])
 
-            raw = await self._store.write(write, defer=True)
-            found = None if raw is None else (raw[0], parse_stamp(raw[1]))
+        raw = await self._store.write(write, defer=True)
+        found = None if raw is None else (raw[0], parse_stamp(raw[1]))
         if found is None:
             raise KeyError(f"{run_id}:{node_id}[{index}] attempt {attempt} was never started")
         record.idempotency_key, record.started_at = found
@@ -252,10 +255,15 @@ class SqlJournal:
         """Store a durable event; its per-run sequence number. A step's or run's outcome
         is committed on return; others may commit a moment later (see `when_durable`)."""
         if not self._sqlite:
-            rid = run_uuid(run_id)
-            seq = await self._pg.append_event(
-                rid, type, data, self._next_seq(run_id), flush=type in self._pg_flush_at
-            )
+            if run_id not in self._seqs:
+                last = await self._pg.last_seq(run_uuid(run_id))
+                self._seqs.setdefault(run_id, last)  # a concurrent append may have set it
+            seq = self._seqs[run_id] + 1
+            self._seqs[run_id] = seq  # taken before anything else can run
+            self._pg.append_event(run_id, seq, type, data)
+            if type in _COMMIT_AT:
+                await self._pg.commit(run_id, sync=type in self._pg_flush_at)
+            return seq
         else:
             rid_hex = _run_hex(run_id)
             guess = self._next_seq(run_id)
@@ -276,13 +284,13 @@ class SqlJournal:
         self._seqs[run_id] = seq
         return seq
 
-    def when_durable(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once every write made so far is committed (at once on
-        PostgreSQL, whose writes commit before they return)."""
+    def when_durable(self, callback: Callable[[], None], run_id: str | None = None) -> None:
+        """Call ``callback`` once every write made so far is committed. On PostgreSQL it
+        is dropped if ``run_id``'s writes met a conflict (another worker runs it)."""
         if self._sqlite:
             self._store.after_commit(callback)
         else:
-            callback()
+            self._pg.when_durable(callback, run_id)
 
     def _next_seq(self, run_id: str) -> int | None:
         """The sequence number to try first; None when this journal has not seen the run."""
