@@ -37,6 +37,7 @@ from _run_bench import bench_sql_journal, bench_start_latency, summary
 from agentdeck.engine import AgentSpec, Engine, MemoryJournal, Ports, StepRecord, StepStatus
 from agentdeck.engine.journal import NO_USAGE, EventRecord, Journal, Usage
 from agentdeck.engine.ports import ChatRequest, ChatResult
+from agentdeck.kit import aio
 
 STEPS = 5
 
@@ -389,4 +390,12 @@ async def main(which: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "all"))
+    which = sys.argv[1] if len(sys.argv) > 1 else "all"
+    # Both sides run in this one process on the loop the product's processes use
+    # (`kit.aio.run`: uvloop); AGENTDECK_BENCH_LOOP=asyncio measures on asyncio's own.
+    if os.environ.get("AGENTDECK_BENCH_LOOP") == "asyncio":
+        print("event loop: asyncio (both sides)")
+        asyncio.run(main(which))
+    else:
+        print("event loop: uvloop, as agentdeck serve/worker run (both sides)")
+        aio.run(main(which))

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from agentdeck import __version__
 from agentdeck.config import ConfigError, Settings, get_settings
+from agentdeck.kit import aio
 
 if TYPE_CHECKING:
     from agentdeck.api import Runtime
@@ -106,7 +107,7 @@ def worker() -> None:
             warm.cancel()
             await runtime.engine.dispose()
 
-    asyncio.run(_run())
+    aio.run(_run())
 
 
 LOCAL_EMAIL = "local@agentdeck.localhost"
@@ -143,7 +144,7 @@ def run_file(
                 await runtime.http_client.aclose()
             await runtime.engine.dispose()
 
-    raise typer.Exit(asyncio.run(_run()))
+    raise typer.Exit(aio.run(_run()))
 
 
 async def _local_principal(runtime: Runtime) -> Principal:

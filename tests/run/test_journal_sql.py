@@ -200,6 +200,7 @@ async def test_sequence_numbers_stay_unique_with_another_writer(
     other = SqlJournal(runtime.sessionmaker, agent["org_id"])
     assert await one.append_event(run_id, "a", {}) == 1
     assert await other.append_event(run_id, "b", {}) == 2  # `one` still expects 2 next
+    await other.events(run_id)  # committed
     if runtime.engine.dialect.name != "sqlite":
         # PostgreSQL: only the run's lease holder appends; another writer means this one
         # lost the run, so its next wait or read says so and its event is not stored.

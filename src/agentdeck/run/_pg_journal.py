@@ -20,11 +20,13 @@ Commits: a batch that carries an outcome that must be flushed (`SqlJournal`'s fl
 commits synchronously; other batches go through connections with ``synchronous_commit=off``.
 PostgreSQL's WAL is sequential, so a flush makes every earlier batch durable too.
 
-Conflicts: a step attempt or an event sequence number that already exists means another
-worker runs this run too (its lease was lost). The batch still commits for the other runs;
-the run that met the conflict gets `JournalConflict` from its next write or wait, and the
-live delivery of its pending events is dropped (`when_durable`), so nobody sees an event
-that was not stored. Nothing is published before its batch commits.
+Failures stay with their run: when a batch statement fails (a step attempt or an event
+sequence number that already exists, which means another worker runs this run too because
+this one lost its lease; or a run deleted meanwhile), the batch is sent again as one
+statement per run, so the other runs commit and none of the failing run's writes in it do.
+That run gets the error (`JournalConflict` for a duplicate) from its next write, wait or
+read, and the live delivery of its pending events is dropped (`when_durable`), so nobody
+sees an event that was not stored. Nothing is published before its batch commits.
 
 Rows match what the ORM writes (native uuid, jsonb, timestamptz), so the ORM reads them
 unchanged; ``item_index`` is -1 for the node itself.
@@ -66,7 +68,6 @@ WITH s AS (
     $13::timestamptz[], $14::int[], $15::int[], $16::float8[])
     AS i(id, org_id, run_id, node_id, item_index, attempt, status, idempotency_key, input,
       output, error, started_at, ended_at, tokens_in, tokens_out, cost_usd)
-  ON CONFLICT DO NOTHING RETURNING id
 ), u AS (
   UPDATE run_steps r SET status = f.status, output = f.output, error = f.error,
     ended_at = f.ended_at, tokens_in = f.tokens_in, tokens_out = f.tokens_out,
@@ -83,12 +84,12 @@ WITH s AS (
   SELECT v.*, v.created_at
   FROM unnest($29::uuid[], $30::uuid[], $31::uuid[], $32::int[], $33::text[], $34::jsonb[],
     $35::timestamptz[]) AS v(id, org_id, run_id, seq, type, data, created_at)
-  ON CONFLICT DO NOTHING RETURNING id
 )
-SELECT id, NULL::int FROM s UNION ALL SELECT id, NULL FROM e UNION ALL SELECT NULL, ord FROM u
+SELECT ord FROM u
 """
 _POOL_MAX = 10
 _GATHER_ROUNDS = 16
+_IN_FLIGHT = 2
 _WRITERS: dict[tuple[str, int], _Writer] = {}
 
 StepKey = tuple[str, str, int, int]
@@ -124,6 +125,7 @@ class _Batch:
     steps: dict[StepKey, list[Any]] = field(default_factory=dict)
     closes: list[tuple[StepKey, list[Any]]] = field(default_factory=list)
     events: list[tuple[str, list[Any]]] = field(default_factory=list)
+    runs: set[str] = field(default_factory=set)
     sync: bool = False
     done: asyncio.Future[None] | None = None
     callbacks: list[tuple[str | None, Callable[[], None]]] = field(default_factory=list)
@@ -149,29 +151,28 @@ class _Batch:
 
 
 class _Writer:
-    """The group-commit writer of one database for one event loop (asyncpg pools belong to
-    one loop). Two pools: synchronous commits and ``synchronous_commit=off``."""
+    """The group-commit writer of one database for one event loop (asyncpg connections
+    belong to one loop). Up to `_IN_FLIGHT` batches are in flight at once, each on its own
+    connection, as long as no run has writes in two of them (a run's writes commit in
+    order); reads go through pools."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._pools: dict[bool, asyncio.Task[asyncpg.Pool]] = {}
         self._pending = _Batch()
-        self._sending: _Batch | None = None
+        self._in_flight: list[_Batch] = []
         self._scheduled = False
         self._writes = 0  # writes queued so far (a batch goes once they stop arriving)
         self._seen = 0
         self._rounds = 0
         self._failed: dict[str, BaseException] = {}
-        self._task: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._conns: dict[bool, list[asyncpg.Connection]] = {True: [], False: []}
 
     async def pool(self, sync: bool) -> asyncpg.Pool:
         starting = self._pools.get(sync)
         if starting is None or (starting.done() and _unusable(starting)):
-            # A generic plan: the batch statement is planned once per connection, not per
-            # call (a custom plan of it costs ~0.35 ms, as much as its execution).
-            settings = {"plan_cache_mode": "force_generic_plan"}
-            if not sync:
-                settings["synchronous_commit"] = "off"
+            settings = _settings(sync)
             starting = asyncio.ensure_future(
                 asyncpg.create_pool(
                     self.dsn, min_size=0, max_size=_POOL_MAX, server_settings=settings, reset=_keep
@@ -194,6 +195,7 @@ class _Writer:
         if key in self._pending.steps:
             raise JournalConflict(_where(key, "exists"))
         self._pending.steps[key] = row
+        self._pending.runs.add(key[0])
         self._schedule()
 
     def close_step(self, key: StepKey, values: list[Any]) -> None:
@@ -205,46 +207,66 @@ class _Writer:
             row[9], row[10], row[12], row[13], row[14], row[15] = values[1:]
         else:
             self._pending.closes.append((key, values))
+            self._pending.runs.add(key[0])
         self._schedule()
 
     def add_event(self, run_id: str, row: list[Any]) -> None:
         self.check(run_id)
         self._pending.events.append((run_id, row))
+        self._pending.runs.add(run_id)
         self._schedule()
 
+    def _latest(self, run_id: str) -> _Batch | None:
+        """The batch holding the run's newest writes (None: all committed)."""
+        if run_id in self._pending.runs:
+            return self._pending
+        for batch in self._in_flight:
+            if run_id in batch.runs:
+                return batch
+        return None
+
     async def commit(self, run_id: str, *, sync: bool) -> None:
-        """Wait until everything queued so far is committed (``sync``: and flushed)."""
-        if self._pending:
-            self._pending.sync = self._pending.sync or sync
-        await self.idle()
+        """Wait until the run's writes so far are committed (``sync``: and flushed)."""
+        batch = self._latest(run_id)
+        if batch is not None:
+            if batch is self._pending:
+                batch.sync = batch.sync or sync
+            await self._wait(batch)
         self.check(run_id)
 
     def when_durable(self, callback: Callable[[], None], run_id: str | None) -> None:
-        """Call ``callback`` once everything queued so far is committed; never when the
-        run met a conflict (its event was not stored)."""
-        if self._pending:
-            self._pending.callbacks.append((run_id, callback))
-        elif self._sending is not None:
-            self._sending.callbacks.append((run_id, callback))
+        """Call ``callback`` once the run's writes so far (all writes, without a run) are
+        committed; never when the run met a conflict (its event was not stored)."""
+        if run_id is not None:
+            batch = self._latest(run_id)
         else:
+            batch = self._pending if self._pending else None
+            if batch is None and self._in_flight:
+                batch = self._in_flight[-1]
+        if batch is None:
             callback()
+        else:
+            batch.callbacks.append((run_id, callback))
 
     async def idle(self) -> None:
-        """Wait until what is queued or in flight now is committed (batches commit in
-        order, so the newest one is enough; later writes are not waited for)."""
-        batch = self._pending if self._pending else self._sending
-        if batch is None:
-            return
+        """Wait until what is queued or in flight now is committed (later writes are not
+        waited for)."""
+        batches = [*self._in_flight, self._pending] if self._pending else [*self._in_flight]
+        for batch in batches:
+            await self._wait(batch)
+
+    async def _wait(self, batch: _Batch) -> None:
         if batch.done is None:
             batch.done = asyncio.get_running_loop().create_future()
-        self._schedule()
+        if batch is self._pending:
+            self._schedule()
         await asyncio.shield(batch.done)
 
     # ---- sending --------------------------------------------------------------------
 
     def _schedule(self) -> None:
         self._writes += 1
-        if not self._scheduled and self._sending is None:
+        if not self._scheduled and len(self._in_flight) < _IN_FLIGHT:
             self._scheduled = True
             self._seen, self._rounds = self._writes, 0
             asyncio.get_running_loop().call_soon(self._start)
@@ -259,13 +281,18 @@ class _Writer:
             asyncio.get_running_loop().call_soon(self._start)
             return
         self._scheduled = False
-        if self._sending is not None or not self._pending:
+        batch = self._pending
+        if not batch or len(self._in_flight) >= _IN_FLIGHT:
             return
-        batch, self._pending = self._pending, _Batch()
-        self._sending = batch
+        if any(batch.runs & other.runs for other in self._in_flight):
+            return  # a run's writes commit in order: wait for its batch in flight
+        self._pending = _Batch()
+        self._in_flight.append(batch)
         if batch.done is None:
             batch.done = asyncio.get_running_loop().create_future()
-        self._task = asyncio.ensure_future(self._send(batch))
+        task = asyncio.ensure_future(self._send(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _send(self, batch: _Batch) -> None:
         assert batch.done is not None
@@ -273,28 +300,30 @@ class _Writer:
             try:
                 rows = await self._execute(batch, batch.sync)
             except asyncpg.PostgresError as exc:  # a bad row (a deleted run, ...)
-                if len(_runs(batch)) > 1:  # it fails only its own run: send each apart
+                if len(batch.runs) > 1:  # it fails only its own run: send each apart
                     lost = await self._send_apart(batch)
                 else:
                     self._fail(batch, exc)
-                    lost = _runs(batch)
+                    lost = batch.runs
             else:
                 lost = self._conflicts(batch, rows)
         except BaseException as exc:  # the connection broke: every run of the batch lost it
             self._fail(batch, exc if isinstance(exc, Exception) else ConnectionError(repr(exc)))
-            batch.done.set_result(None)
-            self._sending = None
-            self._schedule()
+            self._sent(batch)
             if not isinstance(exc, Exception):
                 raise
             return
-        batch.done.set_result(None)
-        self._sending = None
-        if self._pending:
-            self._schedule()
+        self._sent(batch)
         for owner, callback in batch.callbacks:
             if owner is None or owner not in lost:
                 callback()
+
+    def _sent(self, batch: _Batch) -> None:
+        assert batch.done is not None
+        batch.done.set_result(None)
+        self._in_flight.remove(batch)
+        if self._pending:
+            self._schedule()
 
     async def _send_apart(self, batch: _Batch) -> set[str]:
         lost: set[str] = set()
@@ -303,58 +332,56 @@ class _Writer:
                 rows = await self._execute(part, batch.sync)
             except asyncpg.PostgresError as exc:
                 self._fail(part, exc)
-                lost |= _runs(part)
+                lost |= part.runs
             else:
                 lost |= self._conflicts(part, rows)
         return lost
 
     async def _execute(self, batch: _Batch, sync: bool) -> list[asyncpg.Record]:
-        pool = await self.pool(sync)
-        async with pool.acquire() as conn:
+        """Run the batch statement on one of this writer's own connections for ``sync``
+        (at most `_IN_FLIGHT` each: no pool checkout, no reset)."""
+        idle = self._conns[sync]
+        conn = idle.pop() if idle else None
+        if conn is None or conn.is_closed():
+            conn = await asyncpg.connect(self.dsn, server_settings=_settings(sync))
+        try:
             rows: list[asyncpg.Record] = await conn.fetch(_BATCH, *batch.params())
+        except asyncpg.PostgresError:  # the statement failed; the connection is fine
+            idle.append(conn)
+            raise
+        except BaseException:
+            conn.terminate()
+            raise
+        idle.append(conn)
         return rows
 
     def _fail(self, batch: _Batch, exc: Exception) -> None:
-        for run_id in _runs(batch):
-            self._failed.setdefault(run_id, exc)
+        for run_id in batch.runs:
+            failure: Exception = exc
+            if isinstance(exc, asyncpg.UniqueViolationError):  # another worker wrote it
+                failure = JournalConflict(f"{run_id}: {exc.detail or exc}")
+            self._failed.setdefault(run_id, failure)
 
     def _conflicts(self, batch: _Batch, rows: list[asyncpg.Record]) -> set[str]:
-        """Runs whose writes in the batch met an existing row (or no started step)."""
-        written = {r[0] for r in rows if r[0] is not None}
-        closed = {r[1] for r in rows if r[1] is not None}
+        """Runs whose close of a step found no started row (the batch itself committed)."""
+        closed = {r[0] for r in rows}
         lost: set[str] = set()
-        for key, row in batch.steps.items():
-            if row[0] not in written:
-                lost.add(key[0])
-                self._failed.setdefault(key[0], JournalConflict(_where(key, "exists")))
         for ordinal, (key, _values) in enumerate(batch.closes):
             if ordinal not in closed:
                 lost.add(key[0])
                 self._failed.setdefault(key[0], KeyError(_where(key, "was never started")))
-        for run_id, row in batch.events:
-            if row[0] not in written:
-                lost.add(run_id)
-                self._failed.setdefault(
-                    run_id, JournalConflict(f"{run_id}: event {row[3]} was written by another")
-                )
         return lost
-
-
-def _runs(batch: _Batch) -> set[str]:
-    return (
-        {k[0] for k in batch.steps} | {k[0] for k, _ in batch.closes} | {r for r, _ in batch.events}
-    )
 
 
 def _split(batch: _Batch) -> list[_Batch]:
     """The batch as one batch per run (so a bad row fails only its own run)."""
-    parts: dict[str, _Batch] = {}
+    parts = {run_id: _Batch(runs={run_id}) for run_id in batch.runs}
     for key, row in batch.steps.items():
-        parts.setdefault(key[0], _Batch()).steps[key] = row
+        parts[key[0]].steps[key] = row
     for key, values in batch.closes:
-        parts.setdefault(key[0], _Batch()).closes.append((key, values))
+        parts[key[0]].closes.append((key, values))
     for run_id, row in batch.events:
-        parts.setdefault(run_id, _Batch()).events.append((run_id, row))
+        parts[run_id].events.append((run_id, row))
     return list(parts.values())
 
 
@@ -363,12 +390,21 @@ def _where(key: StepKey, what: str) -> str:
     return f"{key[0]}:{key[1]}[{index}] attempt {key[3]} {what}"
 
 
+def _settings(sync: bool) -> dict[str, str]:
+    """Session settings of journal connections. A generic plan: the batch statement is
+    planned once per connection, not per call (a custom plan of it costs ~0.35 ms, as much
+    as running it)."""
+    settings = {"plan_cache_mode": "force_generic_plan"}
+    if not sync:
+        settings["synchronous_commit"] = "off"
+    return settings
+
+
 def _unusable(task: asyncio.Task[asyncpg.Pool]) -> bool:
     return task.cancelled() or task.exception() is not None or task.result().is_closing()
 
 
-def writer_for(url: URL) -> _Writer:
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+def writer_for(dsn: str) -> _Writer:
     key = (dsn, id(asyncio.get_running_loop()))
     writer = _WRITERS.get(key)
     if writer is None:
@@ -380,13 +416,13 @@ class PgJournalBackend:
     """Journal writes and reads for PostgreSQL through this loop's `_Writer`."""
 
     def __init__(self, url: URL, org_id: uuid.UUID) -> None:
-        self.url = url
+        self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.org_id = org_id
         self._started: dict[StepKey, tuple[str, dt.datetime]] = {}
 
     @property
     def writer(self) -> _Writer:
-        return writer_for(self.url)
+        return writer_for(self.dsn)
 
     async def load(self, run_id: str, rid: uuid.UUID) -> list[StepRecord]:
         writer = self.writer

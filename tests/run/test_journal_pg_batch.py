@@ -1,0 +1,197 @@
+"""The PostgreSQL journal's group commit (`run/_pg_journal.py`): runs in flight share round
+trips, a run's writes stay in order, one bad run does not fail the others, and a run that met
+a conflict has its pending live events dropped. PostgreSQL only."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+
+from agentdeck.api import Runtime
+from agentdeck.engine import AgentSpec, Engine
+from agentdeck.engine.journal import JournalConflict, StepStatus
+from agentdeck.models import Run, RunEvent, RunStep
+from agentdeck.run import _pg_journal
+from agentdeck.run.journal_sql import SqlJournal
+from tests.factories import create_agent_row, create_tenant, personal_space_id
+from tests.run.conftest import insert_run
+
+pytestmark = pytest.mark.usefixtures("_postgres_only")
+
+
+@pytest.fixture
+def _postgres_only(runtime: Runtime) -> None:
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("the group-commit writer is the PostgreSQL journal")
+
+
+@pytest.fixture(scope="module")
+def _agent_holder() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def agent(client: Any, app: Any, _agent_holder: dict[str, Any]) -> dict[str, Any]:
+    if "agent" not in _agent_holder:
+        tenant = await create_tenant(client)
+        space = await personal_space_id(client, tenant)
+        spec = {"name": "j", "nodes": [{"id": "a", "type": "transform", "value": 1}]}
+        _agent_holder["agent"] = await create_agent_row(app, tenant.org_id, space, spec)
+    return _agent_holder["agent"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def batches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[str]]]:
+    """The runs of each batch statement sent, in order."""
+    sent: list[set[str]] = []
+    execute = _pg_journal._Writer._execute
+
+    async def counting(self: Any, batch: Any, sync: bool) -> Any:
+        sent.append(set(batch.runs))
+        return await execute(self, batch, sync)
+
+    monkeypatch.setattr(_pg_journal._Writer, "_execute", counting)
+    yield sent
+
+
+def _chain(n: int, node: dict[str, Any]) -> AgentSpec:
+    nodes = [{**node, "id": f"n{i}", **({"needs": [f"n{i - 1}"]} if i else {})} for i in range(n)]
+    return AgentSpec.model_validate({"name": "chain", "nodes": nodes})
+
+
+async def _steps(runtime: Runtime, run_id: str) -> list[tuple[str, str]]:
+    async with runtime.sessionmaker() as session:
+        rows = await session.execute(
+            select(RunStep.node_id, RunStep.status)
+            .where(RunStep.run_id == uuid.UUID(run_id))
+            .order_by(RunStep.node_id)
+            .execution_options(tenant_bypass="test")
+        )
+        return [(r[0], r[1]) for r in rows.all()]
+
+
+async def test_a_quick_step_is_one_round_trip_and_runs_in_flight_share_them(
+    runtime: Runtime, agent: dict[str, Any], batches: list[set[str]]
+) -> None:
+    spec = _chain(3, {"type": "transform", "value": 1})
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    engine = Engine(journal)
+    alone = str(await insert_run(runtime, agent))
+    journal.known_new(alone)
+    assert (await engine.run(spec, alone)).status == "completed"
+    # 3 steps and the run's end: one statement each (start, finish and events merged)
+    assert len(batches) == 4
+    batches.clear()
+    runs = [str(await insert_run(runtime, agent)) for _ in range(12)]
+    for run_id in runs:
+        journal.known_new(run_id)
+    results = await asyncio.gather(*(engine.run(spec, run_id) for run_id in runs))
+    assert {r.status for r in results} == {"completed"}
+    assert len(batches) < 12 * 4 / 2  # shared: far fewer statements than steps
+    assert any(len(runs_of) > 1 for runs_of in batches)
+    for run_id in runs:
+        assert await _steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
+        events = await journal.events(run_id)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert events[-1].type == "run.completed"
+
+
+async def test_a_run_never_has_writes_in_two_batches_in_flight(
+    runtime: Runtime, agent: dict[str, Any], batches: list[set[str]]
+) -> None:
+    """Steps that yield to the loop get their start sent before their finish, so a finish
+    is an UPDATE of a row a previous batch inserted: that batch must have committed."""
+
+    class Yielding:
+        async def chat(self, request: Any) -> Any:
+            from agentdeck.engine.ports import ChatResult
+
+            await asyncio.sleep(0.001)
+            return ChatResult(text="ok")
+
+        async def stream(self, request: Any, on_delta: Any) -> Any:
+            return await self.chat(request)
+
+    from agentdeck.engine import Ports
+
+    in_flight: list[set[str]] = []
+    overlaps: list[set[str]] = []
+    execute = _pg_journal._Writer._execute
+
+    async def watching(self: Any, batch: Any, sync: bool) -> Any:
+        for other in in_flight:
+            if other & batch.runs:
+                overlaps.append(other & batch.runs)
+        in_flight.append(batch.runs)
+        try:
+            return await execute(self, batch, sync)
+        finally:
+            in_flight.remove(batch.runs)
+
+    spec = _chain(3, {"type": "llm", "prompt": "hi", "stream": False})
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    engine = Engine(journal, ports=Ports(llm=Yielding()))  # type: ignore[arg-type]
+    runs = [str(await insert_run(runtime, agent)) for _ in range(10)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_pg_journal._Writer, "_execute", watching)
+        results = await asyncio.gather(*(engine.run(spec, run_id) for run_id in runs))
+    assert {r.status for r in results} == {"completed"}
+    assert overlaps == []
+    for run_id in runs:
+        assert await _steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
+
+
+async def test_a_bad_row_fails_only_its_own_run(runtime: Runtime, agent: dict[str, Any]) -> None:
+    good, gone = str(await insert_run(runtime, agent)), str(await insert_run(runtime, agent))
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal.known_new(good)
+    journal.known_new(gone)
+    async with runtime.sessionmaker() as session:  # deleted while it runs
+        await session.execute(
+            delete(Run).where(Run.id == uuid.UUID(gone)).execution_options(tenant_bypass="test")
+        )
+        await session.commit()
+    for run_id in (good, gone):  # both in the same pending batch
+        await journal.start_step(run_id, "a", attempt=1, idempotency_key=f"{run_id}:a")
+        await journal.append_event(run_id, "step.started", {"node": "a"})
+    outcomes = await asyncio.gather(
+        journal.append_event(good, "run.completed", {}),
+        journal.append_event(gone, "run.completed", {}),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == 2
+    assert "foreign key" in str(outcomes[1]).lower()
+    assert await _steps(runtime, good) == [("a", "running")]
+    events = await journal.events(good)
+    assert [(e.seq, e.type) for e in events] == [(1, "step.started"), (2, "run.completed")]
+
+
+async def test_a_conflict_drops_the_runs_pending_live_events(
+    runtime: Runtime, agent: dict[str, Any]
+) -> None:
+    run_id = str(await insert_run(runtime, agent))
+    mine, other = (SqlJournal(runtime.sessionmaker, agent["org_id"]) for _ in range(2))
+    assert await mine.append_event(run_id, "run.started", {}) == 1
+    assert await other.append_event(run_id, "step.started", {}) == 2  # another worker
+    await other.events(run_id)  # committed (another worker's batch)
+    delivered: list[str] = []
+    await mine.start_step(run_id, "a", attempt=1, idempotency_key=f"{run_id}:a")
+    assert await mine.append_event(run_id, "step.started", {}) == 2  # taken: a conflict
+    mine.when_durable(lambda: delivered.append("step.started"), run_id)
+    with pytest.raises(JournalConflict):
+        await mine.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED)
+        await mine.append_event(run_id, "step.completed", {})
+    assert delivered == []
+    async with runtime.sessionmaker() as session:
+        stored = await session.execute(
+            select(RunEvent.seq, RunEvent.type)
+            .where(RunEvent.run_id == uuid.UUID(run_id))
+            .order_by(RunEvent.seq)
+            .execution_options(tenant_bypass="test")
+        )
+        assert [tuple(r) for r in stored.all()] == [(1, "run.started"), (2, "step.started")]
