@@ -96,9 +96,13 @@ StepKey = tuple[str, str, int, int]
 """(run id, node id, item index or -1, attempt)."""
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps with separators
+# builds a new encoder per call, which cost more than the rest of a journal write
+
+
 def _json(value: Any) -> str:
     """JSON text for a jsonb parameter (None is JSON null, as the ORM writes it)."""
-    return json.dumps(value, separators=(",", ":"))
+    return "null" if value is None else _ENCODE(value)
 
 
 def _unjson(value: str | None) -> Any:
