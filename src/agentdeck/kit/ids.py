@@ -37,4 +37,11 @@ def uuid7() -> uuid.UUID:
     value |= counter << 64
     value |= 0b10 << 62
     value |= rand_b
-    return uuid.UUID(int=value)
+    made = _new(uuid.UUID)  # what UUID(int=value) does, without re-checking the range
+    _set(made, "int", value)
+    _set(made, "is_safe", uuid.SafeUUID.unknown)
+    return made
+
+
+_new = object.__new__
+_set = object.__setattr__

@@ -38,7 +38,7 @@ import asyncio
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,20 +138,21 @@ class _Batch:
         return bool(self.steps or self.closes or self.events)
 
     def params(self) -> list[Any]:
-        step_cols: list[list[Any]] = [[] for _ in range(16)]
-        for row in self.steps.values():
-            for col, value in zip(step_cols, row, strict=True):
-                col.append(value)
-        close_cols: list[list[Any]] = [[] for _ in range(12)]
-        for ordinal, (key, values) in enumerate(self.closes):
-            row = [ordinal, uuid.UUID(key[0]), key[1], key[2], key[3], *values]
-            for col, value in zip(close_cols, row, strict=True):
-                col.append(value)
-        event_cols: list[list[Any]] = [[] for _ in range(7)]
-        for _run, row in self.events:
-            for col, value in zip(event_cols, row, strict=True):
-                col.append(value)
-        return [*step_cols, *close_cols, *event_cols]
+        """The statement's parameters: the rows of each write, transposed into arrays."""
+        closes = [
+            (ordinal, uuid.UUID(key[0]), key[1], key[2], key[3], *values)
+            for ordinal, (key, values) in enumerate(self.closes)
+        ]
+        return [
+            *_columns(self.steps.values(), 16),
+            *_columns(closes, 12),
+            *_columns((row for _run, row in self.events), 7),
+        ]
+
+
+def _columns(rows: Iterable[Sequence[Any]], width: int) -> list[tuple[Any, ...]]:
+    columns = list(zip(*rows, strict=True))
+    return columns if columns else [() for _ in range(width)]
 
 
 class _Writer:
@@ -423,10 +424,15 @@ class PgJournalBackend:
         self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.org_id = org_id
         self._started: dict[StepKey, tuple[str, dt.datetime]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer: _Writer
 
     @property
     def writer(self) -> _Writer:
-        return writer_for(self.dsn)
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # one journal may serve several loops (tests)
+            self._loop, self._writer = loop, writer_for(self.dsn)
+        return self._writer
 
     async def load(self, run_id: str, rid: uuid.UUID) -> list[StepRecord]:
         writer = self.writer

@@ -21,6 +21,7 @@ record returned by `finish_step` carries no `input` (the engine does not need it
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import sqlite3
 import uuid
@@ -177,15 +178,19 @@ class SqlJournal:
         await self._insert(record, finished=True)
 
     async def _insert(self, record: StepRecord, *, finished: bool) -> None:
+        if not self._sqlite:
+            moment = dt.datetime.now(dt.UTC)
+            record.started_at = record.started_at or moment
+            if finished:
+                record.ended_at = record.ended_at or moment
+            self._pg.insert_step(record)
+            return
         now = stamp()
         started = stamp(record.started_at) if record.started_at else now
         record.started_at = parse_stamp(started)
         ended = (stamp(record.ended_at) if record.ended_at else now) if finished else None
         if ended is not None:
             record.ended_at = parse_stamp(ended)
-        if not self._sqlite:
-            self._pg.insert_step(record)
-            return
         usage = record.usage
         params = (
             uuid7().hex, self._org_hex, _run_hex(record.run_id), record.node_id,
