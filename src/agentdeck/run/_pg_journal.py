@@ -35,9 +35,11 @@ unchanged; ``item_index`` is -1 for the node itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +92,7 @@ SELECT ord FROM u
 _POOL_MAX = 10
 _GATHER_ROUNDS = 16
 _IN_FLIGHT = 2
+_FAILED_MAX = 4096
 _WRITERS: dict[tuple[str, int], _Writer] = {}
 
 StepKey = tuple[str, str, int, int]
@@ -163,6 +166,7 @@ class _Writer:
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
+        self.loop = weakref.ref(asyncio.get_running_loop())
         self._pools: dict[bool, asyncio.Task[asyncpg.Pool]] = {}
         self._pending = _Batch()
         self._in_flight: list[_Batch] = []
@@ -186,6 +190,17 @@ class _Writer:
             self._pools[sync] = starting
         pool: asyncpg.Pool = await asyncio.shield(starting)
         return pool
+
+    def abandon(self) -> None:
+        """Close the connections of a writer whose event loop has gone (without it)."""
+        for idle in self._conns.values():
+            for conn in idle:
+                with contextlib.suppress(Exception):
+                    conn.terminate()
+        for task in self._pools.values():
+            if task.done() and not task.cancelled() and task.exception() is None:
+                with contextlib.suppress(Exception):
+                    task.result().terminate()
 
     # ---- queueing -------------------------------------------------------------------
 
@@ -365,7 +380,14 @@ class _Writer:
             failure: Exception = exc
             if isinstance(exc, asyncpg.UniqueViolationError):  # another worker wrote it
                 failure = JournalConflict(f"{run_id}: {exc.detail or exc}")
-            self._failed.setdefault(run_id, failure)
+            self._remember(run_id, failure)
+
+    def _remember(self, run_id: str, failure: BaseException) -> None:
+        """Keep the run's first failure for its next call (a bounded number of runs: a run
+        whose worker gave up never asks)."""
+        if len(self._failed) >= _FAILED_MAX:
+            del self._failed[next(iter(self._failed))]
+        self._failed.setdefault(run_id, failure)
 
     def _conflicts(self, batch: _Batch, rows: list[asyncpg.Record]) -> set[str]:
         """Runs whose close of a step found no started row (the batch itself committed)."""
@@ -374,7 +396,7 @@ class _Writer:
         for ordinal, (key, _values) in enumerate(batch.closes):
             if ordinal not in closed:
                 lost.add(key[0])
-                self._failed.setdefault(key[0], KeyError(_where(key, "was never started")))
+                self._remember(key[0], KeyError(_where(key, "was never started")))
         return lost
 
 
@@ -410,9 +432,17 @@ def _unusable(task: asyncio.Task[asyncpg.Pool]) -> bool:
 
 
 def writer_for(dsn: str) -> _Writer:
-    key = (dsn, id(asyncio.get_running_loop()))
+    """This event loop's writer for the database (created on first use; the writers of
+    loops that have since closed are dropped and their connections closed)."""
+    loop = asyncio.get_running_loop()
+    key = (dsn, id(loop))
     writer = _WRITERS.get(key)
-    if writer is None:
+    if writer is None or writer.loop() is not loop:
+        for old_key, old in list(_WRITERS.items()):
+            old_loop = old.loop()
+            if old_key == key or old_loop is None or old_loop.is_closed():
+                old.abandon()
+                del _WRITERS[old_key]
         writer = _WRITERS[key] = _Writer(dsn)
     return writer
 
