@@ -13,15 +13,17 @@ database file gets two plain `sqlite3` connections:
 Group commit: a write's statement runs at once (so conflicts are still reported by the
 call), but the transaction stays open and every other write of the same loop joins it until
 the loop's next iteration, when it commits (a ``call_soon`` callback), or before any read,
-whichever comes first. A *deferred* write (``write(fn, defer=True)``) returns at once; any
-other returns once that commit is done. `SqlJournal` defers step writes and every event but
-a step's or a run's outcome, so a quick step (its start, `step.started`, its finish and
-`step.completed`) is one commit, a step's outcome is durable before any step that depends
-on it starts, and the steps of all the runs that finish in the same turn of the loop (a
-thousand runs whose model calls return together) share one commit. Nothing is published before it is
-committed: `after_commit` holds the event's delivery until then, so a crash loses only writes
-nobody has seen, whose steps run again with the same idempotency key. Each commit in WAL
-costs ~25 us per page written, so fewer commits is the single biggest saving per step.
+whichever comes first. A *deferred* write (``write(fn, defer=True)``) returns at once. Any
+other commits at once when only its own task wrote in the transaction (one run: nothing to
+wait for), else it returns once the shared commit is done. `SqlJournal` defers step writes
+and every event but a step's or a run's outcome, so a quick step (its start,
+`step.started`, its finish and `step.completed`) is one commit, a step's outcome is durable
+before any step that depends on it starts, and the steps of the runs that finish in the
+same turn of the loop (a thousand runs whose model calls return together) share a commit.
+Nothing is published before it is committed: `after_commit` holds the event's delivery until
+then, so a crash loses only writes nobody has seen, whose steps run again with the same
+idempotency key. Each commit in WAL costs ~25 us per page written, so fewer commits is the
+single biggest saving per step.
 
 Reads (`load`, `events`) also use the fast connection: in WAL mode they never wait.
 
@@ -123,6 +125,7 @@ class _SqliteStore:
         self.lost: BaseException | None = None
         self.committed: list[Callable[[], None]] = []
         self.waiters: list[asyncio.Future[None]] = []
+        self.writers: set[asyncio.Task[Any] | None] = set()  # tasks in the open transaction
         weakref.finalize(self, self.executor.shutdown, wait=False)
 
     @staticmethod
@@ -153,10 +156,16 @@ class _SqliteStore:
             except _BusyError:
                 pass
             else:
-                if not defer:  # every write of this turn of the loop shares the commit
-                    committed = loop.create_future()
-                    self.waiters.append(committed)
-                    await committed
+                task = asyncio.current_task()
+                self.writers.add(task)
+                if defer:
+                    return result
+                if self.writers == {task}:  # nobody else to share the commit with
+                    self._commit()
+                    return result
+                committed = loop.create_future()  # shared: commits at the end of this turn
+                self.waiters.append(committed)
+                await committed
                 return result
         return await loop.run_in_executor(self.executor, self._txn, self.slow, fn)
 
@@ -249,6 +258,7 @@ class _SqliteStore:
         error inside the transaction): the deferred writes in it are lost."""
         callbacks, self.committed = self.committed, []
         waiters, self.waiters = self.waiters, []
+        self.writers.clear()
         try:
             if not self.fast.in_transaction:
                 raise sqlite3.OperationalError("the journal transaction was rolled back")
