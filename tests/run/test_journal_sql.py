@@ -126,6 +126,38 @@ async def test_a_quick_step_is_one_commit_and_its_outcome_is_committed_on_return
     assert [e.seq for e in await journal.events(run_id)] == [1, 2]
 
 
+async def test_runs_finishing_steps_together_share_a_commit(
+    runtime: Runtime, agent: dict[str, Any]
+) -> None:
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("the SQLite store's group commit (PostgreSQL: test_journal_pg_batch)")
+    runs = [str(await insert_run(runtime, agent)) for _ in range(8)]
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    store = journal._store
+    gate, done = asyncio.Event(), asyncio.Event()
+
+    async def two_steps(run_id: str) -> int:
+        await journal.start_step(run_id, "a", attempt=1, idempotency_key=f"{run_id}:a")
+        await gate.wait()  # model calls that return in the same turn of the loop
+        await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED)
+        seq = await journal.append_event(run_id, "step.completed", {"node": "a"})
+        await journal.start_step(run_id, "b", attempt=1, idempotency_key=f"{run_id}:b")
+        await done.wait()  # the next model call
+        return seq
+
+    tasks = [asyncio.create_task(two_steps(run_id)) for run_id in runs]
+    await asyncio.sleep(0.01)
+    before = store.commits
+    gate.set()
+    await asyncio.sleep(0.01)
+    assert store.commits - before <= 3  # the steps of the 8 runs share commits
+    done.set()
+    assert await asyncio.gather(*tasks) == [1] * 8
+    for run_id in runs:
+        a, b = await journal.load(run_id)
+        assert (a.status, b.status) == (StepStatus.COMPLETED, StepStatus.RUNNING)
+
+
 async def test_events_are_delivered_only_once_committed(
     runtime: Runtime, agent: dict[str, Any]
 ) -> None:
