@@ -253,11 +253,19 @@ async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
 ) -> None:
     if runtime.engine.dialect.name != "postgresql":
         pytest.skip("journal_flush applies to PostgreSQL")
+    from agentdeck.run import _pg_journal
     from agentdeck.run._services import services_for
     from agentdeck.run.settings import RunSettings
 
     services = services_for(runtime.engine)
     before = services.settings
+    synced: list[bool] = []
+    execute = _pg_journal._Writer._execute
+
+    async def recording(self: Any, batch: Any, sync: bool) -> Any:
+        synced.append(sync)
+        return await execute(self, batch, sync)
+
     try:
         for flush, waits_per_step in (("step", True), ("run", False)):
             services.settings = RunSettings(journal_flush=flush)
@@ -265,15 +273,24 @@ async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
             assert ("step.completed" in journal._pg_flush_at) is waits_per_step
             assert "run.completed" in journal._pg_flush_at
             run_id = str(await insert_run(runtime, agent))
-            await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
-            await journal.append_event(run_id, "step.started", {})
-            await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED)
-            await journal.append_event(run_id, "step.completed", {})
-            other = SqlJournal(runtime.sessionmaker, agent["org_id"])
-            [step] = await other.load(run_id)  # committed either way: visible to others
-            assert step.status is StepStatus.COMPLETED
-            assert [e.type for e in await other.events(run_id)] == [
-                "step.started", "step.completed"
-            ]  # fmt: skip
+            journal.known_new(run_id)
+            synced.clear()
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(_pg_journal._Writer, "_execute", recording)
+                await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
+                await journal.append_event(run_id, "step.started", {})
+                await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED)
+                await journal.append_event(run_id, "step.completed", {})
+            # one statement for the step, waiting for the WAL flush only with "step"
+            assert synced == [waits_per_step]
+            # committed on return either way: another connection sees it at once
+            assert await _stored_events(runtime, run_id) == 2
+            async with runtime.sessionmaker() as session:
+                rows = await session.execute(
+                    select(RunStep.status)
+                    .where(RunStep.run_id == uuid.UUID(run_id))
+                    .execution_options(tenant_bypass="test")
+                )
+                assert rows.scalars().all() == ["completed"]
     finally:
         services.settings = before
