@@ -9,14 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import JSON
+from sqlalchemy import JSON, select
 
 from agentdeck.api import Runtime
 from agentdeck.app import build_worker
 from agentdeck.auth.principal import Principal, scope_for_user
 from agentdeck.auth.repository import AuthRepository
 from agentdeck.kit.db import transaction
-from agentdeck.models import Run, Thread
+from agentdeck.models import Run, RunEvent, RunStep, Thread
 from agentdeck.run import service
 from agentdeck.run._services import attach, services_for
 from agentdeck.run.settings import RunSettings
@@ -90,6 +90,48 @@ async def worker(runtime: Runtime, fake_llm: FakeLLM) -> AsyncIterator[Any]:
     stop.set()
     await task
     await services_for(runtime.engine).aclose()
+
+
+@pytest.fixture(scope="module")
+def _agent_holder() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def agent(
+    client: httpx.AsyncClient, app: Any, _agent_holder: dict[str, Any]
+) -> dict[str, Any]:
+    """One agent row (of a fresh tenant) per test module, for journal tests' run rows."""
+    if "agent" not in _agent_holder:
+        tenant = await create_tenant(client)
+        space = await personal_space_id(client, tenant)
+        spec = {"name": "j", "nodes": [{"id": "a", "type": "transform", "value": 1}]}
+        _agent_holder["agent"] = await create_agent_row(app, tenant.org_id, space, spec)
+    return _agent_holder["agent"]  # type: ignore[no-any-return]
+
+
+async def stored_steps(runtime: Runtime, run_id: str) -> list[tuple[str, str]]:
+    """(node id, status) of the run's step rows as another connection sees them."""
+    async with runtime.sessionmaker() as session:
+        rows = await session.execute(
+            select(RunStep.node_id, RunStep.status)
+            .where(RunStep.run_id == uuid.UUID(run_id))
+            .order_by(RunStep.node_id)
+            .execution_options(tenant_bypass="test")
+        )
+        return [(r[0], r[1]) for r in rows.all()]
+
+
+async def stored_events(runtime: Runtime, run_id: str) -> list[tuple[int, str]]:
+    """(seq, type) of the run's event rows as another connection sees them."""
+    async with runtime.sessionmaker() as session:
+        rows = await session.execute(
+            select(RunEvent.seq, RunEvent.type)
+            .where(RunEvent.run_id == uuid.UUID(run_id))
+            .order_by(RunEvent.seq)
+            .execution_options(tenant_bypass="test")
+        )
+        return [(r[0], r[1]) for r in rows.all()]
 
 
 async def insert_run(runtime: Runtime, agent: dict[str, Any]) -> uuid.UUID:

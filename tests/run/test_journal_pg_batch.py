@@ -10,16 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from agentdeck.api import Runtime
 from agentdeck.engine import AgentSpec, Engine
 from agentdeck.engine.journal import JournalConflict, StepStatus
-from agentdeck.models import Run, RunEvent, RunStep
+from agentdeck.models import Run
 from agentdeck.run import _pg_journal
 from agentdeck.run.journal_sql import SqlJournal
-from tests.factories import create_agent_row, create_tenant, personal_space_id
-from tests.run.conftest import insert_run
+from tests.run.conftest import insert_run, stored_events, stored_steps
 
 pytestmark = pytest.mark.usefixtures("_postgres_only")
 
@@ -28,21 +27,6 @@ pytestmark = pytest.mark.usefixtures("_postgres_only")
 def _postgres_only(runtime: Runtime) -> None:
     if runtime.engine.dialect.name != "postgresql":
         pytest.skip("the group-commit writer is the PostgreSQL journal")
-
-
-@pytest.fixture(scope="module")
-def _agent_holder() -> dict[str, Any]:
-    return {}
-
-
-@pytest.fixture
-async def agent(client: Any, app: Any, _agent_holder: dict[str, Any]) -> dict[str, Any]:
-    if "agent" not in _agent_holder:
-        tenant = await create_tenant(client)
-        space = await personal_space_id(client, tenant)
-        spec = {"name": "j", "nodes": [{"id": "a", "type": "transform", "value": 1}]}
-        _agent_holder["agent"] = await create_agent_row(app, tenant.org_id, space, spec)
-    return _agent_holder["agent"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -62,17 +46,6 @@ def batches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[str]]]:
 def _chain(n: int, node: dict[str, Any]) -> AgentSpec:
     nodes = [{**node, "id": f"n{i}", **({"needs": [f"n{i - 1}"]} if i else {})} for i in range(n)]
     return AgentSpec.model_validate({"name": "chain", "nodes": nodes})
-
-
-async def _steps(runtime: Runtime, run_id: str) -> list[tuple[str, str]]:
-    async with runtime.sessionmaker() as session:
-        rows = await session.execute(
-            select(RunStep.node_id, RunStep.status)
-            .where(RunStep.run_id == uuid.UUID(run_id))
-            .order_by(RunStep.node_id)
-            .execution_options(tenant_bypass="test")
-        )
-        return [(r[0], r[1]) for r in rows.all()]
 
 
 async def test_a_quick_step_is_one_round_trip_and_runs_in_flight_share_them(
@@ -95,7 +68,7 @@ async def test_a_quick_step_is_one_round_trip_and_runs_in_flight_share_them(
     assert len(batches) < 12 * 4 / 2  # shared: far fewer statements than steps
     assert any(len(runs_of) > 1 for runs_of in batches)
     for run_id in runs:
-        assert await _steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
+        assert await stored_steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
         events = await journal.events(run_id)
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
         assert events[-1].type == "run.completed"
@@ -143,7 +116,7 @@ async def test_a_run_never_has_writes_in_two_batches_in_flight(
     assert {r.status for r in results} == {"completed"}
     assert overlaps == []
     for run_id in runs:
-        assert await _steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
+        assert await stored_steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
 
 
 async def test_a_bad_row_fails_only_its_own_run(runtime: Runtime, agent: dict[str, Any]) -> None:
@@ -166,7 +139,7 @@ async def test_a_bad_row_fails_only_its_own_run(runtime: Runtime, agent: dict[st
     )
     assert outcomes[0] == 2
     assert "foreign key" in str(outcomes[1]).lower()
-    assert await _steps(runtime, good) == [("a", "running")]
+    assert await stored_steps(runtime, good) == [("a", "running")]
     events = await journal.events(good)
     assert [(e.seq, e.type) for e in events] == [(1, "step.started"), (2, "run.completed")]
 
@@ -187,11 +160,4 @@ async def test_a_conflict_drops_the_runs_pending_live_events(
         await mine.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED)
         await mine.append_event(run_id, "step.completed", {})
     assert delivered == []
-    async with runtime.sessionmaker() as session:
-        stored = await session.execute(
-            select(RunEvent.seq, RunEvent.type)
-            .where(RunEvent.run_id == uuid.UUID(run_id))
-            .order_by(RunEvent.seq)
-            .execution_options(tenant_bypass="test")
-        )
-        assert [tuple(r) for r in stored.all()] == [(1, "run.started"), (2, "step.started")]
+    assert await stored_events(runtime, run_id) == [(1, "run.started"), (2, "step.started")]

@@ -8,17 +8,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from agentdeck.api import Runtime
 from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord, StepStatus
-from agentdeck.models import RunEvent, RunStep
+from agentdeck.models import RunStep
 from agentdeck.run.journal_sql import SqlJournal
 from tests.engine.journal_conformance import JournalConformance
-from tests.factories import create_agent_row, create_tenant, personal_space_id
-from tests.run.conftest import insert_run
+from tests.run.conftest import insert_run, stored_events, stored_steps
 
 
 class _RowBackedJournal:
@@ -64,23 +62,6 @@ class _RowBackedJournal:
 
     async def events(self, run_id: str, after: int = 0) -> list[EventRecord]:
         return await self.inner.events(await self._id(run_id), after)
-
-
-@pytest.fixture(scope="module")
-def _agent_holder() -> dict[str, Any]:
-    return {}
-
-
-@pytest.fixture
-async def agent(
-    client: httpx.AsyncClient, app: Any, _agent_holder: dict[str, Any]
-) -> dict[str, Any]:
-    if "agent" not in _agent_holder:
-        tenant = await create_tenant(client)
-        space = await personal_space_id(client, tenant)
-        spec = {"name": "j", "nodes": [{"id": "a", "type": "transform", "value": 1}]}
-        _agent_holder["agent"] = await create_agent_row(app, tenant.org_id, space, spec)
-    return _agent_holder["agent"]  # type: ignore[no-any-return]
 
 
 class TestSqlJournal(JournalConformance):
@@ -175,7 +156,7 @@ async def test_events_are_delivered_only_once_committed(
     if runtime.engine.dialect.name != "sqlite":  # PostgreSQL: queued in the pending batch
         await journal.events(run_id)  # waits for the batch to commit
         assert delivered == ["step.started"]
-        assert await _stored_events(runtime, run_id) == 1
+        assert len(await stored_events(runtime, run_id)) == 1
         return
     other = sqlite3.connect(sqlite_path(runtime.settings.resolved_db_url))
     seen = "SELECT count(*) FROM run_events WHERE run_id = ?"
@@ -186,16 +167,6 @@ async def test_events_are_delivered_only_once_committed(
     other.close()
 
 
-async def _stored_events(runtime: Runtime, run_id: str) -> int:
-    async with runtime.sessionmaker() as session:
-        rows = await session.execute(
-            select(RunEvent.id)
-            .where(RunEvent.run_id == uuid.UUID(run_id))
-            .execution_options(tenant_bypass="test")
-        )
-        return len(rows.all())
-
-
 async def test_a_step_write_alone_commits_before_the_loop_moves_on(
     runtime: Runtime, agent: dict[str, Any]
 ) -> None:
@@ -203,13 +174,7 @@ async def test_a_step_write_alone_commits_before_the_loop_moves_on(
     journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
     await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
     await asyncio.sleep(0)
-    async with runtime.sessionmaker() as session:
-        rows = await session.execute(
-            select(RunStep.status)
-            .where(RunStep.run_id == uuid.UUID(run_id))
-            .execution_options(tenant_bypass="test")
-        )
-        assert rows.scalars().all() == ["running"]
+    assert await stored_steps(runtime, run_id) == [("a", "running")]
 
 
 async def test_a_failing_write_keeps_the_step_written_before_it(
@@ -284,13 +249,7 @@ async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
             # one statement for the step, waiting for the WAL flush only with "step"
             assert synced == [waits_per_step]
             # committed on return either way: another connection sees it at once
-            assert await _stored_events(runtime, run_id) == 2
-            async with runtime.sessionmaker() as session:
-                rows = await session.execute(
-                    select(RunStep.status)
-                    .where(RunStep.run_id == uuid.UUID(run_id))
-                    .execution_options(tenant_bypass="test")
-                )
-                assert rows.scalars().all() == ["completed"]
+            assert len(await stored_events(runtime, run_id)) == 2
+            assert await stored_steps(runtime, run_id) == [("a", "completed")]
     finally:
         services.settings = before
