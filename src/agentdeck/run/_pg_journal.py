@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -49,6 +48,7 @@ from sqlalchemy.engine import URL
 
 from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord, StepStatus, Usage
 from agentdeck.kit.ids import uuid7
+from agentdeck.run._codec import dumps, loads
 
 _STEP_COLUMNS = (
     "node_id, item_index, attempt, status, idempotency_key, input, output, error, "
@@ -97,19 +97,6 @@ _WRITERS: dict[tuple[str, int], _Writer] = {}
 
 StepKey = tuple[str, str, int, int]
 """(run id, node id, item index or -1, attempt)."""
-
-
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps with separators
-# builds a new encoder per call, which cost more than the rest of a journal write
-
-
-def _json(value: Any) -> str:
-    """JSON text for a jsonb parameter (None is JSON null, as the ORM writes it)."""
-    return "null" if value is None else _ENCODE(value)
-
-
-def _unjson(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
 
 
 def _index(record: StepRecord) -> int:
@@ -474,8 +461,8 @@ class PgJournalBackend:
         return [
             StepRecord(
                 run_id=run_id, node_id=r[0], index=None if r[1] < 0 else r[1], attempt=r[2],
-                status=StepStatus(r[3]), idempotency_key=r[4], input=_unjson(r[5]),
-                output=_unjson(r[6]), error=_unjson(r[7]), started_at=r[8], ended_at=r[9],
+                status=StepStatus(r[3]), idempotency_key=r[4], input=loads(r[5]),
+                output=loads(r[6]), error=loads(r[7]), started_at=r[8], ended_at=r[9],
                 usage=Usage(r[10], r[11], r[12]),
             )
             for r in rows
@@ -491,7 +478,7 @@ class PgJournalBackend:
             [
                 uuid7(), self.org_id, uuid.UUID(record.run_id), record.node_id, key[2],
                 record.attempt, record.status.value, record.idempotency_key,
-                _json(record.input), _json(record.output), _json(record.error),
+                dumps(record.input), dumps(record.output), dumps(record.error),
                 record.started_at, record.ended_at, usage.tokens_in, usage.tokens_out,
                 usage.cost_usd,
             ],
@@ -512,7 +499,7 @@ class PgJournalBackend:
         self.writer.close_step(
             key,
             [
-                record.status.value, _json(record.output), _json(record.error),
+                record.status.value, dumps(record.output), dumps(record.error),
                 record.ended_at, usage.tokens_in, usage.tokens_out, usage.cost_usd,
             ],
         )  # fmt: skip
@@ -542,7 +529,7 @@ class PgJournalBackend:
     def append_event(self, run_id: str, seq: int, type: str, data: dict[str, Any]) -> None:
         """Queue the event with its sequence number."""
         now = dt.datetime.now(dt.UTC)
-        row = [uuid7(), self.org_id, uuid.UUID(run_id), seq, type, _json(data), now]
+        row = [uuid7(), self.org_id, uuid.UUID(run_id), seq, type, dumps(data), now]
         self.writer.add_event(run_id, row)
 
     async def commit(self, run_id: str, *, sync: bool) -> None:
@@ -558,4 +545,4 @@ class PgJournalBackend:
         pool = await writer.pool(True)
         async with pool.acquire() as conn:
             rows = await conn.fetch(_EVENTS, rid, after)
-        return [EventRecord(run_id, r[0], r[1], _unjson(r[2]), r[3]) for r in rows]
+        return [EventRecord(run_id, r[0], r[1], loads(r[2]), r[3]) for r in rows]

@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import sqlite3
 import threading
 import weakref
@@ -71,20 +70,6 @@ def stamp(value: dt.datetime | None = None) -> str:
 
 def parse_stamp(value: str | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
-
-
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def dumps(value: Any) -> str:
-    return "null" if value is None else _ENCODE(value)
-
-
-def loads(value: str | float | None) -> Any:
-    """Decode a JSON column; numeric JSON text comes back as a number (column affinity)."""
-    if value is None or isinstance(value, int | float):
-        return value
-    return json.loads(value)
 
 
 def _connect(path: str, busy_ms: int, autocheckpoint: int) -> sqlite3.Connection:

@@ -39,9 +39,10 @@ from agentdeck.engine.journal import (
     Usage,
 )
 from agentdeck.kit.ids import uuid7
+from agentdeck.run._codec import dumps, loads
 from agentdeck.run._pg_journal import PgJournalBackend
 from agentdeck.run._services import services_for
-from agentdeck.run._sqlite_journal import dumps, loads, parse_stamp, stamp, store_for
+from agentdeck.run._sqlite_journal import parse_stamp, stamp, store_for
 
 _STEP_COLUMNS = (
     "node_id, item_index, attempt, status, idempotency_key, input, output, error, "
