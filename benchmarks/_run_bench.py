@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import JSON, text
 
@@ -34,9 +34,13 @@ from agentdeck.run._services import attach, services_for
 from agentdeck.run.journal_sql import SqlJournal
 from agentdeck.run.settings import RunSettings
 
-LAST_CPU_MS_PER_STEP = [0.0]
-"""CPU time of this process per step in the last `bench_sql_journal` (the rest of the wall
-time is the database's work and waiting for it)."""
+
+class StepCost(NamedTuple):
+    """ms per step: wall time, and this process's CPU time (the rest of the wall time is
+    the database's work and waiting for it)."""
+
+    wall_ms: float
+    cpu_ms: float
 
 
 @dataclass
@@ -107,7 +111,7 @@ async def bench_sql_journal(
     runs: int,
     concurrency: int = 1,
     flush: Literal["step", "run"] = "step",
-) -> float:
+) -> StepCost:
     """ms per step of the 5-node graph through the product's SqlJournal: wall time over
     all steps, with ``concurrency`` runs in flight at once (1: one after another). Each run
     is fresh and the journal is told so, as the worker does (no read before the first step);
@@ -132,8 +136,10 @@ async def bench_sql_journal(
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(lane() for _ in range(concurrency)))
         steps = runs * len(spec_obj.nodes)
-        LAST_CPU_MS_PER_STEP[0] = (time.process_time() - cpu) * 1000 / steps
-        return (time.perf_counter() - started) * 1000 / steps
+        return StepCost(
+            (time.perf_counter() - started) * 1000 / steps,
+            (time.process_time() - cpu) * 1000 / steps,
+        )
 
 
 async def bench_start_latency(

@@ -34,7 +34,6 @@ from typing import Any, TypedDict
 import aiosqlite
 
 from _run_bench import (
-    LAST_CPU_MS_PER_STEP,
     bench_concurrent_runs,
     bench_sql_journal,
     bench_start_latency,
@@ -266,9 +265,8 @@ async def durable(runs: int = 200) -> None:
             await journal.db.close()
         print(f"    agentdeck + RAW aiosqlite bench journal (not the product's): {ms:.3f} ms/step")
         spec = linear_spec('{"type": "transform", "value": 1}')
-        ours = await bench_sql_journal(
-            f"sqlite+aiosqlite:///{os.path.join(tmp, 'sql.db')}", Path(tmp), spec, runs
-        )
+        sqlite_url = f"sqlite+aiosqlite:///{os.path.join(tmp, 'sql.db')}"
+        ours = (await bench_sql_journal(sqlite_url, Path(tmp), spec, runs)).wall_ms
         print(f"    agentdeck + SqlJournal (SQLite): {ours:.3f} ms/step  (target <= 0.5)")
         try:
             from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -287,9 +285,9 @@ async def durable(runs: int = 200) -> None:
         if not pg_url:
             print("    PostgreSQL: set AGENTDECK_BENCH_PG_URL (that database is RESET)")
             return
-        pg = await bench_sql_journal(pg_url, Path(tmp), spec, runs)
+        pg = (await bench_sql_journal(pg_url, Path(tmp), spec, runs)).wall_ms
         print(f"    agentdeck + SqlJournal (PostgreSQL, WAL flush per step): {pg:.3f} ms/step")
-        pg_run = await bench_sql_journal(pg_url, Path(tmp), spec, runs, flush="run")
+        pg_run = (await bench_sql_journal(pg_url, Path(tmp), spec, runs, flush="run")).wall_ms
         print(f"    agentdeck + SqlJournal (PostgreSQL, WAL flush per run): {pg_run:.3f} ms/step")
         try:
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -322,8 +320,7 @@ async def _durable_pg_concurrent(
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
 
-    ours = await bench_sql_journal(pg_url, tmp, spec, runs * 4, concurrency=lanes)
-    cpu = LAST_CPU_MS_PER_STEP[0]
+    ours, cpu = await bench_sql_journal(pg_url, tmp, spec, runs * 4, concurrency=lanes)
     print(
         f"    {lanes} runs in flight, agentdeck (PostgreSQL): {ours:.3f} ms/step (wall; "
         f"this process's CPU {cpu:.3f} ms/step, the rest is the server's share of 2 cores)"
