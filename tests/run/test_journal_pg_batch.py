@@ -74,6 +74,33 @@ async def test_a_quick_step_is_one_round_trip_and_runs_in_flight_share_them(
         assert events[-1].type == "run.completed"
 
 
+async def test_a_full_batch_goes_before_the_rest_of_a_wave_has_queued(
+    runtime: Runtime,
+    agent: dict[str, Any],
+    batches: list[set[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs woken together queue their writes in one turn of the loop; once the pending batch
+    holds `_BATCH_WRITES` writes it is sent, so the server works while the rest queue up."""
+    monkeypatch.setattr(_pg_journal, "_BATCH_WRITES", 8)
+    spec = _chain(3, {"type": "transform", "value": 1})
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    engine = Engine(journal)
+    runs = [str(await insert_run(runtime, agent)) for _ in range(12)]
+    for run_id in runs:
+        journal.known_new(run_id)
+    results = await asyncio.gather(*(engine.run(spec, run_id) for run_id in runs))
+    assert {r.status for r in results} == {"completed"}
+    # all 12 runs queue their first step in the same turn (4 writes each): the first batch
+    # went once it held 8 writes, with only the first runs in it
+    assert 0 < len(batches[0]) < 12
+    for run_id in runs:
+        assert await stored_steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
+        events = await journal.events(run_id)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert events[-1].type == "run.completed"
+
+
 async def test_a_run_never_has_writes_in_two_batches_in_flight(
     runtime: Runtime, agent: dict[str, Any], batches: list[set[str]]
 ) -> None:
