@@ -4,12 +4,10 @@ AGENTDECK_TEST_DATABASE_URL is set)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
@@ -19,7 +17,7 @@ from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord, S
 from agentdeck.models import RunStep
 from agentdeck.run.journal_sql import SqlJournal
 from tests.engine.journal_conformance import JournalConformance
-from tests.factories import create_tenant
+from tests.factories import create_agent_row, create_tenant, personal_space_id
 from tests.run.conftest import insert_run, stored_events, stored_steps
 
 
@@ -259,22 +257,24 @@ async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
         services.settings = before
 
 
-async def test_a_journal_row_cannot_name_another_organisation(
-    runtime: Runtime, agent: dict[str, Any], client: httpx.AsyncClient
+async def test_deleting_an_organisation_deletes_its_journal_rows(
+    runtime: Runtime, client: httpx.AsyncClient, app: Any
 ) -> None:
-    """Journal rows have one foreign key, (run_id, org_id) to the run's (id, org_id): a row
-    that puts another tenant's organisation on a run is refused and nothing is stored (a
-    batching journal reports it at the run's next wait or read at the latest)."""
-    other = await create_tenant(client)
+    """Journal rows hang off their run (no key to the organisation of their own): an
+    organisation's deletion reaches them through its runs."""
+    tenant = await create_tenant(client)
+    space = await personal_space_id(client, tenant)
+    spec = {"name": "j", "nodes": [{"id": "a", "type": "transform", "value": 1}]}
+    agent = await create_agent_row(app, tenant.org_id, space, spec)
     run_id = str(await insert_run(runtime, agent))
-    journal = SqlJournal(runtime.sessionmaker, uuid.UUID(other.org_id))
-    refused = (sqlite3.IntegrityError, asyncpg.ForeignKeyViolationError)
-    with pytest.raises(refused):
-        await journal.start_step(run_id, "a", attempt=1, input={}, idempotency_key="k")
-        await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED, output=1)
-        await journal.load(run_id)
-    with pytest.raises(refused):
-        await journal.append_event(run_id, "run.started", {})
-        await journal.events(run_id)
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    await journal.start_step(run_id, "a", attempt=1, input={}, idempotency_key="k")
+    await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED, output=1)
+    await journal.append_event(run_id, "run.completed", {})
+    await journal.events(run_id)  # everything is committed
+    assert await stored_steps(runtime, run_id) == [("a", "completed")]
+    assert (
+        await client.delete(f"/api/v1/orgs/{tenant.org_id}", headers=tenant.headers)
+    ).status_code == 204
     assert await stored_steps(runtime, run_id) == []
     assert await stored_events(runtime, run_id) == []

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     Float,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     String,
     UniqueConstraint,
@@ -39,12 +38,7 @@ class Run(SpaceColumn, SpaceOwned, Base):
     """One execution of one agent version. Steps and events hang off it."""
 
     __tablename__ = "runs"
-    # (id, org_id) is what the journal rows' one foreign key points at (`_RunJournalRow`); a
-    # unique index (not a constraint) so SQLite adds it without rebuilding the table.
-    __table_args__ = (
-        Index("ix_runs_org_status", "org_id", "status"),
-        Index("uq_runs_id_org_id", "id", "org_id", unique=True),
-    )
+    __table_args__ = (Index("ix_runs_org_status", "org_id", "status"),)
 
     agent_id: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey("agents.id", ondelete="CASCADE"), index=True
@@ -78,23 +72,18 @@ class Run(SpaceColumn, SpaceOwned, Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-def _run_key() -> ForeignKeyConstraint:
-    return ForeignKeyConstraint(
-        ["run_id", "org_id"], ["runs.id", "runs.org_id"], ondelete="CASCADE"
-    )
-
-
 class _RunJournalRow:
-    """``org_id`` and ``run_id`` of a journal row, with ONE foreign key, (run_id, org_id) to
-    the run's (id, org_id): the row's organisation is its run's (a row can never name another
-    tenant), and the journal's hot inserts pay one key check instead of two. Deleting the
-    organisation deletes its runs, and a run's rows go with it."""
+    """``org_id`` and ``run_id`` of a journal row; the journal writes its run's ``org_id``.
+    Its one foreign key is to the run: deleting an organisation deletes its runs, and a
+    run's rows go with it. No key to the organisation as well: on the journal's hottest path
+    it cost a lookup and a share lock on the one row all of an org's runs share, per insert,
+    to check what the run's key already guarantees (its organisation exists)."""
 
     @declared_attr
     def org_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(Uuid(), index=True)
 
-    run_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("runs.id", ondelete="CASCADE"))
 
 
 class RunStep(_RunJournalRow, OrgOwned, Base):
@@ -103,10 +92,7 @@ class RunStep(_RunJournalRow, OrgOwned, Base):
     __tablename__ = "run_steps"
     # The unique key leads with run_id, so it serves run_id lookups: no index of its own
     # (each index is one more page written by every journal commit).
-    __table_args__ = (
-        UniqueConstraint("run_id", "node_id", "item_index", "attempt"),
-        _run_key(),
-    )
+    __table_args__ = (UniqueConstraint("run_id", "node_id", "item_index", "attempt"),)
 
     node_id: Mapped[str] = mapped_column(String(100))
     item_index: Mapped[int] = mapped_column(default=-1)
@@ -127,7 +113,7 @@ class RunEvent(_RunJournalRow, OrgOwned, Base):
     """A durable run event with its per-run sequence number (SSE ``Last-Event-ID``)."""
 
     __tablename__ = "run_events"
-    __table_args__ = (UniqueConstraint("run_id", "seq"), _run_key())  # also serves run_id lookups
+    __table_args__ = (UniqueConstraint("run_id", "seq"),)  # also serves run_id lookups
 
     seq: Mapped[int]
     type: Mapped[str] = mapped_column(String(50))
