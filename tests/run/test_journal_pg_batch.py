@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import delete
 
@@ -188,3 +189,24 @@ async def test_a_conflict_drops_the_runs_pending_live_events(
         await mine.append_event(run_id, "step.completed", {})
     assert delivered == []
     assert await stored_events(runtime, run_id) == [(1, "run.started"), (2, "step.started")]
+
+
+async def test_journal_plans_are_index_lookups_even_on_new_tables(runtime: Runtime) -> None:
+    """A journal connection keeps its generic plans for life; planned on new, never
+    analysed tables they must still find the step a close updates by its unique key, not
+    by a sequential scan of every step."""
+    dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn, server_settings=_pg_journal._settings(True))
+    try:
+        # temporary tables shadow the real ones: new, empty, without statistics
+        await conn.execute(
+            "CREATE TEMP TABLE run_steps (LIKE public.run_steps INCLUDING ALL); "
+            "CREATE TEMP TABLE run_events (LIKE public.run_events INCLUDING ALL)"
+        )
+        await conn.execute("PREPARE batch AS " + _pg_journal._BATCH)
+        rows = await conn.fetch(f"EXPLAIN EXECUTE batch({', '.join(['NULL'] * 35)})")
+    finally:
+        await conn.close()
+    plan = "\n".join(r[0] for r in rows)
+    assert "Seq Scan" not in plan and "Hash Join" not in plan, plan
+    assert "Index Scan using" in plan and "on run_steps r" in plan, plan

@@ -416,10 +416,22 @@ def _where(key: StepKey, what: str) -> str:
 
 
 def _settings(sync: bool) -> dict[str, str]:
-    """Session settings of journal connections. A generic plan: the batch statement is
-    planned once per connection, not per call (a custom plan of it costs ~0.35 ms, as much
-    as running it)."""
-    settings = {"plan_cache_mode": "force_generic_plan"}
+    """Session settings of journal connections.
+
+    A generic plan: the batch statement is planned once per connection, not per call (a
+    custom plan of it costs ~0.35 ms, as much as running it). That plan is kept for the
+    connection's life, so it must not depend on statistics: planned while the journal
+    tables are new (empty, never analysed), PostgreSQL closes steps with a hash join over a
+    sequential scan of ``run_steps``, a full scan per batch until autovacuum analyses the
+    table. Journal connections only ever look rows up by their unique keys, so sequential
+    scans and hash/merge joins are off for them: every plan is an index lookup per row.
+    """
+    settings = {
+        "plan_cache_mode": "force_generic_plan",
+        "enable_seqscan": "off",
+        "enable_hashjoin": "off",
+        "enable_mergejoin": "off",
+    }
     if not sync:
         settings["synchronous_commit"] = "off"
     return settings
