@@ -26,7 +26,9 @@ from agentdeck.errors import Conflict, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.ids import uuid7
 from agentdeck.kit.pagination import Page
-from agentdeck.models import Job, Run, RunEvent, RunStep
+from agentdeck.kit.tenancy import TenantScope
+from agentdeck.models import Agent, Job, Run, RunEvent, RunStep
+from agentdeck.run import _specs
 from agentdeck.run._services import services_for
 from agentdeck.run._stream import stream_events, wait_for_run
 from agentdeck.run.broker import EagerWorker, StreamItem
@@ -137,15 +139,7 @@ async def create_run(
         inputs = resume_from.inputs
     else:
         version_no = agent_version or agent.current_version
-    version = await scoped_version(session, scope, agent, version_no)
-    if version is None:
-        raise NotFound(f"agent version {version_no} not found", field="agent_version")
-    try:
-        spec = AgentSpec.model_validate(version.spec)
-    except ValidationError as exc:
-        raise InvalidInput(
-            f"stored agent version is invalid: {exc}", field="agent_version"
-        ) from exc
+    spec = await _version_spec(session, scope, agent, version_no)
     if resume_from is None:
         _check_inputs(spec, inputs)
     if (
@@ -171,6 +165,27 @@ async def create_run(
         thread.status = "busy"
     await enqueue_execution(session, run)
     return run
+
+
+async def _version_spec(
+    session: AsyncSession, scope: TenantScope, agent: Agent, version_no: int
+) -> AgentSpec:
+    """The agent's version, parsed; read once per process (`_specs`: versions never change).
+    The caller has checked that the agent is visible."""
+    spec = _specs.cached(agent.id, version_no)
+    if spec is not None:
+        return spec
+    version = await scoped_version(session, scope, agent, version_no)
+    if version is None:
+        raise NotFound(f"agent version {version_no} not found", field="agent_version")
+    try:
+        spec = AgentSpec.model_validate(version.spec)
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"stored agent version is invalid: {exc}", field="agent_version"
+        ) from exc
+    _specs.keep(agent.id, version_no, spec)
+    return spec
 
 
 async def enqueue_execution(session: AsyncSession, run: Run) -> None:

@@ -22,6 +22,7 @@ from agentdeck.engine.journal import StepRecord
 from agentdeck.engine.ports import ChatRequest, ChatResult, DeltaCallback
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import Run
+from agentdeck.run import _specs
 from agentdeck.run._llm_port import load_llm_port
 from agentdeck.run._ports import ChildRuns, NoTools, SpaceKnowledge
 from agentdeck.run._services import LLMContext, RunServices, services_for
@@ -141,23 +142,15 @@ async def _prepare(
     return run, spec, thread_ctx, llm, fresh
 
 
-_SPECS: dict[tuple[uuid.UUID, int], AgentSpec] = {}
-_SPECS_MAX = 1024
-
-
 async def _spec(session: AsyncSession, run: Run) -> AgentSpec | None:
-    """The run's agent version, parsed. Versions never change once written, so parsed specs
-    are kept per process: a run of a known version starts without that query."""
-    key = (run.agent_id, run.agent_version)
-    spec = _SPECS.get(key)
+    """The run's agent version, parsed (kept per process: `_specs`)."""
+    spec = _specs.cached(run.agent_id, run.agent_version)
     if spec is None:
         raw = await spec_of(session, run.agent_id, run.agent_version)
         if raw is None:
             return None
         spec = AgentSpec.model_validate(raw)
-        if len(_SPECS) >= _SPECS_MAX:
-            _SPECS.clear()
-        _SPECS[key] = spec
+        _specs.keep(run.agent_id, run.agent_version, spec)
     return spec
 
 
