@@ -188,3 +188,34 @@ async def test_run_goes_to_the_local_worker_at_commit_and_a_rollback_frees_the_s
     assert job.lease_owner == worker.id  # inserted leased to this process's worker
     done = await service.wait_for_run(runtime, run.id, timeout_s=10)
     assert done.status == "completed", done.error
+
+
+async def test_a_known_version_is_not_read_again_and_stays_private(
+    org: Org, client: Any, app: Any
+) -> None:
+    """Versions never change, so a process parses each once; the cache is reached only
+    after the agent's own access check, so another tenant still gets 404."""
+    from sqlalchemy import event
+
+    from tests.run.conftest import make_org
+
+    agent = await org.agent(TWO_STEPS)
+    await org.start(agent, inputs={"who": "x"})
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = app.state.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        run = await org.start(agent, inputs={"who": "y"})
+        with pytest.raises(InvalidInput):  # the cached version's input schema still applies
+            await org.start(agent, inputs={"who": 3})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert run.agent_version == 1
+    assert statements and not any("agent_versions" in s for s in statements)
+    other = await make_org(client, app)
+    with pytest.raises(NotFound):
+        await other.start(agent, inputs={"who": "x"})
