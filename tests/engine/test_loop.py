@@ -42,6 +42,17 @@ async def test_linear_run_completes_with_events(
     assert [seq for seq, _, _ in sink.durable] == [1, 2, 3, 4, 5, 6]
 
 
+async def test_a_run_whose_start_the_caller_recorded_does_not_start_again(
+    make_engine: MakeEngine, sink: RecordingSink
+) -> None:
+    """``started=True``: the caller journaled `run.started` (a worker does, with the run's
+    status); the engine goes straight to the steps."""
+    spec = spec_from("name: t\nnodes:\n  - {id: a, type: transform, value: 1}\n")
+    result = await make_engine().run(spec, "r1", started=True)
+    assert result.status == "completed"
+    assert sink.types() == ["step.started", "step.completed", "run.completed"]
+
+
 async def test_invalid_inputs_fail_the_run(make_engine: MakeEngine) -> None:
     spec = spec_from(
         "name: t\ninputs: {type: object, required: [ticket]}\n"

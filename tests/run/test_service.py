@@ -219,3 +219,21 @@ async def test_a_known_version_is_not_read_again_and_stays_private(
     other = await make_org(client, app)
     with pytest.raises(NotFound):
         await other.start(agent, inputs={"who": "x"})
+
+
+async def test_a_runs_first_event_commits_with_its_running_status(
+    runtime: Runtime, org: Org, worker: Any
+) -> None:
+    """The worker writes `run.started` in the transaction that marks the run running, and the
+    engine does not write it again: event numbers stay 1, 2, 3, ... with one start."""
+    from tests.run.conftest import stored_events
+
+    agent = await org.agent(TWO_STEPS)
+    run = await org.start(agent, inputs={"who": "x"})
+    done = await service.wait_for_run(runtime, run.id, timeout_s=10)
+    assert done.status == "completed"
+    events = await stored_events(runtime, str(run.id))
+    assert events[0] == (1, "run.started")
+    assert [t for _, t in events].count("run.started") == 1
+    assert [seq for seq, _ in events] == list(range(1, len(events) + 1))
+    assert events[-1][1] == "run.completed"

@@ -77,8 +77,12 @@ class Engine:
         resume: Resume | None = None,
         thread: Any = None,
         cancel: asyncio.Event | None = None,
+        started: bool = False,
     ) -> RunResult:
         """Start or continue run `run_id` until it completes, fails, is interrupted or cancelled.
+
+        ``started``: the caller has already journaled this run's `run.started` event (a
+        worker writes it with the run's status), so it is not emitted again.
 
         The spec must be valid (`validate()` returned no problems). Node failures never
         raise; they end in `RunResult(status="failed")`. Raises ResumeError for a resume
@@ -97,7 +101,8 @@ class Engine:
                 error = {"kind": "invalid_input", "message": exc.message}
                 await events.emit("run.failed", {"error": error})
                 return RunResult("failed", error=error)
-        await events.emit("run.started", {"resumed": bool(records)})
+        if not started:
+            await events.emit("run.started", {"resumed": bool(records)})
         if answer is not None:
             await self.journal.record_step(answer)
             state.apply(answer)

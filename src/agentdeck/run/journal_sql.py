@@ -127,11 +127,12 @@ class SqlJournal:
             flush = services_for(engine).settings.journal_flush
             self._pg_flush_at = _COMMIT_AT if flush == "step" else _RUN_END
 
-    def known_new(self, run_id: str) -> None:
-        """The caller knows the run has never started (no step can exist): the next `load`
-        of it answers without a query. Saves a round trip at the start of each run."""
+    def known_new(self, run_id: str, last_seq: int = 0) -> None:
+        """The caller knows the run has never started (no step can exist) and that its
+        events so far end at ``last_seq``: the next `load` of it answers without a query,
+        and so does its first event's number. Saves round trips at the start of each run."""
         self._new.add(run_id)
-        self._seqs[run_id] = 0
+        self._seqs[run_id] = last_seq
 
     async def load(self, run_id: str) -> list[StepRecord]:
         """All step records of the run, in the order they were started."""

@@ -21,7 +21,7 @@ from agentdeck.engine import AgentSpec, Engine, Ports, Resume, ResumeError, RunR
 from agentdeck.engine.journal import StepRecord
 from agentdeck.engine.ports import ChatRequest, ChatResult, DeltaCallback
 from agentdeck.kit.db import transaction, utcnow
-from agentdeck.models import Run
+from agentdeck.models import Run, RunEvent
 from agentdeck.run import _specs
 from agentdeck.run._llm_port import load_llm_port
 from agentdeck.run._ports import ChildRuns, NoTools, SpaceKnowledge
@@ -59,8 +59,8 @@ async def execute(ctx: JobContext) -> None:
         return
     run, spec, thread, llm, fresh = prepared
     journal = SqlJournal(ctx.sessionmaker, run.org_id)
-    if fresh:
-        journal.known_new(str(run_id))
+    if fresh:  # `_prepare` committed its run.started as event 1
+        journal.known_new(str(run_id), last_seq=1)
     ports = Ports(
         llm=llm,  # type: ignore[arg-type]
         tools=NoTools(),
@@ -70,6 +70,8 @@ async def execute(ctx: JobContext) -> None:
         allow_private_network=services.settings.allow_private_network,
     )
     sink = BrokerSink(services.broker, journal.when_durable)
+    if fresh:
+        await sink.publish(str(run_id), 1, "run.started", {"resumed": False})
     engine = Engine(
         journal, ports=ports, events=sink, max_concurrency=services.settings.max_concurrency
     )
@@ -80,8 +82,9 @@ async def execute(ctx: JobContext) -> None:
     try:
         resume = await _pending_resume(journal, run)
         result = await engine.run(
-            spec, str(run_id), run.inputs, resume=resume, thread=thread, cancel=cancel
-        )
+            spec, str(run_id), run.inputs, resume=resume, thread=thread, cancel=cancel,
+            started=fresh,
+        )  # fmt: skip
     except ResumeError as exc:
         error = {"kind": "resume", "message": str(exc)}
         seq = await journal.append_event(str(run_id), "run.failed", {"error": error})
@@ -116,6 +119,11 @@ async def _prepare(
         if not await set_run(session, run.id, when=("pending",), **started):
             return None
         run.status = "running"
+        if fresh:  # the run's first event commits with its status: one commit, not two
+            started_event = RunEvent(
+                org_id=run.org_id, run_id=run.id, seq=1, type="run.started", data={"resumed": False}
+            )
+            session.add(started_event)
     spec = await _spec(session, run)
     if spec is None:
         error = {"kind": "invalid_input", "message": "the agent version no longer exists"}
