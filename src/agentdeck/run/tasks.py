@@ -119,16 +119,16 @@ async def _prepare(
         if not await set_run(session, run.id, when=("pending",), **started):
             return None
         run.status = "running"
-        if fresh:  # the run's first event commits with its status: one commit, not two
-            started_event = RunEvent(
-                org_id=run.org_id, run_id=run.id, seq=1, type="run.started", data={"resumed": False}
-            )
-            session.add(started_event)
     spec = await _spec(session, run)
     if spec is None:
         error = {"kind": "invalid_input", "message": "the agent version no longer exists"}
         await set_run(session, run.id, status="failed", error=error, ended_at=utcnow())
         return None
+    if fresh:  # the run's first event commits with its running status: one commit, not two
+        started_event = RunEvent(
+            org_id=run.org_id, run_id=run.id, seq=1, type="run.started", data={"resumed": False}
+        )
+        session.add(started_event)
     thread_ctx = None
     if run.thread_id is not None:
         thread = await thread_by_id(session, run.thread_id)
