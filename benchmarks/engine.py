@@ -282,9 +282,7 @@ async def durable(runs: int = 200) -> None:
             print("    langgraph + AsyncSqliteSaver: langgraph-checkpoint-sqlite not installed")
         else:
             async with AsyncSqliteSaver.from_conn_string(os.path.join(tmp, "lg.db")) as saver:
-                for mode in ("async", "sync"):
-                    theirs = await bench_langgraph(runs, saver, durability=mode)
-                    assert theirs is not None
+                for mode, theirs in (await _langgraph_modes(saver, runs)).items():
                     print(
                         f"      langgraph + AsyncSqliteSaver, durability={mode}: "
                         f"{theirs:.3f} ms/step, ours {theirs / ours:.1f}x faster"
@@ -327,9 +325,7 @@ async def _durable_pg(pg_url: str, tmp: Path, spec: AgentSpec, runs: int) -> Non
     dsn = pg_url.replace("postgresql+asyncpg://", "postgresql://")
     async with AsyncPostgresSaver.from_conn_string(dsn) as saver:
         await saver.setup()
-        for mode in ("async", "sync"):
-            theirs = await bench_langgraph(runs, saver, durability=mode)
-            assert theirs is not None
+        for mode, theirs in (await _langgraph_modes(saver, runs)).items():
             print(
                 f"      langgraph + AsyncPostgresSaver, durability={mode}: {theirs:.3f} ms/step, "
                 f"ours {theirs / pg:.1f}x (flush per step), {theirs / pg_run:.1f}x (per run); "
@@ -352,6 +348,16 @@ async def _durable_pg(pg_url: str, tmp: Path, spec: AgentSpec, runs: int) -> Non
         pg_saver,
         runs,
     )
+
+
+async def _langgraph_modes(saver: Any, runs: int, concurrency: int = 1) -> dict[str, float]:
+    """ms/step of LangGraph on the same graph with ``saver``, in both durability modes."""
+    out: dict[str, float] = {}
+    for mode in ("async", "sync"):
+        ms = await bench_langgraph(runs, saver, durability=mode, concurrency=concurrency)
+        assert ms is not None
+        out[mode] = ms
+    return out
 
 
 async def _flush_floor(pg_url: str, n: int = 2000) -> float:
@@ -394,14 +400,10 @@ async def _throughput(
     peak_ours = peak_theirs = 0.0
     for lanes in LANES:
         cost = await ours(runs if lanes == 1 else runs * 4, lanes)
-        theirs_ms = []
         async with saver(lanes) as checkpointer:
-            for mode in ("sync", "async"):
-                n = runs if lanes == 1 else runs * 2
-                ms = await bench_langgraph(n, checkpointer, durability=mode, concurrency=lanes)
-                assert ms is not None
-                theirs_ms.append(ms)
-        mine, best = 1000 / cost.wall_ms, 1000 / min(theirs_ms)
+            n = runs if lanes == 1 else runs * 2
+            theirs = await _langgraph_modes(checkpointer, n, lanes)
+        mine, best = 1000 / cost.wall_ms, 1000 / min(theirs.values())
         peak_ours, peak_theirs = max(peak_ours, mine), max(peak_theirs, best)
         print(
             f"      {lanes:3} in flight: agentdeck {mine:7,.0f}/s (CPU {cost.cpu_ms:.3f} ms/step)"
