@@ -5,6 +5,8 @@ parsing it again. Callers check access to the agent first: the cache is keyed by
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from agentdeck.engine import AgentSpec
 
@@ -12,11 +14,19 @@ _SPECS: dict[tuple[uuid.UUID, int], AgentSpec] = {}
 _MAX = 1024
 
 
-def cached(agent_id: uuid.UUID, version: int) -> AgentSpec | None:
-    return _SPECS.get((agent_id, version))
-
-
-def keep(agent_id: uuid.UUID, version: int, spec: AgentSpec) -> None:
-    if len(_SPECS) >= _MAX:
-        _SPECS.clear()
-    _SPECS[(agent_id, version)] = spec
+async def load(
+    agent_id: uuid.UUID, version: int, read: Callable[[], Awaitable[dict[str, Any] | None]]
+) -> AgentSpec | None:
+    """The version, parsed: from the cache, else ``read()`` (its stored spec, None when it
+    does not exist) parsed and kept. Raises pydantic's ValidationError for an invalid one."""
+    key = (agent_id, version)
+    spec = _SPECS.get(key)
+    if spec is None:
+        raw = await read()
+        if raw is None:
+            return None
+        spec = AgentSpec.model_validate(raw)
+        if len(_SPECS) >= _MAX:
+            _SPECS.clear()
+        _SPECS[key] = spec
+    return spec

@@ -172,19 +172,19 @@ async def _version_spec(
 ) -> AgentSpec:
     """The agent's version, parsed; read once per process (`_specs`: versions never change).
     The caller has checked that the agent is visible."""
-    spec = _specs.cached(agent.id, version_no)
-    if spec is not None:
-        return spec
-    version = await scoped_version(session, scope, agent, version_no)
-    if version is None:
-        raise NotFound(f"agent version {version_no} not found", field="agent_version")
+
+    async def read() -> dict[str, Any] | None:
+        version = await scoped_version(session, scope, agent, version_no)
+        return None if version is None else version.spec
+
     try:
-        spec = AgentSpec.model_validate(version.spec)
+        spec = await _specs.load(agent.id, version_no, read)
     except ValidationError as exc:
         raise InvalidInput(
             f"stored agent version is invalid: {exc}", field="agent_version"
         ) from exc
-    _specs.keep(agent.id, version_no, spec)
+    if spec is None:
+        raise NotFound(f"agent version {version_no} not found", field="agent_version")
     return spec
 
 

@@ -152,14 +152,9 @@ async def _prepare(
 
 async def _spec(session: AsyncSession, run: Run) -> AgentSpec | None:
     """The run's agent version, parsed (kept per process: `_specs`)."""
-    spec = _specs.cached(run.agent_id, run.agent_version)
-    if spec is None:
-        raw = await spec_of(session, run.agent_id, run.agent_version)
-        if raw is None:
-            return None
-        spec = AgentSpec.model_validate(raw)
-        _specs.keep(run.agent_id, run.agent_version, spec)
-    return spec
+    return await _specs.load(
+        run.agent_id, run.agent_version, lambda: spec_of(session, run.agent_id, run.agent_version)
+    )
 
 
 class _OrgLLM:
