@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import JSON, select
+from sqlalchemy import JSON, Select, select
 
 from agentdeck.api import Runtime
 from agentdeck.app import build_worker
@@ -110,28 +110,23 @@ async def agent(
     return _agent_holder["agent"]  # type: ignore[no-any-return]
 
 
-async def stored_steps(runtime: Runtime, run_id: str) -> list[tuple[str, str]]:
+async def _read(runtime: Runtime, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+    """Rows of ``stmt`` as another connection sees them (no tenant scope)."""
+    async with runtime.sessionmaker() as session:
+        rows = await session.execute(stmt.execution_options(tenant_bypass="test"))
+        return [tuple(r) for r in rows.all()]
+
+
+async def stored_steps(runtime: Runtime, run_id: str) -> list[tuple[Any, ...]]:
     """(node id, status) of the run's step rows as another connection sees them."""
-    async with runtime.sessionmaker() as session:
-        rows = await session.execute(
-            select(RunStep.node_id, RunStep.status)
-            .where(RunStep.run_id == uuid.UUID(run_id))
-            .order_by(RunStep.node_id)
-            .execution_options(tenant_bypass="test")
-        )
-        return [(r[0], r[1]) for r in rows.all()]
+    stmt = select(RunStep.node_id, RunStep.status).where(RunStep.run_id == uuid.UUID(run_id))
+    return await _read(runtime, stmt.order_by(RunStep.node_id))
 
 
-async def stored_events(runtime: Runtime, run_id: str) -> list[tuple[int, str]]:
+async def stored_events(runtime: Runtime, run_id: str) -> list[tuple[Any, ...]]:
     """(seq, type) of the run's event rows as another connection sees them."""
-    async with runtime.sessionmaker() as session:
-        rows = await session.execute(
-            select(RunEvent.seq, RunEvent.type)
-            .where(RunEvent.run_id == uuid.UUID(run_id))
-            .order_by(RunEvent.seq)
-            .execution_options(tenant_bypass="test")
-        )
-        return [(r[0], r[1]) for r in rows.all()]
+    stmt = select(RunEvent.seq, RunEvent.type).where(RunEvent.run_id == uuid.UUID(run_id))
+    return await _read(runtime, stmt.order_by(RunEvent.seq))
 
 
 async def insert_run(runtime: Runtime, agent: dict[str, Any]) -> uuid.UUID:

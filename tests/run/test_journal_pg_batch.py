@@ -49,6 +49,32 @@ def _chain(n: int, node: dict[str, Any]) -> AgentSpec:
     return AgentSpec.model_validate({"name": "chain", "nodes": nodes})
 
 
+async def _run_fresh(
+    runtime: Runtime,
+    agent: dict[str, Any],
+    journal: SqlJournal,
+    engine: Engine,
+    spec: AgentSpec,
+    n: int,
+) -> list[str]:
+    """``n`` new runs of ``spec`` at once, each told fresh as the worker does; all complete."""
+    runs = [str(await insert_run(runtime, agent)) for _ in range(n)]
+    for run_id in runs:
+        journal.known_new(run_id)
+    results = await asyncio.gather(*(engine.run(spec, run_id) for run_id in runs))
+    assert {r.status for r in results} == {"completed"}
+    return runs
+
+
+async def _assert_chains_stored(runtime: Runtime, journal: SqlJournal, runs: list[str]) -> None:
+    """Every run of a 3-step chain has its steps completed and events numbered 1.. to its end."""
+    for run_id in runs:
+        assert await stored_steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
+        events = await journal.events(run_id)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert events[-1].type == "run.completed"
+
+
 async def test_a_quick_step_is_one_round_trip_and_runs_in_flight_share_them(
     runtime: Runtime, agent: dict[str, Any], batches: list[set[str]]
 ) -> None:
@@ -61,18 +87,10 @@ async def test_a_quick_step_is_one_round_trip_and_runs_in_flight_share_them(
     # 3 steps and the run's end: one statement each (start, finish and events merged)
     assert len(batches) == 4
     batches.clear()
-    runs = [str(await insert_run(runtime, agent)) for _ in range(12)]
-    for run_id in runs:
-        journal.known_new(run_id)
-    results = await asyncio.gather(*(engine.run(spec, run_id) for run_id in runs))
-    assert {r.status for r in results} == {"completed"}
+    runs = await _run_fresh(runtime, agent, journal, engine, spec, 12)
     assert len(batches) < 12 * 4 / 2  # shared: far fewer statements than steps
     assert any(len(runs_of) > 1 for runs_of in batches)
-    for run_id in runs:
-        assert await stored_steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
-        events = await journal.events(run_id)
-        assert [e.seq for e in events] == list(range(1, len(events) + 1))
-        assert events[-1].type == "run.completed"
+    await _assert_chains_stored(runtime, journal, runs)
 
 
 async def test_a_full_batch_goes_before_the_rest_of_a_wave_has_queued(
@@ -87,19 +105,11 @@ async def test_a_full_batch_goes_before_the_rest_of_a_wave_has_queued(
     spec = _chain(3, {"type": "transform", "value": 1})
     journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
     engine = Engine(journal)
-    runs = [str(await insert_run(runtime, agent)) for _ in range(12)]
-    for run_id in runs:
-        journal.known_new(run_id)
-    results = await asyncio.gather(*(engine.run(spec, run_id) for run_id in runs))
-    assert {r.status for r in results} == {"completed"}
+    runs = await _run_fresh(runtime, agent, journal, engine, spec, 12)
     # all 12 runs queue their first step in the same turn (4 writes each): the first batch
     # went once it held 8 writes, with only the first runs in it
     assert 0 < len(batches[0]) < 12
-    for run_id in runs:
-        assert await stored_steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
-        events = await journal.events(run_id)
-        assert [e.seq for e in events] == list(range(1, len(events) + 1))
-        assert events[-1].type == "run.completed"
+    await _assert_chains_stored(runtime, journal, runs)
 
 
 async def test_a_run_never_has_writes_in_two_batches_in_flight(

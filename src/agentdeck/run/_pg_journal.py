@@ -124,6 +124,7 @@ class _Batch:
     closes: list[tuple[StepKey, list[Any]]] = field(default_factory=list)
     events: list[tuple[str, list[Any]]] = field(default_factory=list)
     runs: set[str] = field(default_factory=set)
+    writes: int = 0  # writes queued into it (a close merged into its insert counts too)
     sync: bool = False
     done: asyncio.Future[None] | None = None
     callbacks: list[tuple[str | None, Callable[[], None]]] = field(default_factory=list)
@@ -165,7 +166,6 @@ class _Writer:
         self._writes = 0  # writes queued so far (a batch goes once they stop arriving)
         self._seen = 0
         self._rounds = 0
-        self._sent_at = 0
         self._failed: dict[str, BaseException] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._conns: dict[bool, list[asyncpg.Connection]] = {True: [], False: []}
@@ -278,7 +278,8 @@ class _Writer:
 
     def _schedule(self) -> None:
         self._writes += 1
-        if self._writes - self._sent_at >= _BATCH_WRITES and len(self._in_flight) < _IN_FLIGHT:
+        self._pending.writes += 1
+        if self._pending.writes >= _BATCH_WRITES and len(self._in_flight) < _IN_FLIGHT:
             self._send_pending()  # full: the server starts on it while the rest queue up
         if not self._scheduled and len(self._in_flight) < _IN_FLIGHT:
             self._scheduled = True
@@ -304,7 +305,6 @@ class _Writer:
         if any(batch.runs & other.runs for other in self._in_flight):
             return  # a run's writes commit in order: wait for its batch in flight
         self._pending = _Batch()
-        self._sent_at = self._writes
         self._in_flight.append(batch)
         if batch.done is None:
             batch.done = asyncio.get_running_loop().create_future()
