@@ -14,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from agentdeck.kit.tenancy import OrgOwned, SpaceOwned
 from agentdeck.models.base import Base, JSONType, SpaceColumn
@@ -79,10 +79,7 @@ class _RunJournalRow:
     it cost a lookup and a share lock on the one row all of an org's runs share, per insert,
     to check what the run's key already guarantees (its organisation exists)."""
 
-    @declared_attr
-    def org_id(cls) -> Mapped[uuid.UUID]:
-        return mapped_column(Uuid(), index=True)
-
+    org_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
     run_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("runs.id", ondelete="CASCADE"))
 
 
