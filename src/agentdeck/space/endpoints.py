@@ -1,6 +1,7 @@
 """/api/v1/spaces: spaces and their members.
 
-Reading needs an API key's ``read`` scope; every change needs ``write``. The space role is
+Reading needs an API key's ``read`` scope; changes need ``write``, and managing members
+needs ``admin``. The space role is
 checked by the service. A space the caller cannot see answers 404.
 """
 
@@ -12,7 +13,7 @@ from typing import Annotated
 from fastapi import Query, Response, status
 
 from agentdeck.api import SessionDep, new_router
-from agentdeck.auth.principal import Reader, Writer
+from agentdeck.auth.principal import Admin, Reader, Writer
 from agentdeck.kit.pagination import MAX_LIMIT
 from agentdeck.space import service
 from agentdeck.space.schemas import (
@@ -85,7 +86,7 @@ async def list_space_members(
     "/{space_id}/members", status_code=status.HTTP_201_CREATED, response_model=SpaceMemberOut
 )
 async def add_space_member(
-    space_id: uuid.UUID, body: SpaceMemberAdd, principal: Writer, session: SessionDep
+    space_id: uuid.UUID, body: SpaceMemberAdd, principal: Admin, session: SessionDep
 ) -> SpaceMemberOut:
     """Add a member of the organisation to the space (owners)."""
     return await service.add_member(session, principal, space_id, body.user_id, body.role)
@@ -96,7 +97,7 @@ async def change_space_member_role(
     space_id: uuid.UUID,
     user_id: uuid.UUID,
     body: SpaceMemberRoleUpdate,
-    principal: Writer,
+    principal: Admin,
     session: SessionDep,
 ) -> SpaceMemberOut:
     """Change a member's role (owners). The last owner cannot be demoted (409)."""
@@ -105,7 +106,7 @@ async def change_space_member_role(
 
 @router.delete("/{space_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_space_member(
-    space_id: uuid.UUID, user_id: uuid.UUID, principal: Writer, session: SessionDep
+    space_id: uuid.UUID, user_id: uuid.UUID, principal: Admin, session: SessionDep
 ) -> Response:
     """Remove a member (owners) or leave (your own id). The last owner stays (409)."""
     await service.remove_member(session, principal, space_id, user_id)
