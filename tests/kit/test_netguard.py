@@ -52,3 +52,26 @@ def test_pinned_request_keeps_the_host_name() -> None:
     assert v6.url == "http://[2606:2800:220:1::1]/x"
     assert v6.headers == {"Host": "example.org"} and v6.extensions == {}
     assert netguard.pinned("http://a.example/x", None).url == "http://a.example/x"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "192.88.99.1",
+        "::7f00:1",
+        "::ffff:127.0.0.1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:7f00:1::",
+        "2002:c0a8:101::1",
+        "::1",
+        "0.0.0.0",
+    ],
+)
+def test_embedded_and_relay_addresses_are_not_public(address: str) -> None:
+    assert not netguard.is_public(address)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808"])
+def test_global_addresses_are_public(address: str) -> None:
+    assert netguard.is_public(address)
