@@ -6,9 +6,11 @@ import httpx
 
 from tests.factories import (
     add_space_member,
+    create_api_key,
     create_space,
     create_tenant,
     join_by_invitation,
+    key_headers,
 )
 from tests.space.test_space import audit_entries
 
@@ -172,3 +174,23 @@ async def test_another_orgs_space_members_are_invisible(client: httpx.AsyncClien
     assert resp.json()["field"] == "user_id"
     listed = await client.get(url, headers=owner.headers)
     assert {m["user_id"] for m in listed.json()["items"]} == {owner.user_id, member.user_id}
+
+
+async def test_managing_members_needs_an_admin_key(client: httpx.AsyncClient) -> None:
+    """A ``write`` key cannot hand out space ownership or remove members (issue 11, item 8)."""
+    owner = await create_tenant(client)
+    member = await join_by_invitation(client, owner, "member", name="Mallory")
+    space = await create_space(client, owner)
+    url = f"/api/v1/spaces/{space['id']}/members"
+    write = key_headers((await create_api_key(client, owner, scopes=["write"]))["key"])
+    refused = await client.post(
+        url, json={"user_id": member.user_id, "role": "owner"}, headers=write
+    )
+    assert refused.status_code == 403
+    await add_space_member(client, owner, space["id"], member.user_id, "viewer")
+    patched = await client.patch(f"{url}/{member.user_id}", json={"role": "owner"}, headers=write)
+    assert patched.status_code == 403
+    assert (await client.delete(f"{url}/{member.user_id}", headers=write)).status_code == 403
+    admin = key_headers((await create_api_key(client, owner, scopes=["admin"]))["key"])
+    promoted = await client.patch(f"{url}/{member.user_id}", json={"role": "editor"}, headers=admin)
+    assert promoted.status_code == 200
