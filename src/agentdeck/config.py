@@ -64,6 +64,22 @@ class ApiSettings(BaseModel):
     trust_forwarded_for: bool = False
 
 
+class NetworkSettings(BaseModel):
+    """One outbound network policy for every call agentdeck makes on a user's behalf."""
+
+    allowed_private_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Private or loopback hosts outbound calls may reach, as `host` (every port) or "
+            '`host:port`, e.g. ["localhost:11434"] for a local Ollama.'
+        ),
+    )
+
+
+class AgentSettings(BaseModel):
+    max_nodes: int = Field(default=2000, description="Most nodes one agent definition may hold.")
+
+
 class LLMSettings(BaseModel):
     cache_ttl_s: int = 3600
     redis_url: str | None = Field(
@@ -98,6 +114,8 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    agents: AgentSettings = Field(default_factory=AgentSettings)
 
     @property
     def is_production(self) -> bool:
