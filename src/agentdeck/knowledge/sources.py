@@ -10,7 +10,6 @@ are started by the periodic `knowledge.crawl_schedule` job; see `_crawl_tasks`.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import Conflict, InvalidInput, NotFound
+from agentdeck.kit import netguard
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
 from agentdeck.knowledge import _crawl_repository as repo
@@ -43,21 +43,31 @@ def next_crawl(schedule: str, after: dt.datetime) -> dt.datetime | None:
 
 
 def _check_limits(fields: dict[str, Any], settings: CrawlSettings) -> None:
-    """Refuse limits above the operator's caps and, unless allowed, private literal hosts."""
+    """Refuse limits above the operator's caps."""
     if fields.get("max_pages") is not None and fields["max_pages"] > settings.max_pages:
         raise InvalidInput(f"max_pages may be at most {settings.max_pages}", field="max_pages")
     if fields.get("max_depth") is not None and fields["max_depth"] > settings.max_depth:
         raise InvalidInput(f"max_depth may be at most {settings.max_depth}", field="max_depth")
+
+
+async def _check_start_url(fields: dict[str, Any], settings: CrawlSettings) -> None:
+    """Refuse, unless private URLs are allowed, a start URL whose host is or resolves to a
+    non-public address, with the same `kit.netguard` check the crawl makes before its first
+    request (the system resolver runs off the event loop). A host that does not resolve
+    yet is accepted: its crawl fails with ``dns`` until it does, and is checked again then.
+    """
     url = fields.get("start_url")
     if url is None or settings.allow_private_urls:
         return
     host = (urlsplit(url).hostname or "").lower()
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        private = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
-    else:
-        private = not ip.is_global
+    private = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    if not private:
+        try:
+            await netguard.public_address(url)
+        except netguard.PrivateAddress:
+            private = True
+        except netguard.Unresolvable:
+            pass
     if private:
         raise InvalidInput(
             "the start URL points to a private or local address, which crawling may not reach",
@@ -70,7 +80,9 @@ async def create_source(
 ) -> KnowledgeSource:
     """A new website source (editors). Raises NotFound, Forbidden, InvalidInput."""
     kb = await get_kb_for_update(session, principal, kb_id)
-    _check_limits(fields, CrawlSettings())
+    settings = CrawlSettings()
+    _check_limits(fields, settings)
+    await _check_start_url(fields, settings)
     source = KnowledgeSource(
         org_id=kb.org_id,
         space_id=kb.space_id,
@@ -131,7 +143,9 @@ async def update_source(
     nulls = [name for name, value in fields.items() if value is None]
     if nulls:
         raise InvalidInput(f"{nulls[0]} cannot be null", field=nulls[0])
-    _check_limits(fields, CrawlSettings())
+    settings = CrawlSettings()
+    _check_limits(fields, settings)
+    await _check_start_url(fields, settings)
     for name, value in fields.items():
         setattr(source, name, value)
     if "schedule" in fields:
