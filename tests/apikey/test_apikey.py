@@ -175,18 +175,21 @@ async def test_a_space_limited_key_sees_only_its_spaces(client: httpx.AsyncClien
         resp = await client.request(method, f"/api/v1/spaces/{hidden}", json=body, headers=headers)
         assert resp.status_code == 404, (method, resp.text)
 
-    # A key made by a space-limited key is limited the same way, and cannot widen it.
-    child = await client.post(
-        "/api/v1/api-keys", json={"name": "child", "scopes": ["read"]}, headers=headers
-    )
-    assert child.status_code == 201
-    assert child.json()["space_ids"] == [allowed]
-    wider = await client.post(
-        "/api/v1/api-keys",
-        json={"name": "wider", "scopes": ["read"], "space_ids": [hidden]},
-        headers=headers,
-    )
-    assert wider.status_code == 404
+    # API keys are org-level: a space-limited key may neither make, list, read nor revoke
+    # one (so it cannot widen itself either); the org-wide key still can.
+    own_id = key["id"]
+    for method, path, body in (
+        ("POST", "/api/v1/api-keys", {"name": "child", "scopes": ["read"]}),
+        ("POST", "/api/v1/api-keys", {"name": "w", "scopes": ["read"], "space_ids": [hidden]}),
+        ("GET", "/api/v1/api-keys", None),
+        ("GET", f"/api/v1/api-keys/{own_id}", None),
+        ("DELETE", f"/api/v1/api-keys/{own_id}", None),
+    ):
+        resp = await client.request(method, path, json=body, headers=headers)
+        assert resp.status_code == 403, (method, path, resp.text)
+        assert resp.headers["content-type"] == PROBLEM
+    listed_keys = await client.get("/api/v1/api-keys", headers=tenant.headers)
+    assert [k["id"] for k in listed_keys.json()["items"]] == [own_id]
 
 
 async def test_another_orgs_key_is_404(client: httpx.AsyncClient) -> None:

@@ -46,8 +46,9 @@ async def create(
             if not principal.scope.can_see_space(sid):
                 raise NotFound(f"space {sid} not found", field="space_ids")
         space_ids = sorted({str(s) for s in body.space_ids})
-    elif principal.kind == "api_key":
-        # A key limited to some spaces can only make keys limited to those spaces.
+    elif principal.space_limited:
+        # A key limited to some spaces can only make keys limited to those spaces (the
+        # endpoints refuse such keys; this holds for any other caller of the service).
         space_ids = sorted(str(s) for s in principal.scope.space_ids)
     key, prefix, key_hash = new_api_key()
     row = ApiKey(

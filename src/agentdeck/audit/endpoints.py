@@ -1,4 +1,8 @@
-"""GET /api/v1/audit-logs."""
+"""GET /api/v1/audit-logs.
+
+Entries carry no space, so a key limited to some spaces is refused (403) rather than
+shown entries about spaces it cannot see.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from fastapi import Query
 from agentdeck.api import SessionDep, new_router
 from agentdeck.audit import service
 from agentdeck.audit.schemas import AuditEntryOut, AuditPage
-from agentdeck.auth.principal import Admin
+from agentdeck.auth.principal import OrgAdmin
 from agentdeck.kit.pagination import MAX_LIMIT
 
 router = new_router("/audit-logs", tags=["audit"])
@@ -19,7 +23,7 @@ router = new_router("/audit-logs", tags=["audit"])
 
 @router.get("", response_model=AuditPage)
 async def list_audit_logs(
-    principal: Admin,
+    principal: OrgAdmin,
     session: SessionDep,
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=100, description="exact, or prefix*")] = None,

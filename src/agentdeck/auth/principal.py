@@ -38,11 +38,17 @@ _TOUCH_EVERY = dt.timedelta(minutes=1)
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller: a user session or an API key, inside one organisation."""
+    """The authenticated caller: a user session or an API key, inside one organisation.
+
+    ``space_limited`` is true for an API key limited to some spaces: it acts only inside
+    them, holds the org role ``member`` whatever its creator's role, and is refused by the
+    org-level routes (see :data:`OrgReader` and :data:`OrgAdmin`).
+    """
 
     kind: Literal["user", "api_key"]
     user_id: uuid.UUID
     scope: TenantScope
+    space_limited: bool = False
 
     @property
     def org_id(self) -> uuid.UUID:
@@ -150,10 +156,14 @@ async def _from_api_key(repo: AuthRepository, key: str) -> Principal:
     if membership is None:
         raise Unauthorized("the API key's creator is no longer a member of the organisation")
     role = OrgRole(membership.role)
+    # The space roles come from the creator's real org role (an org admin's key limited to
+    # a space owns it); only then does a limited key drop to ``member`` for the org.
     roles = await repo.space_roles(api_key.org_id, api_key.created_by, role)
+    space_limited = api_key.space_ids is not None
     if api_key.space_ids is not None:
         allowed = {uuid.UUID(s) for s in api_key.space_ids}
         roles = {sid: r for sid, r in roles.items() if sid in allowed}
+        role = OrgRole.MEMBER
     if api_key.last_used_at is None or now - api_key.last_used_at > _TOUCH_EVERY:
         await repo.touch_api_key(api_key.id, now)
     scope = mint_scope(
@@ -164,7 +174,9 @@ async def _from_api_key(repo: AuthRepository, key: str) -> Principal:
         api_key_id=api_key.id,
         key_scopes=frozenset(KeyScope(s) for s in api_key.scopes),
     )
-    return Principal(kind="api_key", user_id=api_key.created_by, scope=scope)
+    return Principal(
+        kind="api_key", user_id=api_key.created_by, scope=scope, space_limited=space_limited
+    )
 
 
 async def get_principal(
@@ -200,13 +212,22 @@ async def get_principal(
     return principal
 
 
-def require(needed: KeyScope) -> Any:
-    """A dependency: the caller, who must hold ``needed`` if they use an API key."""
+def require(needed: KeyScope, *, org_wide: bool = False) -> Any:
+    """A dependency: the caller, who must hold ``needed`` if they use an API key.
+
+    With ``org_wide``, an API key limited to some spaces is refused too (403): the route
+    acts on, or lists, the organisation beyond any one space.
+    """
 
     async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         scopes = principal.scope.key_scopes
         if scopes is not None and not key_scopes_grant(scopes, needed):
             raise Forbidden(f"this API key lacks the '{needed.value}' scope")
+        if org_wide and principal.space_limited:
+            raise Forbidden(
+                "this API key is limited to some spaces; this needs a key for the whole "
+                "organisation"
+            )
         return principal
 
     return Depends(_check)
@@ -216,3 +237,7 @@ Reader = Annotated[Principal, require(KeyScope.READ)]
 Runner = Annotated[Principal, require(KeyScope.RUN)]
 Writer = Annotated[Principal, require(KeyScope.WRITE)]
 Admin = Annotated[Principal, require(KeyScope.ADMIN)]
+# Org-level routes (members, invitations, API keys, audit log, providers, aliases): a
+# space-limited key is refused, whatever its scopes.
+OrgReader = Annotated[Principal, require(KeyScope.READ, org_wide=True)]
+OrgAdmin = Annotated[Principal, require(KeyScope.ADMIN, org_wide=True)]

@@ -1,7 +1,10 @@
 """/api/v1/orgs: the organisation, its members and its invitations.
 
-Reading needs an API key's ``read`` scope; every change needs ``admin``. The org role is
-checked by the service. ``{org_id}`` must be the caller's current organisation (else 404).
+Reading needs an API key's ``read`` scope; every change needs ``admin``. Members,
+invitations and changes to the org need a key for the whole organisation: a key limited
+to some spaces gets 403 there (it may still read the org itself, with the role
+``member``). The org role is checked by the service. ``{org_id}`` must be the caller's
+current organisation (else 404).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Annotated
 from fastapi import Query, Response, status
 
 from agentdeck.api import RuntimeDep, SessionDep, new_router
-from agentdeck.auth.principal import Admin, Reader
+from agentdeck.auth.principal import OrgAdmin, OrgReader, Reader
 from agentdeck.kit.pagination import MAX_LIMIT
 from agentdeck.org import service
 from agentdeck.org.schemas import (
@@ -48,7 +51,7 @@ async def get_org(org_id: uuid.UUID, principal: Reader, session: SessionDep) -> 
 
 @router.patch("/{org_id}", response_model=OrgOut)
 async def update_org(
-    org_id: uuid.UUID, body: OrgUpdate, principal: Admin, session: SessionDep
+    org_id: uuid.UUID, body: OrgUpdate, principal: OrgAdmin, session: SessionDep
 ) -> OrgOut:
     """Rename the organisation or change its description (org admins and owners)."""
     org = await service.update_org(session, principal, org_id, body)
@@ -56,7 +59,7 @@ async def update_org(
 
 
 @router.delete("/{org_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_org(org_id: uuid.UUID, principal: Admin, session: SessionDep) -> Response:
+async def delete_org(org_id: uuid.UUID, principal: OrgAdmin, session: SessionDep) -> Response:
     """Delete the organisation and everything in it (owners only). This cannot be undone."""
     await service.delete_org(session, principal, org_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -65,7 +68,7 @@ async def delete_org(org_id: uuid.UUID, principal: Admin, session: SessionDep) -
 @router.get("/{org_id}/members", response_model=MemberPage)
 async def list_members(
     org_id: uuid.UUID,
-    principal: Reader,
+    principal: OrgReader,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -80,7 +83,7 @@ async def change_member_role(
     org_id: uuid.UUID,
     user_id: uuid.UUID,
     body: MemberRoleUpdate,
-    principal: Admin,
+    principal: OrgAdmin,
     session: SessionDep,
 ) -> MemberOut:
     """Change a member's role. Only owners grant or remove the owner role; the last owner
@@ -90,7 +93,7 @@ async def change_member_role(
 
 @router.delete("/{org_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(
-    org_id: uuid.UUID, user_id: uuid.UUID, principal: Admin, session: SessionDep
+    org_id: uuid.UUID, user_id: uuid.UUID, principal: OrgAdmin, session: SessionDep
 ) -> Response:
     """Remove a member (admins and owners) or leave (your own id). The last owner stays."""
     await service.remove_member(session, principal, org_id, user_id)
@@ -105,7 +108,7 @@ async def remove_member(
 async def create_invitation(
     org_id: uuid.UUID,
     body: InvitationCreate,
-    principal: Admin,
+    principal: OrgAdmin,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> InvitationCreated:
@@ -122,7 +125,7 @@ async def create_invitation(
 @router.get("/{org_id}/invitations", response_model=InvitationPage)
 async def list_invitations(
     org_id: uuid.UUID,
-    principal: Reader,
+    principal: OrgReader,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -136,7 +139,7 @@ async def list_invitations(
 
 @router.delete("/{org_id}/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_invitation(
-    org_id: uuid.UUID, invitation_id: uuid.UUID, principal: Admin, session: SessionDep
+    org_id: uuid.UUID, invitation_id: uuid.UUID, principal: OrgAdmin, session: SessionDep
 ) -> Response:
     """Revoke a pending invitation; its token stops working at once."""
     await service.revoke_invitation(session, principal, org_id, invitation_id)

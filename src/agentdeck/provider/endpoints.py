@@ -1,4 +1,4 @@
-"""/api/v1/providers."""
+"""/api/v1/providers: org-level, so a key limited to some spaces is refused (403)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Query, Response, status
 
 from agentdeck.api import RuntimeDep, SessionDep, new_router
-from agentdeck.auth.principal import Admin, Reader
+from agentdeck.auth.principal import OrgAdmin, OrgReader
 from agentdeck.kit.pagination import MAX_LIMIT
 from agentdeck.provider import service
 from agentdeck.provider.schemas import (
@@ -33,7 +33,7 @@ def _out(row: object) -> ProviderOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProviderOut)
 async def create_provider(
-    body: ProviderCreate, principal: Admin, session: SessionDep, runtime: RuntimeDep
+    body: ProviderCreate, principal: OrgAdmin, session: SessionDep, runtime: RuntimeDep
 ) -> ProviderOut:
     """Add an LLM provider. The API key is encrypted at rest and never returned."""
     return _out(await service.create(session, principal, runtime.cipher, body))
@@ -41,7 +41,7 @@ async def create_provider(
 
 @router.get("", response_model=ProviderPage)
 async def list_providers(
-    principal: Reader,
+    principal: OrgReader,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -53,7 +53,7 @@ async def list_providers(
 
 @router.get("/{provider_id}", response_model=ProviderOut)
 async def get_provider(
-    provider_id: uuid.UUID, principal: Reader, session: SessionDep
+    provider_id: uuid.UUID, principal: OrgReader, session: SessionDep
 ) -> ProviderOut:
     """One provider (key masked)."""
     return _out(await service.get(session, principal, provider_id))
@@ -63,7 +63,7 @@ async def get_provider(
 async def update_provider(
     provider_id: uuid.UUID,
     body: ProviderUpdate,
-    principal: Admin,
+    principal: OrgAdmin,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> ProviderOut:
@@ -73,7 +73,7 @@ async def update_provider(
 
 @router.delete("/{provider_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_provider(
-    provider_id: uuid.UUID, principal: Admin, session: SessionDep
+    provider_id: uuid.UUID, principal: OrgAdmin, session: SessionDep
 ) -> Response:
     """Remove a provider and its stored key."""
     await service.delete(session, principal, provider_id)
@@ -82,7 +82,7 @@ async def delete_provider(
 
 @router.post("/{provider_id}/test", response_model=ProviderTestResult)
 async def test_provider(
-    provider_id: uuid.UUID, principal: Admin, session: SessionDep, runtime: RuntimeDep
+    provider_id: uuid.UUID, principal: OrgAdmin, session: SessionDep, runtime: RuntimeDep
 ) -> ProviderTestResult:
     """Check connectivity and credentials; lists the models the provider reports."""
     return await service.check_connection(
