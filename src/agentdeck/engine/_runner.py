@@ -63,13 +63,21 @@ def backoff_delay(policy: RetryPolicy, retry: int, rand: float, error: NodeError
     return delay
 
 
-def _render_config(node: Node, context: dict[str, Any]) -> dict[str, Any]:
+async def _render_config(node: Node, context: dict[str, Any]) -> dict[str, Any]:
+    """The node's templated fields, rendered (heavy ones in a worker thread). Raises
+    NodeError(kind="template") naming the node and the field."""
     config: dict[str, Any] = {}
     for name in node.TEMPLATED:
         value = getattr(node, name)
         if isinstance(value, list) and value and hasattr(value[0], "model_dump"):
             value = [v.model_dump() for v in value]
-        config[name] = templates.render(value, context)
+        try:
+            config[name] = await templates.render_async(value, context)
+        except TemplateError as exc:
+            detail = {"node": node.id, "field": name, "expression": exc.expression}
+            raise NodeError(
+                "template", f"node {node.id!r}, field {name!r}: {exc}", detail=detail
+            ) from exc
     return config
 
 
@@ -215,8 +223,8 @@ class Runner:
                 config = dict(static)
             else:
                 try:
-                    config = _render_config(node, self.state.context(item))
-                except TemplateError as exc:
+                    config = await _render_config(node, self.state.context(item))
+                except NodeError as exc:
                     return await self._record(
                         node, attempt, status=StepStatus.FAILED, output=None, error=exc, index=index
                     )
