@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
@@ -52,27 +51,23 @@ def _check_limits(fields: dict[str, Any], settings: CrawlSettings) -> None:
 
 async def _check_start_url(fields: dict[str, Any], settings: CrawlSettings) -> None:
     """Refuse, unless private URLs are allowed, a start URL whose host is or resolves to a
-    non-public address, with the same `kit.netguard` check the crawl makes before its first
-    request (the system resolver runs off the event loop). A host that does not resolve
-    yet is accepted: its crawl fails with ``dns`` until it does, and is checked again then.
+    non-public address the operator's network policy does not allow: the same
+    `kit.netguard` check the crawl makes before its first request (the system resolver runs
+    off the event loop). A host that does not resolve yet is accepted: its crawl fails with
+    ``dns`` until it does, and is checked again then.
     """
     url = fields.get("start_url")
     if url is None or settings.allow_private_urls:
         return
-    host = (urlsplit(url).hostname or "").lower()
-    private = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
-    if not private:
-        try:
-            await netguard.public_address(url)
-        except netguard.PrivateAddress:
-            private = True
-        except netguard.Unresolvable:
-            pass
-    if private:
+    try:
+        await netguard.public_address(url)
+    except netguard.Unresolvable:
+        return
+    except netguard.PrivateAddress as exc:
         raise InvalidInput(
             "the start URL points to a private or local address, which crawling may not reach",
             field="start_url",
-        )
+        ) from exc
 
 
 async def create_source(
