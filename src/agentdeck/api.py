@@ -18,9 +18,11 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentdeck.config import Settings
+from agentdeck.kit import netguard
 from agentdeck.kit.crypto import Cipher
 from agentdeck.llm import Gateway
 from agentdeck.llm.providers import ModelFactory
+from agentdeck.run.settings import network_policy
 
 
 @dataclass
@@ -38,10 +40,15 @@ class Runtime:
     gateway: Gateway | None = None
     llm_model_factory: ModelFactory | None = None
 
+    def __post_init__(self) -> None:
+        # The one outbound network policy of the process, from its settings.
+        netguard.configure(network_policy(self.settings))
+
     def http(self) -> httpx2.AsyncClient:
-        """The shared outbound HTTP client (created on first use; tests may replace it)."""
+        """The shared outbound HTTP client (created on first use; tests may replace it).
+        Every request obeys the network policy (`kit.netguard.GuardedTransport`)."""
         if self.http_client is None:
-            self.http_client = httpx2.AsyncClient(timeout=30.0, follow_redirects=False)
+            self.http_client = netguard.guarded_client(timeout=30.0, follow_redirects=False)
         return self.http_client
 
 

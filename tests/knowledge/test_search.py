@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from agentdeck.errors import NotFound
+from agentdeck.kit import netguard
 from agentdeck.knowledge import service
 from tests.knowledge.support import KB, make_kb, run_ingest_jobs
 
@@ -157,6 +159,14 @@ class _EmbeddingServer:
         self.server.server_close()
 
 
+@pytest.fixture
+def loopback_allowed() -> Iterator[None]:
+    """The operator allows the local embedding server (AGENTDECK_NETWORK__ALLOWED_PRIVATE_HOSTS)."""
+    with netguard.using(netguard.NetworkPolicy.parse(["127.0.0.1"])):
+        yield
+
+
+@pytest.mark.usefixtures("loopback_allowed")
 async def test_provider_embeddings_go_through_the_gateway(
     client: httpx.AsyncClient, app: Any
 ) -> None:

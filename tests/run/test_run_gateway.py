@@ -65,7 +65,7 @@ async def test_budget_stops_a_run_llm_call(
     headers = org.tenant.headers
     await client.post("/api/v1/providers", headers=headers, json={
         "name": "paid", "kind": "openai", "api_key": "sk-test-0123456789abcdef",
-        "base_url": "http://127.0.0.1:9/v1", "models": ["gpt-4o"]})  # fmt: skip
+        "base_url": "http://paid.test/v1", "models": ["gpt-4o"]})  # fmt: skip
     await client.put(
         "/api/v1/models/aliases/default", headers=headers, json={"models": ["paid/gpt-4o"]}
     )

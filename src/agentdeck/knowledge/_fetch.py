@@ -1,7 +1,8 @@
 """Fetching the one web page of a URL document, guarded against the private network.
 
-Every hop (the URL and each redirect) must be http(s) and resolve only to public addresses,
-unless ``knowledge.allow_private_urls``. The body is read up to the upload limit. Text
+Every hop (the URL and each redirect) must be http(s) and resolve only to public addresses
+or hosts the network policy allows (``AGENTDECK_NETWORK__ALLOWED_PRIVATE_HOSTS``), unless
+``knowledge.allow_private_urls``. The body is read up to the upload limit. Text
 extraction (trafilatura) happens later, in the ingestion job, like for an uploaded .html.
 
 Each request connects to the address that was checked (`kit.netguard`), so a DNS answer
@@ -49,8 +50,9 @@ class Page:
 
 
 async def check_url(url: str, *, allow_private: bool) -> str | None:
-    """Refuse non-http(s) URLs and, unless allowed, hosts with a non-public address; the
-    checked address to connect to (None when private networks are allowed)."""
+    """Refuse non-http(s) URLs and, unless allowed, hosts with a non-public address the
+    network policy does not allow; the checked address to connect to (None when private
+    networks are allowed)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchRefused("only http and https URLs with a host can be fetched")
@@ -63,7 +65,7 @@ async def check_url(url: str, *, allow_private: bool) -> str | None:
     except netguard.PrivateAddress as exc:
         raise FetchRefused(
             f"the host {parts.hostname!r} has a private, loopback or link-local address; "
-            "set AGENTDECK_KNOWLEDGE__ALLOW_PRIVATE_URLS to allow it"
+            f"an operator can allow it with {netguard.SETTING}"
         ) from exc
 
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 import httpx2
 from pydantic_ai.models import Model
 
+from agentdeck.kit import netguard
 from agentdeck.llm._calls import Caller
 from agentdeck.llm._streaming import stream_chat
 from agentdeck.llm.catalog import Catalog
@@ -44,7 +45,9 @@ class Gateway:
     """Sends chat, stream and embedding calls for the platform. One instance per process.
 
     `http_client` (an `httpx2.AsyncClient`, the client the OpenAI and Anthropic SDKs use) is
-    shared by every provider; pass one with a `MockTransport` in tests. `model_factory`
+    shared by every provider; pass one with a `MockTransport` in tests. The default one sends
+    through `kit.netguard.GuardedTransport`: providers reach only what the network policy
+    allows, checked at each connection. `model_factory`
     replaces how models are built (tests inject pydantic-ai `FunctionModel`s). `sleep`, `clock`
     and `rng` make backoff deterministic in tests.
     """
@@ -68,7 +71,9 @@ class Gateway:
         self._cache = cache
         self._budget = budget
         self._own_client = http_client is None
-        self._http = http_client or httpx2.AsyncClient(timeout=httpx2.Timeout(600, connect=5))
+        self._http = http_client or netguard.guarded_client(
+            timeout=httpx2.Timeout(600, connect=5), follow_redirects=False
+        )
         self._clock = clock
         self._usage = UsageRecorder(usage_sink, clock)
         self._cache_ttl_s = cache_ttl_s

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentdeck.kit.headers import HEADER_SAFE
 from agentdeck.llm.types import ProviderKind
 
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+# Sent as a header (Authorization, x-api-key): printable ASCII, checked when stored.
+_ApiKey = Annotated[str, Field(min_length=1, max_length=4000), HEADER_SAFE]
+_NewApiKey = Annotated[str, Field(max_length=4000), HEADER_SAFE]
 _EXAMPLE: dict[str, Any] = {
     "id": "0190f5a8-7f0e-7a3c-9f53-2a1b7c9d0e11",
     "name": "openai",
@@ -40,8 +44,14 @@ class ProviderCreate(BaseModel):
 
     name: str = Field(pattern=_NAME, description="Used in model references: `<name>/<model>`.")
     kind: ProviderKind
-    api_key: str | None = Field(default=None, min_length=1, max_length=4000)
-    base_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    api_key: _ApiKey | None = Field(default=None, description="Printable ASCII only.")
+    base_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="Must reach a public address, or a host the operator allows "
+        "(AGENTDECK_NETWORK__ALLOWED_PRIVATE_HOSTS).",
+    )
     models: list[str] = Field(default_factory=list, max_length=500)
     enabled: bool = True
 
@@ -52,8 +62,8 @@ class ProviderUpdate(BaseModel):
     )
 
     name: str | None = Field(default=None, pattern=_NAME)
-    api_key: str | None = Field(
-        default=None, max_length=4000, description="A new key; an empty string removes it."
+    api_key: _NewApiKey | None = Field(
+        default=None, description="A new key (printable ASCII); an empty string removes it."
     )
     base_url: str | None = Field(default=None, max_length=2000, pattern=r"^(https?://.*)?$")
     models: list[str] | None = Field(default=None, max_length=500)
@@ -84,14 +94,35 @@ class ProviderPage(BaseModel):
     next_cursor: str | None
 
 
+TestErrorType = Literal["unreachable", "blocked", "http_status", "invalid_response", "config"]
+
+
 class ProviderTestResult(BaseModel):
+    """Reachability and the model list. Never the provider's own answer text: a base URL
+    must not turn the test into a way to read another service's responses."""
+
     model_config = ConfigDict(
         json_schema_extra={
-            "example": {"ok": True, "models": ["gpt-4o-mini"], "latency_ms": 212.5, "error": None}
+            "example": {
+                "ok": False,
+                "models": [],
+                "latency_ms": 212.5,
+                "status_code": 401,
+                "error_type": "http_status",
+                "error": "the provider answered HTTP 401",
+            }
         }
     )
 
     ok: bool
     models: list[str]
     latency_ms: float
-    error: str | None = None
+    status_code: int | None = Field(
+        default=None, description="The HTTP status of the provider's answer, if one came."
+    )
+    error_type: TestErrorType | None = Field(
+        default=None,
+        description="unreachable (no connection), blocked (the network policy refuses the "
+        "host), http_status (an error status), invalid_response (not a model list), config.",
+    )
+    error: str | None = Field(default=None, description="What went wrong, in our words.")

@@ -1,20 +1,27 @@
-"""Provider rules: org admins manage providers; credentials are sealed with AES-256-GCM."""
+"""Provider rules: org admins manage providers; credentials are sealed with AES-256-GCM.
+
+A provider's base URL is an outbound destination like any other: it must reach a public
+address or a host on the operator's allow-list (`kit.netguard`). It is checked when stored
+(422 on ``base_url``) and again at every connection, by the guarded HTTP client.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import httpx2
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
-from agentdeck.errors import Conflict, Forbidden, NotFound
+from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.kit import netguard
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import OrgRole, TenantScope, org_role_at_least
-from agentdeck.llm.errors import LLMError, redact
+from agentdeck.llm.errors import LLMError
 from agentdeck.llm.providers import list_models
 from agentdeck.llm.types import ProviderConfig
 from agentdeck.models import Provider
@@ -45,6 +52,28 @@ def _set_key(provider: Provider, cipher: Cipher, api_key: str | None) -> None:
         provider.api_key_hint = None
 
 
+async def check_base_url(url: str | None) -> None:
+    """Refuse a base URL whose host resolves to an address the network policy does not
+    allow (loopback, private, link-local, metadata...). A name that does not resolve (yet)
+    is accepted: every call checks it again. Raises :class:`InvalidInput` on ``base_url``.
+    """
+    if not url:
+        return
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise InvalidInput(f"base_url is not a valid URL: {exc}", field="base_url") from exc
+    if not parts.hostname:
+        raise InvalidInput("base_url has no host", field="base_url")
+    try:
+        await netguard.public_address(url)
+    except netguard.Unresolvable:
+        return
+    except netguard.PrivateAddress as exc:
+        raise InvalidInput(f"base_url: {exc}", field="base_url") from exc
+
+
 def to_config(provider: Provider, cipher: Cipher) -> ProviderConfig:
     """The gateway's view of a provider, with the key decrypted (never log it)."""
     key = (
@@ -70,6 +99,7 @@ async def create(
     repo = ProviderRepository(session, principal.scope)
     if await repo.by_name(body.name) is not None:
         raise Conflict(f"a provider named '{body.name}' already exists", field="name")
+    await check_base_url(body.base_url)
     provider = Provider(
         id=uuid.uuid4(),
         org_id=principal.org_id,
@@ -133,6 +163,7 @@ async def update(
         and await ProviderRepository(session, principal.scope).by_name(new_name)
     ):
         raise Conflict(f"a provider named '{fields['name']}' already exists", field="name")
+    await check_base_url(fields.get("base_url"))
     for name in ("name", "base_url", "models", "enabled"):
         if name in fields and fields[name] is not None and getattr(provider, name) != fields[name]:
             changes[name] = {"from": getattr(provider, name), "to": fields[name]}
@@ -177,21 +208,43 @@ async def check_connection(
     http_client: httpx2.AsyncClient,
 ) -> ProviderTestResult:
     """Ask the provider for its models: proves the URL and the key work. Never raises for
-    a provider failure; the result says what went wrong (without the key)."""
+    a provider failure; the result says what went wrong in our words: reachability, the
+    status code, an error class. Never the provider's answer text (nor the key)."""
     _require_admin(principal)
     config = to_config(await get(session, principal, provider_id), cipher)
     started = time.perf_counter()
     try:
         models = await list_models(config, http_client)
     except LLMError as exc:
-        return ProviderTestResult(
-            ok=False,
-            models=[],
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            error=redact(exc.detail, [config.api_key]),
-        )
+        return _failed(exc, round((time.perf_counter() - started) * 1000, 1))
     return ProviderTestResult(
         ok=True, models=sorted(models), latency_ms=round((time.perf_counter() - started) * 1000, 1)
+    )
+
+
+_FAILURES = {
+    "blocked": f"the base_url host is not allowed by the network policy ({netguard.SETTING})",
+    "unreachable": "the provider could not be reached",
+    "invalid_response": "the provider did not answer with a model list",
+    "config": "the provider needs a base_url",
+}
+
+
+def _failed(exc: LLMError, latency_ms: float) -> ProviderTestResult:
+    status = exc.extra.get("http_status")
+    reason = exc.extra.get("reason")
+    if isinstance(status, int):
+        return ProviderTestResult(
+            ok=False, models=[], latency_ms=latency_ms, status_code=status,
+            error_type="http_status", error=f"the provider answered HTTP {status}",
+        )  # fmt: skip
+    if reason not in ("blocked", "unreachable", "invalid_response", "config"):
+        reason = "unreachable"
+    error = _FAILURES[reason]
+    if reason == "unreachable" and isinstance(exc.extra.get("error_class"), str):
+        error += f" ({exc.extra['error_class']})"
+    return ProviderTestResult(
+        ok=False, models=[], latency_ms=latency_ms, error_type=reason, error=error
     )
 
 

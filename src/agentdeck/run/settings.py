@@ -28,10 +28,15 @@ Environment variables (defaults in brackets):
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentdeck.kit.netguard import NetworkPolicy
+
+if TYPE_CHECKING:
+    from agentdeck.config import Settings
 
 
 class RunSettings(BaseSettings):
@@ -41,7 +46,10 @@ class RunSettings(BaseSettings):
 
     max_per_org: int = Field(10, ge=0, description="Runs executing at once per org; 0: no limit.")
     allow_private_network: bool = Field(
-        False, description="Let `http` nodes call private/loopback addresses (tests, on-prem)."
+        False,
+        description="Let every outbound call (http nodes, documents, crawls, providers) reach "
+        "any private/loopback address (tests, on-prem); prefer "
+        "AGENTDECK_NETWORK__ALLOWED_PRIVATE_HOSTS, which allows only the hosts it names.",
     )
     requeue_delay_s: float = Field(0.5, gt=0, description="Retry delay of a run held back.")
     cancel_poll_s: float = Field(0.5, gt=0, description="How often a running run checks cancel.")
@@ -68,3 +76,14 @@ class WorkerSettings(BaseSettings):
     poll_s: float = Field(1.0, gt=0, description="Idle polling interval (wake-ups are instant).")
     concurrency: int = Field(8, ge=1, description="Jobs (runs) executing at once per worker.")
     grace_s: float = Field(10.0, ge=0, description="On SIGTERM, time to finish before release.")
+
+
+def network_policy(settings: Settings) -> NetworkPolicy:
+    """The process's one outbound network policy: the hosts of
+    ``settings.network.allowed_private_hosts``, or everything when
+    ``AGENTDECK_RUNS__ALLOW_PRIVATE_NETWORK`` is set. Raises ValueError for a malformed
+    allow-list entry (start-up fails, naming it)."""
+    return NetworkPolicy.parse(
+        settings.network.allowed_private_hosts,
+        allow_all=RunSettings().allow_private_network,
+    )

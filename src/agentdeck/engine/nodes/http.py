@@ -1,6 +1,8 @@
 """`http`: one outbound request, guarded against the private network.
 
-The host is resolved once; every address must be public unless `allow_private_network`.
+The host is resolved once; every address must be public or allowed by the process's network
+policy (`kit.netguard`: ``AGENTDECK_NETWORK__ALLOWED_PRIVATE_HOSTS``), unless the run
+allows every address (`allow_private_network`).
 The request then goes to the checked address (Host header and TLS SNI keep the name), so a
 DNS answer that changes between check and connect cannot redirect it. Redirects are not
 followed. The step's idempotency key is sent as `Idempotency-Key`.
@@ -8,7 +10,6 @@ followed. The step's idempotency key is sent as `Idempotency-Key`.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from agentdeck.engine.errors import ErrorKind, NodeError
 from agentdeck.engine.nodes._context import NodeContext, NodeResult, Ports
 from agentdeck.engine.spec import HttpNode
 from agentdeck.kit import netguard
+from agentdeck.kit.headers import header_problem
 
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY_BYTES = 5_000_000
@@ -25,33 +27,36 @@ MAX_BODY_BYTES = 5_000_000
 async def pin_public_address(url: httpx.URL, ports: Ports) -> httpx.URL | None:
     """Resolve `url`'s host; the URL to connect to, or None when no pinning applies.
 
-    Raises NodeError(kind="forbidden") for a private, loopback or link-local address, and
-    NodeError(kind="network") when the name does not resolve.
+    The host must be public or allowed by the process's network policy
+    (`kit.netguard`, ``AGENTDECK_NETWORK__ALLOWED_PRIVATE_HOSTS``); `allow_private_network`
+    allows every host. Raises NodeError(kind="forbidden") for a non-public address that is
+    not allowed, and NodeError(kind="network") when the name does not resolve.
     """
     if ports.allow_private_network:
         return None
     if url.scheme not in ("http", "https"):
         raise NodeError("forbidden", f"scheme {url.scheme!r} is not allowed")
-    host = url.host
-    port = url.port or (443 if url.scheme == "https" else 80)
-    resolver = ports.resolver or netguard.system_resolve
     try:
-        addresses = [str(ipaddress.ip_address(host))]
-    except ValueError:
-        try:
-            addresses = await resolver(host, port)
-        except OSError as exc:
-            raise NodeError("network", f"cannot resolve {host!r}: {exc}") from exc
-    if not addresses:
-        raise NodeError("network", f"{host!r} has no address")
-    blocked = [a for a in addresses if not netguard.is_public(a)]
-    if blocked:
-        raise NodeError(
-            "forbidden",
-            f"{host!r} resolves to a non-public address ({blocked[0]}); "
-            "set allow_private_network to call it",
-        )
-    return url.copy_with(host=addresses[0])
+        address = await netguard.public_address(str(url), ports.resolver)
+    except netguard.Unresolvable as exc:
+        cause = exc.__cause__
+        raise NodeError("network", f"cannot resolve {url.host!r}: {cause or exc}") from exc
+    except netguard.PrivateAddress as exc:
+        raise NodeError("forbidden", str(exc)) from exc
+    return url.copy_with(host=address)
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    """The rendered headers as strings; NodeError(kind="invalid_input") for one that cannot
+    travel in HTTP (a bad name, a line break, a non-ASCII value)."""
+    if not isinstance(raw, dict):
+        raise NodeError("invalid_input", "headers must be a mapping of names to values")
+    headers = {str(k): str(v) for k, v in raw.items()}
+    for name, value in headers.items():
+        problem = header_problem(name, value)
+        if problem is not None:
+            raise NodeError("invalid_input", problem, detail={"field": "headers"})
+    return headers
 
 
 def _error_kind(status: int) -> ErrorKind:
@@ -74,8 +79,8 @@ def _parse(response: httpx.Response) -> Any:
 async def run_http(ctx: NodeContext) -> NodeResult:
     """Send the request; output `{status, headers, body}` with a JSON or text body.
 
-    Raises NodeError: forbidden (private address), network, timeout, http_4xx, http_5xx,
-    rate_limit (429; `Retry-After` in detail).
+    Raises NodeError: forbidden (private address), invalid_input (a header that cannot be
+    sent), network, timeout, http_4xx, http_5xx, rate_limit (429; `Retry-After` in detail).
     """
     node = ctx.node
     assert isinstance(node, HttpNode)
@@ -87,7 +92,7 @@ async def run_http(ctx: NodeContext) -> NodeResult:
         url = httpx.URL(str(config["url"]))
     except httpx.InvalidURL as exc:
         raise NodeError("invalid_input", f"invalid url: {exc}") from exc
-    headers = {str(k): str(v) for k, v in config["headers"].items()}
+    headers = _headers(config["headers"])
     headers["Idempotency-Key"] = ctx.idempotency_key
     extensions: dict[str, Any] = {}
     pinned = await pin_public_address(url, ctx.ports)

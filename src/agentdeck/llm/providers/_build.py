@@ -26,7 +26,9 @@ def base_url_of(provider: ProviderConfig) -> str:
     url = provider.base_url or DEFAULT_BASE_URLS.get(provider.kind)
     if not url:
         raise ProviderRequestError(
-            "Provider " + provider.name + " needs a base_url", provider=provider.name
+            "Provider " + provider.name + " needs a base_url",
+            provider=provider.name,
+            reason="config",
         )
     return url.rstrip("/")
 
