@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.repository import ScopedRepository
 from agentdeck.kit.tenancy import TenantScope, scoped
-from agentdeck.models import Agent, AgentVersion, Run, RunStep, Thread
+from agentdeck.models import Agent, AgentVersion, Run, RunEvent, RunStep, Thread
 
 _WORKER = {"tenant_bypass": "run-worker"}
 ACTIVE = ("pending", "running")
@@ -179,6 +179,12 @@ async def set_run(
 async def cancel_requested(session: AsyncSession, run_id: uuid.UUID) -> bool:
     stmt = select(Run.cancel_requested).where(Run.id == run_id).execution_options(**_WORKER)
     return bool((await session.execute(stmt)).scalar_one_or_none())
+
+
+async def last_event_seq(session: AsyncSession, run_id: uuid.UUID) -> int:
+    """The run's highest event sequence number (0 before its first event)."""
+    stmt = select(func.coalesce(func.max(RunEvent.seq), 0)).where(RunEvent.run_id == run_id)
+    return int((await session.execute(stmt.execution_options(**_WORKER))).scalar_one())
 
 
 async def set_thread(session: AsyncSession, thread_id: uuid.UUID, **values: Any) -> None:

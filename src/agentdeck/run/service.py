@@ -31,7 +31,7 @@ from agentdeck.models import Agent, Job, Run, RunEvent, RunStep
 from agentdeck.run import _specs
 from agentdeck.run._services import services_for
 from agentdeck.run._stream import stream_events, wait_for_run
-from agentdeck.run.broker import EagerWorker, StreamItem
+from agentdeck.run.broker import STATUS_CHANGED, EagerWorker, StreamItem
 from agentdeck.run.repository import (
     FINAL,
     RunRepository,
@@ -245,14 +245,18 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID
 
 
 async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> Run:
-    """Request cancellation. A pending run is cancelled at once; a running one stops at its
-    next check (in-process: immediately). Finished runs are returned unchanged."""
+    """Request cancellation. A pending run, or one no worker holds (no `run.execute` job of
+    it runs under a live lease: its worker died, or its job waits for a retry), is cancelled
+    at once and its thread freed; a held one stops at its next check (in-process:
+    immediately). Finished runs are returned unchanged."""
     run = await get_run(session, principal, run_id)
     require_runner(principal, run.space_id, "run")
     if run.status in FINAL:
         return run
     run.cancel_requested = True
-    if run.status == "pending":
+    signals = [StreamItem(str(run.id), CANCEL_SIGNAL, {})]
+    if run.status == "pending" or not await queue.held(session, EXECUTE, "run_id", str(run.id)):
+        signals.append(StreamItem(str(run.id), STATUS_CHANGED, {}))
         run.status, run.ended_at = "cancelled", utcnow()
         seq = await _next_seq(session, principal, run)
         session.add(
@@ -263,8 +267,7 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.U
             if thread is not None and thread.status == "busy":
                 thread.status = "idle"
     await session.flush()
-    signal = StreamItem(str(run.id), CANCEL_SIGNAL, {})
-    _wake_after_commit(session, signal)
+    _wake_after_commit(session, *signals)
     return run
 
 

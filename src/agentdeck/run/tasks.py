@@ -26,12 +26,13 @@ from agentdeck.run import _specs
 from agentdeck.run._llm_port import load_llm_port
 from agentdeck.run._ports import ChildRuns, NoTools, SpaceKnowledge
 from agentdeck.run._services import LLMContext, RunServices, services_for
-from agentdeck.run.broker import BrokerSink
+from agentdeck.run.broker import BrokerSink, StreamItem
 from agentdeck.run.journal_sql import SqlJournal
 from agentdeck.run.repository import (
     FINAL,
     cancel_requested,
     earlier_active_on_thread,
+    last_event_seq,
     run_by_id,
     running_in_org,
     set_run,
@@ -50,8 +51,55 @@ __all__ = ["EXECUTE", "execute"]
 
 
 async def execute(ctx: JobContext) -> None:
-    """Handler of `run.execute` (payload ``{"run_id": ...}``)."""
+    """Handler of `run.execute` (payload ``{"run_id": ...}``).
+
+    When the job's last attempt fails (or a worker died during it: the lease expired and
+    the job came back past its attempts), the run fails with kind `internal` and the reason
+    and its thread is freed: no run stays `running` once nothing will execute it. Raises
+    what the attempt raised (the queue retries the job, or records its last error).
+    """
     run_id = uuid.UUID(str(ctx.job.payload["run_id"]))
+    if ctx.job.attempts > ctx.job.max_attempts:
+        reason = f"its worker stopped during each of {ctx.job.max_attempts} attempts"
+        await _fail_for_good(ctx, run_id, reason)
+        return
+    try:
+        await _execute(ctx, run_id)
+    except Exception as exc:
+        if ctx.job.attempts >= ctx.job.max_attempts:
+            reason = f"{ctx.job.attempts} attempts failed; the last: {type(exc).__name__}: {exc}"
+            await _fail_for_good(ctx, run_id, reason)
+        raise
+
+
+async def _fail_for_good(ctx: JobContext, run_id: uuid.UUID, reason: str) -> None:
+    """Fail a run that will not be executed again: status, `run.failed`, thread freed."""
+    services = services_for(ctx.sessionmaker)
+    error = {"kind": "internal", "message": f"the run could not be executed: {reason}"[:2000]}
+    async with transaction(ctx.sessionmaker) as session:
+        run = await run_by_id(session, run_id)
+        if run is None or run.status in FINAL:
+            return
+        now = utcnow()
+        failed = {"status": "failed", "error": error, "ended_at": now, "updated_at": now}
+        if not await set_run(session, run.id, when=(run.status,), **failed):
+            return  # it moved on meanwhile (e.g. cancelled)
+        seq = await last_event_seq(session, run.id) + 1
+        data = {"error": error}
+        session.add(
+            RunEvent(org_id=run.org_id, run_id=run.id, seq=seq, type="run.failed", data=data)
+        )
+        if run.thread_id is not None:
+            thread = await thread_by_id(session, run.thread_id)
+            if thread is not None and thread.status == "busy":
+                thread.status, thread.updated_at = THREAD_STATUS["failed"], now
+    services.broker.publish(StreamItem(str(run_id), "run.failed", data, seq))
+    services.broker.status_changed(str(run_id))
+    services.broker.wake_workers()  # a run waiting for this thread may start now
+    log.warning("run.failed_for_good", run_id=str(run_id), reason=reason)
+
+
+async def _execute(ctx: JobContext, run_id: uuid.UUID) -> None:
     services = services_for(ctx.sessionmaker)
     async with transaction(ctx.sessionmaker) as session:
         prepared = await _prepare(session, ctx, services, run_id)

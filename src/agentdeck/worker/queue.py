@@ -100,6 +100,22 @@ async def claim(
     return result.scalar_one_or_none()
 
 
+async def held(session: AsyncSession, kind: str, key: str, value: str) -> bool:
+    """True when a job of ``kind`` whose payload has ``key`` = ``value`` is running under a
+    live (unexpired) lease: some worker holds it now."""
+    stmt = (
+        select(Job.id)
+        .where(
+            Job.kind == kind,
+            Job.status == "running",
+            Job.lease_expires_at >= utcnow(),
+            Job.payload[key].as_string() == value,
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
 async def heartbeat(
     session: AsyncSession, job_id: uuid.UUID, worker_id: str, lease_s: float
 ) -> bool:
