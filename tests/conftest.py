@@ -8,6 +8,7 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy import text
 from agentdeck.app import create_app
 from agentdeck.config import ApiSettings, AuthSettings, DatabaseSettings, LLMSettings, Settings
 from agentdeck.kit.db import create_engine
-from agentdeck.migrations import upgrade_to_head
+from agentdeck.migrations import upgrade_to_head, upgrade_to_head_async
 from tests.offline_model import use_offline_models
 
 _ips = itertools.count(1)
@@ -77,3 +78,29 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     )  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
+
+
+def _database_urls() -> list[Any]:
+    pg = os.environ.get("AGENTDECK_TEST_DATABASE_URL")
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param(pg, id="postgresql", marks=pytest.mark.skipif(not pg, reason="no PostgreSQL")),
+    ]
+
+
+@pytest.fixture(params=_database_urls())
+async def server_db(
+    request: pytest.FixtureRequest, tmp_path: Path, settings: Settings
+) -> AsyncIterator[Settings]:
+    """Settings of a database for a test's own server or worker processes: a fresh SQLite
+    file, and the session's PostgreSQL database when there is one."""
+    url = request.param  # PostgreSQL: the session's database (``settings`` migrated it)
+    if url == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'server.db'}"
+        await upgrade_to_head_async(url)
+    yield Settings(
+        env="test",
+        data_dir=tmp_path,
+        db=DatabaseSettings(url=url),
+        auth=AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,6 +52,7 @@ from agentdeck.run import tasks as run_tasks
 from agentdeck.run._channels import job_wakeups
 from agentdeck.run._pubsub import PubSubMode, Relay, relay_for
 from agentdeck.run._services import attach as attach_run_services
+from agentdeck.run._services import services_for
 from agentdeck.run.endpoints import router as run_router
 from agentdeck.run.settings import RunSettings, WorkerSettings
 from agentdeck.run.ws import router as ws_router
@@ -87,6 +89,7 @@ ROUTERS: list[APIRouter] = [
 # knowledge upload limit on the file itself (a 413 naming `file`), plus multipart framing.
 _UPLOADS = re.compile(r"^/api/v1/knowledge-bases/[^/]+/documents$")
 _MULTIPART_SLACK = 64 * 1024
+_DRAIN_S = 2.0  # how long streams get to send their final event before uvicorn closes them
 
 JOB_HANDLERS: dict[str, JobHandler] = {
     auth_tasks.CLEANUP: auth_tasks.cleanup,
@@ -221,6 +224,16 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+async def _drain(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Begin to stop (the server calls this at SIGTERM, before waiting for connections): the
+    embedded worker claims nothing new and checkpoints within its grace period, and every
+    stream and waiter of this process ends now with a final event or a 503."""
+    stop.set()
+    broker = services_for(runtime.sessionmaker).broker
+    broker.drain()
+    await broker.drained(_DRAIN_S)
+
+
 def create_app(
     settings: Settings | None = None, *, configure_logs: bool = True, start_worker: bool = False
 ) -> FastAPI:
@@ -230,9 +243,10 @@ def create_app(
         configure_logging(json_logs=settings.is_production, level=settings.log_level)
     runtime = build_runtime(settings)
 
+    stop = asyncio.Event()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        stop = asyncio.Event()
         worker = build_worker(runtime, embedded=True) if start_worker else None
         worker_task = asyncio.create_task(worker.run(stop)) if worker else None
         warm_task = asyncio.create_task(warm_local_model(settings)) if start_worker else None
@@ -263,6 +277,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.drain = functools.partial(_drain, runtime, stop)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     if settings.api.cors_origins:

@@ -59,10 +59,10 @@ def serve(
 
     The embedded SQLite database is migrated first.
     """
-    import uvicorn
-
     from agentdeck.app import create_app
     from agentdeck.kit.db import is_sqlite
+    from agentdeck.run.settings import WorkerSettings
+    from agentdeck.server import serve as serve_app
 
     settings = _settings()
     try:
@@ -73,12 +73,11 @@ def serve(
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
     _freeze_start_up_heap()
-    uvicorn.run(
+    serve_app(
         application,
         host=host or settings.server.host,
         port=port or settings.server.port,
-        log_config=None,
-        access_log=False,
+        grace_s=WorkerSettings().grace_s,
     )
 
 

@@ -75,6 +75,16 @@ class TooManyRequests(AppError):
         self.retry_after = retry_after
 
 
+class ShuttingDown(AppError):
+    """This server process is stopping: the run goes on; follow or wait for it again."""
+
+    status, type, title = 503, "shutting-down", "The server is shutting down"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": "1"})
+        super().__init__(detail, **kwargs)
+
+
 _HTTP_TITLES = {
     400: ("bad-request", "Bad request"),
     401: ("unauthorized", "Authentication required"),

@@ -16,19 +16,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from agentdeck.app import build_runtime
 from agentdeck.auth.service import AuthService
-from agentdeck.config import AuthSettings, DatabaseSettings, Settings
+from agentdeck.config import Settings
 from agentdeck.kit.db import transaction
-from agentdeck.migrations import upgrade_to_head_async
 from agentdeck.models import Job
 from agentdeck.run import service
 from agentdeck.run.settings import WorkerSettings
@@ -50,30 +47,6 @@ def test_default_lease_and_poll_resume_a_crashed_run_within_15_s() -> None:
     lease, poll = defaults["lease_s"].default, defaults["poll_s"].default
     assert lease + poll <= _RESUME_WITHIN_S
     assert lease + poll >= _LEASE_S + _POLL_S
-
-
-def _urls() -> list[Any]:
-    pg = os.environ.get("AGENTDECK_TEST_DATABASE_URL")
-    return [
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param(pg, id="postgresql", marks=pytest.mark.skipif(not pg, reason="no PostgreSQL")),
-    ]
-
-
-@pytest.fixture(params=_urls())
-async def db(
-    request: pytest.FixtureRequest, tmp_path: Path, settings: Settings
-) -> AsyncIterator[Settings]:
-    url = request.param  # PostgreSQL: the session's database (``settings`` migrated it)
-    if url == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}"
-        await upgrade_to_head_async(url)
-    yield Settings(
-        env="test",
-        data_dir=tmp_path,
-        db=DatabaseSettings(url=url),
-        auth=AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024),
-    )
 
 
 def _spawn(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
@@ -113,9 +86,9 @@ async def _lease_holder(runtime: Any, run_id: uuid.UUID) -> int:
 
 
 async def test_sigkill_mid_run_resumes_without_redoing_steps(
-    db: Settings, local_server: LocalServer, tmp_path: Path
+    server_db: Settings, local_server: LocalServer, tmp_path: Path
 ) -> None:
-    runtime = build_runtime(db)
+    runtime = build_runtime(server_db)
     try:
         async with transaction(runtime.sessionmaker) as session:
             signup = await AuthService(session, runtime).signup(
@@ -136,7 +109,7 @@ async def test_sigkill_mid_run_resumes_without_redoing_steps(
         )  # fmt: skip
         local_server.log.delay_first["/s3"] = 3 * _LEASE_S
         log = tmp_path / "workers.log"
-        workers = {p.pid: p for p in (_spawn(db, log), _spawn(db, log))}
+        workers = {p.pid: p for p in (_spawn(server_db, log), _spawn(server_db, log))}
         try:
             await _until(lambda: log.read_text().count("worker.started") == 2, 60, "workers")
             async with transaction(runtime.sessionmaker) as session:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from agentdeck.errors import NotFound
+from agentdeck.errors import NotFound, ShuttingDown
 from agentdeck.run import service
+from agentdeck.run._services import services_for
 from agentdeck.run.broker import StreamItem
 from agentdeck.run.repository import FINAL, scoped_thread
 
@@ -91,12 +92,17 @@ async def follow_thread(
                 runtime, run, run.id, include_deltas=include_deltas
             ):
                 await emit(event_message(item, thread_id))
+        except ShuttingDown:
+            return  # the thread's loop says so once
         except Exception:  # one run's stream failing must not end the thread's
             log.exception("run.ws_thread_stream_failed", run_id=str(run.id))
 
     first = True
+    broker = services_for(runtime.sessionmaker).broker
     try:
         while True:
+            if broker.draining:
+                raise ShuttingDown("the server is shutting down; subscribe again")
             async with runtime.sessionmaker() as session:
                 page = await service.list_runs(
                     session, principal, thread_id=thread_id, limit=_THREAD_WINDOW

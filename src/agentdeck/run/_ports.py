@@ -136,5 +136,8 @@ class ChildRuns:
         return str(child_id)
 
     async def wait(self, child_run_id: str) -> SubagentResult:
-        run = await wait_for_run(self.sessionmaker, uuid.UUID(child_run_id))
+        # The worker, not a client, waits here: shutdown cancels the step after its grace.
+        run = await wait_for_run(
+            self.sessionmaker, uuid.UUID(child_run_id), ends_at_shutdown=False
+        )
         return SubagentResult(status=run.status, output=run.output, error=run.error)  # type: ignore[arg-type]

@@ -13,14 +13,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agentdeck.errors import NotFound
+from agentdeck.errors import NotFound, ShuttingDown
 from agentdeck.models import Run
 from agentdeck.run._services import services_for
-from agentdeck.run.broker import REPLAY, STATUS_CHANGED, StreamItem
+from agentdeck.run.broker import REPLAY, SHUTDOWN, STATUS_CHANGED, StreamItem
 from agentdeck.run.journal_sql import SqlJournal
 from agentdeck.run.repository import FINAL, run_by_id
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _POLL_S = 0.25
 _RELAYED_POLL_S = 1.0
 _READY_S = 1.0
+_SHUTDOWN_DETAIL = "the server is shutting down; the run goes on: follow it again"
 
 
 def _sessionmaker(
@@ -49,6 +50,19 @@ async def _status(sessionmaker: async_sessionmaker[AsyncSession], run_id: uuid.U
     return run
 
 
+async def _visible_run(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal_or_run: Principal | Run,
+    run_id: uuid.UUID,
+) -> Run:
+    if isinstance(principal_or_run, Run):
+        return principal_or_run
+    from agentdeck.run.service import get_run
+
+    async with sessionmaker() as session:
+        return await get_run(session, principal_or_run, run_id)
+
+
 async def stream_events(
     runtime: Runtime | async_sessionmaker[AsyncSession],
     principal_or_run: Principal | Run,
@@ -63,16 +77,11 @@ async def stream_events(
     or until the run is found in a final status with nothing left to send. ``on_subscribed``
     is awaited once live items are being received, before the replay.
 
-    Raises NotFound when the principal cannot see the run.
+    Raises NotFound when the principal cannot see the run, ShuttingDown when this process
+    begins to stop (the run itself goes on).
     """
     sessionmaker = _sessionmaker(runtime)
-    if isinstance(principal_or_run, Run):
-        run = principal_or_run
-    else:
-        from agentdeck.run.service import get_run
-
-        async with sessionmaker() as session:
-            run = await get_run(session, principal_or_run, run_id)
+    run = await _visible_run(sessionmaker, principal_or_run, run_id)
     rid = str(run.id)
     journal = SqlJournal(sessionmaker, run.org_id)
     broker = services_for(sessionmaker).broker
@@ -107,6 +116,8 @@ async def stream_events(
                         yield item
                     return
                 continue
+            if item.type == SHUTDOWN:
+                raise ShuttingDown(_SHUTDOWN_DETAIL)
             if item.type == REPLAY:
                 async for item in replay():
                     yield item
@@ -135,11 +146,13 @@ async def wait_for_run(
     run_id: uuid.UUID,
     *,
     timeout_s: float | None = None,
+    ends_at_shutdown: bool = True,
 ) -> Run:
     """The run once its status is completed, failed, cancelled or interrupted.
 
-    Ids only: check access first (`get_run`). Raises NotFound, or TimeoutError after
-    ``timeout_s``.
+    Ids only: check access first (`get_run`). Raises NotFound, TimeoutError after
+    ``timeout_s``, or (with ``ends_at_shutdown``, for a client's request) ShuttingDown when
+    this process begins to stop.
     """
     sessionmaker = _sessionmaker(runtime)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -155,10 +168,15 @@ async def wait_for_run(
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
                     raise TimeoutError(f"run {run_id} still {run.status} after {timeout_s}s")
-            await _until_status(queue, wait)
+            item = await _until_status(queue, wait)
+            if ends_at_shutdown and item is not None and item.type == SHUTDOWN:
+                run = await _status(sessionmaker, run_id)
+                if run.status in FINAL:
+                    return run
+                raise ShuttingDown(_SHUTDOWN_DETAIL)
 
 
-async def _until_status(queue: asyncio.Queue[StreamItem], wait: float) -> Any:
+async def _until_status(queue: asyncio.Queue[StreamItem], wait: float) -> StreamItem | None:
     loop = asyncio.get_running_loop()
     end = loop.time() + wait
     while (left := end - loop.time()) > 0:
@@ -167,6 +185,6 @@ async def _until_status(queue: asyncio.Queue[StreamItem], wait: float) -> Any:
                 item = await queue.get()
         except TimeoutError:
             return None
-        if item.type == STATUS_CHANGED:
+        if item.type in (STATUS_CHANGED, SHUTDOWN):
             return item
     return None

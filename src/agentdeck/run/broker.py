@@ -44,6 +44,8 @@ STATUS_CHANGED = "_status"
 """Internal item: the run row changed (it reached a final status); never streamed."""
 REPLAY = "_replay"
 """Internal item: another process stored events too large to relay; re-read the journal."""
+SHUTDOWN = "_shutdown"
+"""Internal item: this process is shutting down; a stream ends with a final event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,29 @@ class Broker:
     _wakers: list[Callable[[], None]] = field(default_factory=list)
     _eager: list[EagerWorker] = field(default_factory=list)
     relay: Relay | None = None
+    draining: bool = False
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def drain(self) -> None:
+        """Tell every subscriber, now and from now on, that this process is shutting down
+        (each receives a `SHUTDOWN` item), so streams and waits end instead of holding the
+        server open."""
+        self.draining = True
+        for run_id, subs in self._subscribers.items():
+            for queue in subs:
+                queue.put_nowait(StreamItem(run_id, SHUTDOWN, {}))
+
+    async def drained(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` until nobody is subscribed (True) or give up (False)."""
+        if not self._subscribers:
+            return True
+        self._idle.clear()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def use_relay(self, relay: Relay | None) -> None:
         """Carry items to and from other processes through ``relay`` (None: in memory only)."""
@@ -87,6 +112,8 @@ class Broker:
         (in this process, and from other processes when there is a relay)."""
         queue: asyncio.Queue[StreamItem] = asyncio.Queue()
         self._subscribers[run_id].add(queue)
+        if self.draining:
+            queue.put_nowait(StreamItem(run_id, SHUTDOWN, {}))
         if self.relay is not None:
             self.relay.follow(run_id)
         try:
@@ -97,6 +124,8 @@ class Broker:
                 subs.discard(queue)
                 if not subs:
                     del self._subscribers[run_id]
+            if not self._subscribers:
+                self._idle.set()
             if self.relay is not None:
                 self.relay.unfollow(run_id)
 

@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse
 
 from agentdeck.api import RuntimeDep, SessionDep, new_router
 from agentdeck.auth.principal import Reader, Runner
+from agentdeck.errors import AppError
 from agentdeck.kit.pagination import MAX_LIMIT
 from agentdeck.run import service
 from agentdeck.run.schemas import RunOut, RunPage, RunStatus, StepList, StepOut
@@ -89,12 +90,15 @@ async def run_events(
         after_seq = max(after_seq, int(last_event_id))
 
     async def events() -> AsyncIterator[dict[str, Any]]:
-        async for item in service.stream_events(
-            runtime, run, run_id, after_seq=after_seq, include_deltas=include_deltas
-        ):
-            message: dict[str, Any] = {"event": item.type, "data": json.dumps(item.data)}
-            if item.seq is not None:
-                message["id"] = str(item.seq)
-            yield message
+        try:
+            async for item in service.stream_events(
+                runtime, run, run_id, after_seq=after_seq, include_deltas=include_deltas
+            ):
+                message: dict[str, Any] = {"event": item.type, "data": json.dumps(item.data)}
+                if item.seq is not None:
+                    message["id"] = str(item.seq)
+                yield message
+        except AppError as exc:  # e.g. shutting down: a final event says why the stream ends
+            yield {"event": "error", "data": json.dumps({"type": exc.type, "detail": exc.detail})}
 
     return EventSourceResponse(events(), ping=15)
