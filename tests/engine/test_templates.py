@@ -5,7 +5,14 @@ import threading
 import pytest
 
 from agentdeck.engine import TemplateError
-from agentdeck.engine.templates import evaluate, is_heavy, references, render, render_async
+from agentdeck.engine.templates import (
+    evaluate,
+    evaluate_async,
+    is_heavy,
+    references,
+    render,
+    render_async,
+)
 
 CTX = {
     "inputs": {"xs": [1, 2], "flag": False, "name": "Ada", "obj": {"k": "v"}},
@@ -189,3 +196,12 @@ async def test_heavy_templates_render_in_a_thread() -> None:
     assert inputs.threads == {threading.get_ident()}  # a light one renders in place
     with pytest.raises(TemplateError, match="over budget"):
         await render_async("{% for i in range(99999) %}{{ range(9) | list }}{% endfor %}", CTX)
+
+
+async def test_heavy_expressions_evaluate_in_a_thread() -> None:
+    inputs = _Readers(xs=[1, 2])
+    inputs.threads = set()
+    assert await evaluate_async("range(3) | list", {**CTX, "inputs": inputs}) == [0, 1, 2]
+    assert await evaluate_async("inputs.xs", {**CTX, "inputs": inputs}) == [1, 2]
+    assert inputs.threads == {threading.get_ident()}
+    assert await evaluate_async("{{ range(2) }}", CTX) == [0, 1]

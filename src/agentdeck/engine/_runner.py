@@ -129,7 +129,7 @@ class Runner:
     async def _fan_out(self, node: Node, attempt: int) -> StepRecord:
         assert node.for_each is not None
         try:
-            items = templates.evaluate(node.for_each, self.state.context())
+            items = await templates.evaluate_async(node.for_each, self.state.context())
             if not isinstance(items, list | tuple):
                 raise TemplateError(node.for_each, f"gave {type(items).__name__}, not a list")
         except TemplateError as exc:

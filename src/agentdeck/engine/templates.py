@@ -465,11 +465,16 @@ async def render_async(value: Any, context: Mapping[str, Any]) -> Any:
     near its budget never stalls the event loop. Raises what `render` raises."""
     if not is_heavy(value):
         return render(value, context)
+    return await asyncio.to_thread(render, value, _snapshot(context))
+
+
+def _snapshot(context: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy a thread may read while the loop adds finished steps to the original."""
     snapshot = dict(context)
     steps = snapshot.get("steps")
-    if isinstance(steps, dict):  # the loop may add finished steps while the thread reads
+    if isinstance(steps, dict):
         snapshot["steps"] = dict(steps)
-    return await asyncio.to_thread(render, value, snapshot)
+    return snapshot
 
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
@@ -477,6 +482,15 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     if is_template(expression):
         return render(expression, context)
     return _compile_expression(expression.strip())(context)
+
+
+async def evaluate_async(expression: str, context: Mapping[str, Any]) -> Any:
+    """`evaluate`, in a worker thread when the expression is heavy (`is_heavy`)."""
+    if is_template(expression):
+        return await render_async(expression, context)
+    if not is_heavy("{{ " + expression + " }}"):
+        return evaluate(expression, context)
+    return await asyncio.to_thread(evaluate, expression, _snapshot(context))
 
 
 def needs_rendering(value: Any) -> bool:
