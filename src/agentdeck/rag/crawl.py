@@ -24,9 +24,11 @@ Rules it keeps:
   equals `known_hashes[url]` is yielded with ``changed=False`` (its links are still followed).
 - **Safety**: responses are streamed and cut at `max_bytes`; the body of a non-HTML response is
   never read. Hosts that resolve to loopback, private, link-local or otherwise non-global
-  addresses are refused unless `allow_private` is set. The host is resolved once, at the
-  start, and every request connects to that checked address (Host header and TLS name kept),
-  so a DNS answer that changes mid-crawl cannot redirect the crawler (DNS rebinding).
+  addresses are refused unless the process's network policy allows them (`kit.netguard`:
+  ``AGENTDECK_NETWORK__ALLOWED_PRIVATE_HOSTS``) or `allow_private` is set. The host is
+  resolved once, at the start, and every request connects to that checked address (Host
+  header and TLS name kept), so a DNS answer that changes mid-crawl cannot redirect the
+  crawler (DNS rebinding).
 
 The caller owns the `httpx.AsyncClient` (timeouts, proxies, transport); redirects are handled
 here, so its `follow_redirects` setting does not matter. Parsing runs in a worker thread.
@@ -268,7 +270,7 @@ async def _pinned_address(url: str, resolver: Resolver | None) -> str:
         raise CrawlError(
             "private_address",
             f"The host {host!r} resolves to a loopback, private or otherwise non-public "
-            "address; crawling private networks is not allowed.",
+            f"address; an operator can allow it with {netguard.SETTING}.",
         ) from exc
 
 
