@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 
 from agentdeck.api import Runtime
 from agentdeck.errors import InvalidInput
+from agentdeck.kit.text import NUL, dotted, nul_path
 from agentdeck.knowledge._fetch import fetch_page
 from agentdeck.knowledge.schemas import DocumentJson
 from agentdeck.knowledge.service import PayloadTooLarge, UnsupportedMediaType
@@ -96,6 +97,11 @@ def _metadata(raw: Any) -> dict[str, Any]:
         isinstance(v, str | int | float | bool) for v in value.values()
     ):
         raise InvalidInput("metadata must be a JSON object of scalar values", field="metadata")
+    path = nul_path(value)
+    if path is not None:
+        raise InvalidInput(
+            "metadata must not contain NUL characters", field=dotted(["metadata", *path])
+        )
     return value
 
 
@@ -108,11 +114,14 @@ async def from_multipart(request: Request, settings: KnowledgeSettings) -> Incom
     filename = PurePath((upload.filename or "").replace("\\", "/")).name.strip()
     if not filename:
         raise InvalidInput("the uploaded file needs a file name", field="file")
+    title = form.get("title")
+    for where, text in (("file", filename), ("title", title)):
+        if isinstance(text, str) and NUL in text:
+            raise InvalidInput(f"{where} must not contain NUL characters", field=where)
     check_type(filename, upload.content_type, settings, "file")
     data = await upload.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise _too_large(len(data), settings, "file")
-    title = form.get("title")
     return Incoming(
         data=data,
         filename=filename[:500],

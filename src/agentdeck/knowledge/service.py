@@ -28,6 +28,7 @@ from agentdeck.errors import AppError, Conflict, Forbidden, InvalidInput, NotFou
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
+from agentdeck.kit.text import NUL
 from agentdeck.knowledge import repository as repo
 from agentdeck.knowledge._registry import LOCAL, LOCAL_STATIC, local_dim, registry_for
 from agentdeck.knowledge._search import SearchMode, search_kbs
@@ -364,7 +365,10 @@ async def add_content(
     """:func:`add_document_content`, also saying whether anything new was queued."""
     fmt = document_format(filename, mime_type)
     digest = hashlib.sha256(data).hexdigest()
-    title = (title or filename).strip()[:500] or filename[:500]
+    # A user's title or file name with NUL is refused at the request; one taken from a
+    # fetched page (its <title>, its URL) loses its NULs, which no database keeps well.
+    filename = filename.replace(NUL, "")
+    title = (title or "").replace(NUL, "").strip()[:500] or filename[:500]
     if source_url is not None:
         existing = await repo.document_with_url(session, kb.id, source_url)
         if existing is not None:
