@@ -17,8 +17,9 @@ import pytest
 
 from agentdeck.api import Runtime
 from agentdeck.app import create_app
-from agentdeck.config import NetworkSettings, Settings
+from agentdeck.config import ConfigError, NetworkSettings, Settings
 from agentdeck.kit import netguard
+from agentdeck.run.settings import network_policy
 from tests.factories import Tenant, create_tenant
 
 KEY = "sk-test-" + "k" * 24
@@ -211,3 +212,11 @@ async def test_an_api_key_that_cannot_travel_in_a_header_is_refused(
         f"/api/v1/providers/{fine.json()['id']}", json={"api_key": key}, headers=tenant.headers
     )
     assert patched.status_code == 422 and patched.json()["field"] == "api_key"
+
+
+def test_a_malformed_allow_list_entry_stops_start_up(settings: Settings) -> None:
+    previous = netguard.current_policy()
+    network = NetworkSettings(allowed_private_hosts=["http://localhost:11434/v1"])
+    with pytest.raises(ConfigError, match="ALLOWED_PRIVATE_HOSTS"):
+        network_policy(settings.model_copy(update={"network": network}))
+    assert netguard.current_policy() is previous

@@ -28,15 +28,13 @@ Environment variables (defaults in brackets):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agentdeck.config import ConfigError, Settings
 from agentdeck.kit.netguard import NetworkPolicy
-
-if TYPE_CHECKING:
-    from agentdeck.config import Settings
 
 
 class RunSettings(BaseSettings):
@@ -81,9 +79,12 @@ class WorkerSettings(BaseSettings):
 def network_policy(settings: Settings) -> NetworkPolicy:
     """The process's one outbound network policy: the hosts of
     ``settings.network.allowed_private_hosts``, or everything when
-    ``AGENTDECK_RUNS__ALLOW_PRIVATE_NETWORK`` is set. Raises ValueError for a malformed
+    ``AGENTDECK_RUNS__ALLOW_PRIVATE_NETWORK`` is set. Raises ConfigError for a malformed
     allow-list entry (start-up fails, naming it)."""
-    return NetworkPolicy.parse(
-        settings.network.allowed_private_hosts,
-        allow_all=RunSettings().allow_private_network,
-    )
+    try:
+        return NetworkPolicy.parse(
+            settings.network.allowed_private_hosts,
+            allow_all=RunSettings().allow_private_network,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
