@@ -294,6 +294,7 @@ def create_app(
         RequestContextMiddleware,
         max_body_bytes=settings.api.max_body_bytes,
         trust_forwarded_for=settings.api.trust_forwarded_for,
+        trusted_proxies=settings.api.trusted_proxies,
         body_limits=[(_UPLOADS, max(upload_limit, settings.api.max_body_bytes))],
     )
     for router in ROUTERS:

@@ -78,6 +78,10 @@ def serve(
         host=host or settings.server.host,
         port=port or settings.server.port,
         grace_s=WorkerSettings().grace_s,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; here only when the
+        # operator trusts forwarded headers, and then only from their trusted proxies.
+        proxy_headers=settings.api.trust_forwarded_for,
+        forwarded_allow_ips=settings.api.trusted_proxies,
     )
 
 

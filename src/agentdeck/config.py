@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +63,20 @@ class ApiSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = 2 * 1024 * 1024
     trust_forwarded_for: bool = False
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description=(
+            "With trust_forwarded_for: the peers (addresses or CIDR networks) whose "
+            "X-Forwarded-For names the client; from any other peer it is ignored."
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError: not an address or network
+        return value
 
 
 class NetworkSettings(BaseModel):
