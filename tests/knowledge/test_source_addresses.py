@@ -111,3 +111,22 @@ async def test_private_hosts_are_accepted_when_the_operator_allows_them(
         f"{KB}/{kb_id}/sources", json={"start_url": "http://127.1:8080/"}, headers=tenant.headers
     )
     assert resp.status_code == 201, resp.text
+
+
+async def test_the_operators_allow_list_is_obeyed(client: httpx.AsyncClient) -> None:
+    """A private host:port on the network policy's allow-list is accepted; other ports of
+    that host are still refused."""
+    tenant, kb_id = await _kb(client)
+    with netguard.using(netguard.NetworkPolicy.parse(["127.0.0.1:8080"])):
+        allowed = await client.post(
+            f"{KB}/{kb_id}/sources",
+            json={"start_url": "http://127.1:8080/"},
+            headers=tenant.headers,
+        )
+        assert allowed.status_code == 201, allowed.text
+        other_port = await client.post(
+            f"{KB}/{kb_id}/sources",
+            json={"start_url": "http://127.1:8081/"},
+            headers=tenant.headers,
+        )
+        _refused(other_port)
