@@ -4,6 +4,7 @@ import pytest
 
 from agentdeck.engine import SpecError, parse_spec, validate
 from agentdeck.engine.spec import AgentSpec
+from agentdeck.engine.validate import parse_definition
 
 
 def spec(*nodes: str, output: str | None = None) -> AgentSpec:
@@ -179,3 +180,75 @@ def test_semantic_retrieval_and_knowledge_problems() -> None:
     messages = {loc: msg for loc, _, msg in found}
     assert messages["nodes[0].knowledge_bases[2]"] == "'kb' is listed twice"
     assert "built in" in messages["nodes[2].tools[0]"]
+
+
+def _chain(n: int, *, ref: str | None = None) -> dict[str, object]:
+    """n transform nodes, each needing the one before; `ref` templates read that step."""
+    nodes: list[dict[str, object]] = [{"id": "n0", "type": "transform", "value": 0}]
+    for i in range(1, n):
+        value = "{{ steps.%s.output }}" % (ref or f"n{i - 1}")
+        nodes.append({"id": f"n{i}", "type": "transform", "needs": [f"n{i - 1}"], "value": value})
+    return {"name": "chain", "nodes": nodes}
+
+
+def test_long_chains_validate_without_recursion() -> None:
+    # 5,000 levels is far past the interpreter's recursion limit: the graph walks are loops.
+    assert len(parse_definition(_chain(5000), max_nodes=5000).nodes) == 5000
+    assert parse_definition(_chain(3000, ref="n0"), max_nodes=3000).nodes[-1].id == "n2999"
+
+
+def test_a_step_far_upstream_is_upstream_and_a_sibling_is_not() -> None:
+    s = spec(
+        "{id: a, type: transform, value: 1}",
+        "{id: b, type: transform, needs: [a], value: 1}",
+        "{id: c, type: transform, needs: [b], value: '{{ steps.a.output }}'}",
+        "{id: d, type: transform, needs: [a], value: '{{ steps.c.output }}'}",
+        "{id: e, type: transform, value: 1, on_error: f}",
+        "{id: f, type: transform, value: '{{ steps.e.error }}'}",
+    )
+    [(loc, node, msg)] = problems(s)
+    assert (loc, node) == ("nodes[3].value", "d")
+    assert "'c' is not upstream" in msg
+
+
+def test_a_cycle_in_a_long_chain_is_found() -> None:
+    data = _chain(3000)
+    data["nodes"][0]["needs"] = ["n2999"]  # type: ignore[index]
+    with pytest.raises(SpecError) as exc:
+        parse_definition(data, max_nodes=3000)
+    [problem] = exc.value.problems
+    assert problem.loc == "nodes[1].needs"
+    assert problem.msg.startswith("cycle: n1 -> n2 -> n3") and problem.msg.endswith("n0 -> n1")
+    assert "... 2985 more" in problem.msg
+
+
+def test_the_node_limit_is_checked_before_the_schema() -> None:
+    with pytest.raises(SpecError) as exc:
+        parse_definition(_chain(11), max_nodes=10)
+    assert [(p.loc, p.msg) for p in exc.value.problems] == [
+        ("nodes", "11 nodes; a definition may have at most 10")
+    ]
+
+
+def test_depth_is_bounded_and_names_the_field() -> None:
+    deep: object = 1
+    for _ in range(10_000):
+        deep = [deep]
+    data = {"name": "d", "nodes": [{"id": "a", "type": "transform", "value": deep}]}
+    with pytest.raises(SpecError) as exc:
+        parse_definition(data)
+    [problem] = exc.value.problems
+    assert (problem.loc, problem.node) == ("nodes[0].value", "a")
+    ok = {"name": "d", "inputs": {"type": "object", "properties": {"x": {"type": "string"}}}}
+    parse_definition({**ok, "nodes": [{"id": "a", "type": "transform", "value": [[[1]]]}]})
+
+
+def test_yaml_aliases_count_what_they_expand_to() -> None:
+    levels = "".join(
+        f"      - &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 7)
+    )
+    text = "name: b\nnodes:\n  - id: a\n    type: transform\n    value:\n      - &l0 [1, 2]\n"
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text + levels)
+    assert exc.value.problems[0].loc == "nodes[0].value"
+    parse_spec(text + "      - *l0\n")  # a small alias is fine

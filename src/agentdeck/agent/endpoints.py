@@ -18,7 +18,7 @@ from agentdeck.agent.schemas import (
     AgentVersionOut,
     AgentVersionPage,
 )
-from agentdeck.api import SessionDep, new_router
+from agentdeck.api import RuntimeDep, SessionDep, new_router
 from agentdeck.auth.principal import Reader, Writer
 from agentdeck.engine import AgentSpec
 from agentdeck.errors import InvalidInput
@@ -57,15 +57,19 @@ def _version_out(row: AgentVersion) -> AgentVersionOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AgentOut)
-async def create_agent(body: AgentCreate, principal: Writer, session: SessionDep) -> AgentOut:
+async def create_agent(
+    body: AgentCreate, principal: Writer, session: SessionDep, runtime: RuntimeDep
+) -> AgentOut:
     """Create an agent in a space from a JSON `definition` or YAML `source` (editors).
 
     The name comes from the definition and is unique per space (409). Invalid definitions
-    are 422 with one entry per problem in `errors` (`field` like `nodes[2].needs`, `node`).
+    are 422 with one entry per problem in `errors` (`field` like `nodes[2].needs`, `node`),
+    as are definitions above the node limit (setting `agents.max_nodes`).
     """
     agent = await service.create(
-        session, principal, body.space_id, definition=body.definition, source=body.source
-    )
+        session, principal, body.space_id, definition=body.definition, source=body.source,
+        max_nodes=runtime.settings.agents.max_nodes,
+    )  # fmt: skip
     return AgentOut.model_validate(agent)
 
 
@@ -102,6 +106,7 @@ async def import_agent(
     request: Request,
     principal: Writer,
     session: SessionDep,
+    runtime: RuntimeDep,
     space_id: Annotated[uuid.UUID, Query(description="The space to create the agent in.")],
 ) -> AgentImported:
     """Create an agent from a YAML document sent as the raw body (`application/yaml`)."""
@@ -110,7 +115,9 @@ async def import_agent(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput("the body must be UTF-8 YAML", field="body") from exc
-    agent = await service.create(session, principal, space_id, source=text)
+    agent = await service.create(
+        session, principal, space_id, source=text, max_nodes=runtime.settings.agents.max_nodes
+    )
     return AgentImported(id=agent.id, name=agent.name, current_version=agent.current_version)
 
 
@@ -140,12 +147,17 @@ async def delete_agent(agent_id: uuid.UUID, principal: Writer, session: SessionD
     "/{agent_id}/versions", status_code=status.HTTP_201_CREATED, response_model=AgentVersionOut
 )
 async def create_version(
-    agent_id: uuid.UUID, body: AgentVersionCreate, principal: Writer, session: SessionDep
+    agent_id: uuid.UUID,
+    body: AgentVersionCreate,
+    principal: Writer,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> AgentVersionOut:
     """Store a new immutable version; it becomes `current_version`."""
     row = await service.create_version(
-        session, principal, agent_id, definition=body.definition, source=body.source
-    )
+        session, principal, agent_id, definition=body.definition, source=body.source,
+        max_nodes=runtime.settings.agents.max_nodes,
+    )  # fmt: skip
     return _version_out(row)
 
 

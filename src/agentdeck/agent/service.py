@@ -8,7 +8,7 @@ agent's definition is validated against what its org and space offer (model alia
 
 from __future__ import annotations
 
-import json
+import asyncio
 import uuid
 from typing import Any
 
@@ -25,6 +25,7 @@ from agentdeck.api import parse_uuid
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.engine import AgentSpec, SpecError, parse_spec
+from agentdeck.engine.validate import MAX_NODES, parse_definition
 from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
@@ -74,20 +75,32 @@ async def _parse(
     *,
     definition: dict[str, Any] | None,
     source: str | None,
+    max_nodes: int,
 ) -> tuple[AgentSpec, str | None]:
-    if source is not None:
-        text, content_type = source, "application/yaml"
-    else:
-        text, content_type = json.dumps(definition), "application/json"
     known_models = await ModelNameRepository(repo).known() | {"default"}
+    known_agents = await repo.names_in_space(space_id)
+    # Validation is linear but CPU-bound: a definition of thousands of nodes takes tens of
+    # milliseconds, which must not stall every other request on the event loop.
     try:
-        spec = parse_spec(
-            text,
-            content_type,
-            known_models=known_models,
-            known_tools=None,
-            known_agents=await repo.names_in_space(space_id),
-        )
+        if source is not None:
+            spec = await asyncio.to_thread(
+                parse_spec,
+                source,
+                "application/yaml",
+                max_nodes=max_nodes,
+                known_models=known_models,
+                known_tools=None,
+                known_agents=known_agents,
+            )
+        else:
+            spec = await asyncio.to_thread(
+                parse_definition,
+                definition,
+                max_nodes=max_nodes,
+                known_models=known_models,
+                known_tools=None,
+                known_agents=known_agents,
+            )
     except SpecError as exc:
         raise spec_error(exc) from exc
     return spec, source
@@ -121,15 +134,19 @@ async def create(
     *,
     definition: dict[str, Any] | None = None,
     source: str | None = None,
+    max_nodes: int = MAX_NODES,
 ) -> Agent:
     """Create an agent (version 1) and its default assistant in ``space_id``.
 
     Raises :class:`NotFound` (invisible space), :class:`Forbidden` (below editor),
-    :class:`InvalidInput` (the definition's problems) and :class:`Conflict` (name taken).
+    :class:`InvalidInput` (the definition's problems, more than ``max_nodes`` nodes, YAML
+    expanding past its budget, values nested too deep) and :class:`Conflict` (name taken).
     """
     require_space_role(principal, space_id, SpaceRole.EDITOR)
     repo = AgentRepository(session, principal.scope)
-    spec, source = await _parse(repo, space_id, definition=definition, source=source)
+    spec, source = await _parse(
+        repo, space_id, definition=definition, source=source, max_nodes=max_nodes
+    )
     if await repo.by_name(space_id, spec.name) is not None:
         raise Conflict(f"an agent named '{spec.name}' already exists in this space", field="name")
     agent = Agent(
@@ -253,12 +270,18 @@ async def create_version(
     *,
     definition: dict[str, Any] | None = None,
     source: str | None = None,
+    max_nodes: int = MAX_NODES,
 ) -> AgentVersion:
-    """Store a new definition as version n+1 and make it current. The name cannot change."""
+    """Store a new definition as version n+1 and make it current. The name cannot change.
+
+    Raises as :func:`create` does.
+    """
     agent = await get(session, principal, agent_id)
     require_space_role(principal, agent.space_id, SpaceRole.EDITOR)
     repo = AgentRepository(session, principal.scope)
-    spec, source = await _parse(repo, agent.space_id, definition=definition, source=source)
+    spec, source = await _parse(
+        repo, agent.space_id, definition=definition, source=source, max_nodes=max_nodes
+    )
     if spec.name != agent.name:
         raise InvalidInput(
             f"the name of an agent cannot change (it is '{agent.name}')", field="name"

@@ -72,7 +72,9 @@ class RetryPolicy(_Strict):
     initial_delay: Duration = 0.5
     max_delay: Duration = 30.0
     jitter: bool = True
-    retry_on: list[ErrorKind] = Field(default_factory=lambda: list(DEFAULT_RETRY_ON))
+    # A tuple keeps the policy hashable, so the shared NO_RETRY default is not deep-copied
+    # into every node that leaves `retry` out (a large share of validating a big graph).
+    retry_on: tuple[ErrorKind, ...] = DEFAULT_RETRY_ON
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)

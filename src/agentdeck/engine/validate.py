@@ -1,11 +1,14 @@
 """Parse agent definitions from YAML/JSON and check them beyond what the schema can say.
 
 Every problem names where it is (`nodes[2].needs`) and, when known, the node id, so an editor
-can point at the line to fix.
+can point at the line to fix. Every check is linear in the size of the definition: the
+document is bounded before the schema sees it (bytes, nodes, nesting, YAML alias expansion),
+and the graph checks walk each node and edge a bounded number of times.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
@@ -25,12 +28,20 @@ from agentdeck.engine.spec import (
     HumanNode,
     LlmNode,
     Node,
+    NodeBase,
     RetrievalNode,
     SubagentNode,
     ToolNode,
 )
+from agentdeck.kit import yamlsafe
 
 MAX_SPEC_BYTES = 1_000_000
+MAX_NODES = 2000
+"""Default node-count limit; the API passes its setting (`agents.max_nodes`)."""
+MAX_DEPTH = 100
+"""Most levels a definition nests, counted from the document itself (level 1)."""
+VALUES_PER_NODE = 50
+"""YAML budget: a document may expand (aliases included) to this many values per node."""
 RESERVED_IDS = frozenset({"fail", "continue"})
 _NODE_TAGS = frozenset(
     {"llm", "agent", "retrieval", "tool", "http", "transform", "human", "subagent"}
@@ -48,16 +59,73 @@ def format_loc(loc: Sequence[int | str]) -> str:
     return out
 
 
-def _load_document(text: str, content_type: str) -> Any:
+def _field_loc(path: Sequence[int | str]) -> str:
+    """The field a deep path lies in: `nodes[i].<field>` for a node, else the top key."""
+    if len(path) >= 3 and path[0] == "nodes" and isinstance(path[1], int):
+        return format_loc(path[:3])
+    return format_loc(path[:1])
+
+
+def _node_of(data: Any, path: Sequence[int | str]) -> str | None:
+    if len(path) >= 2 and path[0] == "nodes" and isinstance(path[1], int):
+        return _raw_node_id(data, path[1])
+    return None
+
+
+def _load_document(text: str, content_type: str, max_nodes: int) -> Any:
     kind = content_type.lower()
     try:
         if "json" in kind:
             return json.loads(text)
         if "yaml" in kind or "yml" in kind:
-            return yaml.safe_load(text)
+            budget = max(10_000, VALUES_PER_NODE * max_nodes)
+            return yamlsafe.load(text, max_nodes=budget, max_depth=MAX_DEPTH)
+    except yamlsafe.YamlLimitError as exc:
+        loc = _field_loc(exc.path) or "definition"
+        raise SpecError([Problem(loc=loc, msg=exc.message)]) from exc
+    except RecursionError as exc:  # JSON nested deeper than the interpreter's stack
+        raise SpecError([Problem(loc="", msg=f"nested deeper than {MAX_DEPTH} levels")]) from exc
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise SpecError([Problem(loc="", msg=f"not valid {kind}: {exc}")]) from exc
     raise SpecError([Problem(loc="", msg=f"unsupported content type {content_type!r}")])
+
+
+def _too_deep(data: Any, max_depth: int) -> list[int | str] | None:
+    """The path of the first mapping or list nested deeper than ``max_depth`` levels
+    (the document itself is level 1), walked iteratively."""
+    # A path is kept as a linked pair (parent path, key): no copying on the way down.
+    stack: list[tuple[Any, int, Any]] = [(data, 1, None)]
+    while stack:
+        value, depth, path = stack.pop()
+        if depth > max_depth:
+            parts: list[int | str] = []
+            while path is not None:
+                path, key = path
+                parts.append(key)
+            return parts[::-1]
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if item and isinstance(item, (dict, list)):
+                stack.append((item, depth + 1, (path, key)))
+    return None
+
+
+def check_bounds(data: Any, *, max_nodes: int = MAX_NODES) -> None:
+    """Refuse a loaded definition too large or too deep to validate cheaply.
+
+    Raises SpecError naming `nodes` (more than ``max_nodes``) or the field that nests deeper
+    than MAX_DEPTH levels (`nodes[3].value`).
+    """
+    if not isinstance(data, dict):
+        raise SpecError([Problem(loc="", msg="the definition must be a mapping")])
+    nodes = data.get("nodes")
+    if isinstance(nodes, list) and len(nodes) > max_nodes:
+        msg = f"{len(nodes)} nodes; a definition may have at most {max_nodes}"
+        raise SpecError([Problem(loc="nodes", msg=msg)])
+    path = _too_deep(data, MAX_DEPTH)
+    if path is not None:
+        msg = f"nested deeper than {MAX_DEPTH} levels"
+        raise SpecError([Problem(loc=_field_loc(path), msg=msg, node=_node_of(data, path))])
 
 
 def _raw_node_id(data: Any, index: int) -> str | None:
@@ -88,19 +156,42 @@ def parse_spec(
     text: str,
     content_type: str = "application/yaml",
     *,
+    max_nodes: int = MAX_NODES,
     known_models: Collection[str] | None = None,
     known_tools: Collection[str] | None = None,
     known_agents: Collection[str] | None = None,
 ) -> AgentSpec:
     """Parse and fully validate a YAML or JSON agent definition.
 
-    Raises SpecError listing every problem found (syntax, schema, then semantics).
+    Raises SpecError listing every problem found (syntax and bounds, schema, then
+    semantics): see :func:`parse_definition`.
     """
     if len(text.encode()) > MAX_SPEC_BYTES:
         raise SpecError([Problem(loc="", msg=f"definition larger than {MAX_SPEC_BYTES} bytes")])
-    data = _load_document(text, content_type)
-    if not isinstance(data, dict):
-        raise SpecError([Problem(loc="", msg="the definition must be a mapping")])
+    data = _load_document(text, content_type, max_nodes)
+    return parse_definition(
+        data,
+        max_nodes=max_nodes,
+        known_models=known_models,
+        known_tools=known_tools,
+        known_agents=known_agents,
+    )
+
+
+def parse_definition(
+    data: Any,
+    *,
+    max_nodes: int = MAX_NODES,
+    known_models: Collection[str] | None = None,
+    known_tools: Collection[str] | None = None,
+    known_agents: Collection[str] | None = None,
+) -> AgentSpec:
+    """Validate an already loaded definition (a JSON body, a parsed document).
+
+    Raises SpecError: above ``max_nodes`` nodes or MAX_DEPTH levels (see
+    :func:`check_bounds`), then every schema problem, then every semantic one.
+    """
+    check_bounds(data, max_nodes=max_nodes)
     try:
         spec = AgentSpec.model_validate(data)
     except ValidationError as exc:
@@ -128,19 +219,22 @@ def validate(
     problems: list[Problem] = []
     index = _check_ids(spec, problems)
     _check_edges(spec, index, problems)
-    cycle = _find_cycle(spec, index)
+    up = _edges(spec, index)
+    order = _topological(up)
+    cycle = _find_cycle(spec, up, order)
     if cycle:
         first = cycle[0]
         problems.append(
             Problem(
                 loc=f"nodes[{index[first]}].needs",
-                msg="cycle: " + " -> ".join([*cycle, first]),
+                msg="cycle: " + _path_text([*cycle, first]),
                 node=first,
             )
         )
-    ancestors = None if cycle else _ancestors(spec, index)
+    upstream = None if cycle else _Upstream(up, order)
+    not_upstream: list[tuple[tuple[str, str], Problem]] = []
     for i, node in enumerate(spec.nodes):
-        _check_templates(node, i, ancestors, index, problems)
+        _check_templates(node, i, upstream, index, problems, not_upstream)
         _check_known(
             node,
             i,
@@ -151,6 +245,11 @@ def validate(
         )
         _check_schemas(node, i, problems)
         _check_knowledge(node, i, problems)
+    if upstream is not None:
+        missing = upstream.resolve()
+        for pair, problem in not_upstream:
+            if pair in missing:
+                problems.append(problem)
     _check_output(spec, index, problems)
     if spec.inputs is not None:
         _check_schema_doc(spec.inputs, "inputs", None, problems)
@@ -197,50 +296,91 @@ def _edges(spec: AgentSpec, index: dict[str, int]) -> dict[str, list[str]]:
     return up
 
 
-def _find_cycle(spec: AgentSpec, index: dict[str, int]) -> list[str]:
-    up = _edges(spec, index)
-    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
-    stack: list[str] = []
+def _topological(up: dict[str, list[str]]) -> list[str]:
+    """Ids ordered so that each follows its upstream nodes (Kahn's algorithm); the nodes of
+    a cycle, and those downstream of one, are left out."""
+    waiting = {node_id: len(parents) for node_id, parents in up.items()}
+    down: dict[str, list[str]] = {node_id: [] for node_id in up}
+    for node_id, parents in up.items():
+        for parent in parents:
+            down[parent].append(node_id)
+    order = [node_id for node_id, n in waiting.items() if n == 0]
+    for node_id in order:  # the list grows while it is walked
+        for child in down[node_id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                order.append(child)
+    return order
 
-    def visit(node_id: str) -> list[str]:
-        state[node_id] = 1
-        stack.append(node_id)
-        for parent in up[node_id]:
-            if state.get(parent) == 1:
-                cycle = stack[stack.index(parent) :]
-                return list(reversed(cycle))
-            if parent not in state:
-                found = visit(parent)
-                if found:
-                    return found
-        stack.pop()
-        state[node_id] = 2
+
+def _find_cycle(spec: AgentSpec, up: dict[str, list[str]], order: list[str]) -> list[str]:
+    """One cycle as ids in run order (each needs the one before), or [].
+
+    Every node the topological order left out has an upstream node also left out, so
+    walking upstream among them must come back to a node already seen.
+    """
+    if len(order) == len(up):
         return []
+    left = set(up).difference(order)
+    seen: dict[str, int] = {}
+    walk: list[str] = []
+    current = next(node.id for node in spec.nodes if node.id in left)
+    while current not in seen:
+        seen[current] = len(walk)
+        walk.append(current)
+        current = next(parent for parent in up[current] if parent in left)
+    return walk[seen[current] :][::-1]
 
-    for node in spec.nodes:
-        if node.id not in state:
-            found = visit(node.id)
-            if found:
-                return found
-    return []
+
+def _path_text(ids: list[str], keep: int = 8) -> str:
+    """`a -> b -> c`, the middle of a long path elided."""
+    if len(ids) <= 2 * keep:
+        return " -> ".join(ids)
+    hidden = len(ids) - 2 * keep
+    return " -> ".join([*ids[:keep], f"... {hidden} more", *ids[-keep:]])
 
 
-def _ancestors(spec: AgentSpec, index: dict[str, int]) -> dict[str, set[str]]:
-    up = _edges(spec, index)
-    memo: dict[str, set[str]] = {}
+class _Upstream:
+    """Answers "is `step` upstream of `node`?" for the template checks, in linear time.
 
-    def of(node_id: str) -> set[str]:
-        if node_id not in memo:
-            found: set[str] = set()
-            for parent in up[node_id]:
-                found.add(parent)
-                found |= of(parent)
-            memo[node_id] = found
-        return memo[node_id]
+    Most references name a direct upstream node (a `needs` entry); those are answered from
+    the edges. The others share one pass in topological order that carries, per node, a
+    bit set (a Python int) of just the steps such references name.
+    """
 
-    for node in spec.nodes:
-        of(node.id)
-    return memo
+    def __init__(self, up: dict[str, list[str]], order: list[str]) -> None:
+        self.up = up
+        self.order = order
+        self.direct: dict[str, set[str]] = {}  # built for the nodes that ask
+        self.far: list[tuple[str, str]] = []  # (node, step) pairs to answer in one pass
+
+    def check(self, node_id: str, step: str) -> bool | None:
+        """True when `step` is a direct upstream node; None: ask again after :meth:`resolve`."""
+        direct = self.direct.get(node_id)
+        if direct is None:
+            direct = self.direct[node_id] = set(self.up[node_id])
+        if step in direct:
+            return True
+        self.far.append((node_id, step))
+        return None
+
+    def resolve(self) -> set[tuple[str, str]]:
+        """The (node, step) pairs asked for where `step` is not upstream of `node`."""
+        if not self.far:
+            return set()
+        bits = {step: 1 << i for i, step in enumerate(dict.fromkeys(s for _, s in self.far))}
+        reach: dict[str, int] = {}
+        for node_id in self.order:
+            mask = 0
+            for parent in self.up[node_id]:
+                mask |= reach[parent] | bits.get(parent, 0)
+            reach[node_id] = mask
+        return {(n, s) for n, s in self.far if not reach[n] & bits[s]}
+
+
+@functools.cache
+def _alias(model: type[NodeBase], field: str) -> str:
+    return model.model_fields[field].alias or field
 
 
 def _template_fields(node: Node) -> Iterable[tuple[str, Any, bool]]:
@@ -255,17 +395,19 @@ def _template_fields(node: Node) -> Iterable[tuple[str, Any, bool]]:
             continue
         if isinstance(value, list):  # messages
             value = [v.model_dump() if hasattr(v, "model_dump") else v for v in value]
-        alias = type(node).model_fields[field].alias or field
-        yield alias, value, False
+        yield _alias(type(node), field), value, False
 
 
 def _check_templates(
     node: Node,
     i: int,
-    ancestors: dict[str, set[str]] | None,
+    upstream: _Upstream | None,
     index: dict[str, int],
     problems: list[Problem],
+    not_upstream: list[tuple[tuple[str, str], Problem]],
 ) -> None:
+    """Template syntax and names; a step that may not be upstream goes to `not_upstream`
+    as ((node, step), problem), kept only if :meth:`_Upstream.resolve` confirms it."""
     for field, value, bare in _template_fields(node):
         loc = f"nodes[{i}].{field}"
         try:
@@ -284,9 +426,9 @@ def _check_templates(
         for step in sorted(steps):
             if step not in index:
                 problems.append(Problem(loc, f"unknown step {step!r}", node.id))
-            elif ancestors is not None and step not in ancestors[node.id]:
+            elif upstream is not None and upstream.check(node.id, step) is None:
                 msg = f"step {step!r} is not upstream of {node.id!r}; add it to needs"
-                problems.append(Problem(loc, msg, node.id))
+                not_upstream.append(((node.id, step), Problem(loc, msg, node.id)))
 
 
 def _check_output(spec: AgentSpec, index: dict[str, int], problems: list[Problem]) -> None:
