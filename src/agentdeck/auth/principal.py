@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from agentdeck.api import RuntimeDep, SessionDep
 from agentdeck.audit.service import Actor
 from agentdeck.auth.repository import AuthRepository
+from agentdeck.auth.revocations import session_revocations
 from agentdeck.auth.tokens import InvalidToken, decode_access_token, looks_like_api_key
 from agentdeck.errors import Forbidden, NotFound, Unauthorized
 from agentdeck.kit.crypto import sha256_hex
@@ -179,6 +180,21 @@ async def _from_api_key(repo: AuthRepository, key: str) -> Principal:
     )
 
 
+async def _session_ended(repo: AuthRepository, session_id: uuid.UUID | None) -> bool:
+    """True when the access token's login session was revoked (logout, refresh reuse).
+
+    A token without a session (issued before tokens named theirs) is refused too: it
+    could not be revoked, and its client gets a new one by refreshing.
+    """
+    if session_id is None:
+        return True
+    revoked = session_revocations.cached(session_id)
+    if revoked is None:
+        revoked = await repo.refresh_family_revoked(session_id)
+        session_revocations.remember(session_id, revoked)
+    return revoked
+
+
 async def get_principal(
     connection: HTTPConnection,
     runtime: RuntimeDep,
@@ -200,6 +216,8 @@ async def get_principal(
             claims = decode_access_token(runtime.jwt_secret, auth.jwt_algorithm, token)
         except InvalidToken as exc:
             raise Unauthorized("invalid or expired access token") from exc
+        if await _session_ended(repo, claims.session_id):
+            raise Unauthorized("this sign-in has ended (signed out or revoked); sign in again")
         user = await repo.user_by_id(claims.user_id)
         if user is None or not user.is_active:
             raise Unauthorized("invalid or expired access token")

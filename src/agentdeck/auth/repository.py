@@ -102,6 +102,15 @@ class AuthRepository:
     async def refresh_token_by_hash(self, token_hash: str) -> RefreshToken | None:
         return await self._one(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
 
+    async def refresh_family_revoked(self, family_id: uuid.UUID) -> bool:
+        """True when the login session (refresh-token family) was revoked."""
+        stmt = (
+            select(RefreshToken.id)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None))
+            .limit(1)
+        )
+        return await self._one(stmt) is not None
+
     async def revoke_refresh_family(self, family_id: uuid.UUID, when: dt.datetime) -> None:
         await self.session.execute(
             update(RefreshToken)

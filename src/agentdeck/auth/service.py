@@ -15,6 +15,7 @@ from agentdeck.auth._throttle import LoginThrottler, throttle_keys
 from agentdeck.auth.passwords import Passwords
 from agentdeck.auth.principal import Principal
 from agentdeck.auth.repository import AuthRepository
+from agentdeck.auth.revocations import session_revocations
 from agentdeck.auth.schemas import MeResponse, OrgRef, TokenResponse, UserOut
 from agentdeck.auth.tokens import issue_access_token, new_refresh_token
 from agentdeck.config import AuthSettings
@@ -89,19 +90,21 @@ class AuthService:
     async def _issue(
         self, user: User, org: Organization, role: OrgRole, family: uuid.UUID | None = None
     ) -> TokenResponse:
+        family = family or uuid.uuid4()
         access = issue_access_token(
             self.runtime.jwt_secret,
             self.settings.jwt_algorithm,
             user.id,
             org.id,
             self.settings.access_token_ttl_s,
+            session_id=family,
         )
         refresh, refresh_hash = new_refresh_token()
         self.repo.add(
             RefreshToken(
                 user_id=user.id,
                 org_id=org.id,
-                family_id=family or uuid.uuid4(),
+                family_id=family,
                 token_hash=refresh_hash,
                 expires_at=utcnow() + dt.timedelta(seconds=self.settings.refresh_token_ttl_s),
             )
@@ -249,7 +252,8 @@ class AuthService:
         return await self._issue(user, org, role)
 
     async def refresh(self, token: str) -> TokenResponse:
-        """Rotate a refresh token. Reusing an already rotated token revokes its family."""
+        """Rotate a refresh token. Reusing an already rotated token revokes its family and
+        ends the family's access tokens (raises :class:`Unauthorized`)."""
         stored = await self.repo.refresh_token_by_hash(sha256_hex(token))
         now = utcnow()
         if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
@@ -259,6 +263,7 @@ class AuthService:
             await self.session.rollback()  # release SQLite's write lock; see login()
             async with transaction(self.runtime.sessionmaker) as session:
                 await AuthRepository(session).revoke_refresh_family(family_id, now)
+            session_revocations.revoke(family_id)  # its access tokens end now, too
             raise Unauthorized("refresh token reused; all sessions of this login were revoked")
         stored.used_at = now
         user = await self.repo.user_by_id(stored.user_id)
@@ -269,13 +274,15 @@ class AuthService:
         return await self._issue(user, org, OrgRole(membership.role), family=stored.family_id)
 
     async def logout(self, token: str, principal: Principal | None) -> None:
-        """Revoke the refresh token's family (all tokens rotated from one login)."""
+        """Revoke the refresh token's family (all tokens rotated from one login) and end
+        the access tokens issued with it."""
         stored = await self.repo.refresh_token_by_hash(sha256_hex(token))
         if stored is None:
             return
         if principal is not None and stored.user_id != principal.user_id:
             return
         await self.repo.revoke_refresh_family(stored.family_id, utcnow())
+        session_revocations.revoke(stored.family_id)  # its access tokens end now, too
         audit.record(
             self.session,
             org_id=stored.org_id,

@@ -24,16 +24,28 @@ class AccessClaims:
     user_id: uuid.UUID
     org_id: uuid.UUID
     expires_at: dt.datetime
+    # The login session (refresh-token family) the token belongs to; ``None`` for a token
+    # issued before tokens named it.
+    session_id: uuid.UUID | None = None
 
 
 def issue_access_token(
-    secret: str, algorithm: str, user_id: uuid.UUID, org_id: uuid.UUID, ttl_s: int
+    secret: str,
+    algorithm: str,
+    user_id: uuid.UUID,
+    org_id: uuid.UUID,
+    ttl_s: int,
+    *,
+    session_id: uuid.UUID,
 ) -> str:
+    """A signed access token for ``user_id`` in ``org_id``, naming its login session
+    (``sid``: the refresh-token family id) so that revoking the session ends it."""
     now = utcnow()
     payload = {
         "iss": _ISSUER,
         "sub": str(user_id),
         "org": str(org_id),
+        "sid": str(session_id),
         "typ": "access",
         "iat": int(now.timestamp()),
         "exp": int((now + dt.timedelta(seconds=ttl_s)).timestamp()),
@@ -43,17 +55,22 @@ def issue_access_token(
 
 
 def decode_access_token(secret: str, algorithm: str, token: str) -> AccessClaims:
-    """Verify signature, expiry, issuer and type. Raises :class:`InvalidToken`."""
+    """Verify signature, expiry, issuer and type. Raises :class:`InvalidToken`.
+
+    Whether the token's session is still live is the caller's check (``session_id``).
+    """
     try:
         payload = jwt.decode(
             token, secret, algorithms=[algorithm], issuer=_ISSUER, options={"require": ["exp"]}
         )
         if payload.get("typ") != "access":
             raise InvalidToken("not an access token")
+        sid = payload.get("sid")
         return AccessClaims(
             user_id=uuid.UUID(payload["sub"]),
             org_id=uuid.UUID(payload["org"]),
             expires_at=dt.datetime.fromtimestamp(payload["exp"], dt.UTC),
+            session_id=uuid.UUID(sid) if sid is not None else None,
         )
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise InvalidToken("invalid access token") from exc
