@@ -2,7 +2,8 @@
 
 * ``AGENTDECK_CRAWL__ALLOW_PRIVATE_URLS`` [false]: let sources crawl loopback, private and
   link-local addresses (tests, on-premises intranets). Off, such a start URL is refused when
-  the source is saved (literal addresses, ``localhost``) or when the crawl starts (DNS).
+  the source is saved or changed (its host is resolved then, as the crawl does, and
+  ``AGENTDECK_NETWORK__ALLOWED_PRIVATE_HOSTS`` applies) and again when the crawl starts.
 * ``AGENTDECK_CRAWL__TIMEOUT_S`` [20]: per page request.
 * ``AGENTDECK_CRAWL__MAX_PAGE_BYTES`` [5 MiB]: a larger page is a per-page ``too_large`` error.
 * ``AGENTDECK_CRAWL__MAX_PAGES`` [1000] and ``AGENTDECK_CRAWL__MAX_DEPTH`` [20]: the highest
