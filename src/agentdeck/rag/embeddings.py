@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from agentdeck.kit.imports import load_heavy
 from agentdeck.rag._distill import STATIC_DIMS, default_static_dir, distill_minilm, offline
 from agentdeck.rag._tokenizer import minilm_model_dir
 from agentdeck.rag.errors import EmbeddingError
@@ -50,7 +51,11 @@ def _normalised(matrix: Any) -> list[list[float]]:
 
 
 class _LazyModel:
-    """Loads a model once, in a thread, under a lock."""
+    """Loads a model once, in a thread, under the process-wide heavy-import lock.
+
+    A failed load is not remembered: the next call loads again (the first may have failed
+    on something passing, such as a concurrent import or a full disk).
+    """
 
     def __init__(self) -> None:
         self._model: Any = None
@@ -61,7 +66,7 @@ class _LazyModel:
             async with self._lock:
                 if self._model is None:
                     try:
-                        self._model = await asyncio.to_thread(self.load)
+                        self._model = await asyncio.to_thread(load_heavy, self.load)
                     except EmbeddingError:
                         raise
                     except Exception as exc:
