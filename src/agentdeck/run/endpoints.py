@@ -15,7 +15,15 @@ from agentdeck.auth.principal import Reader, Runner
 from agentdeck.errors import AppError
 from agentdeck.kit.pagination import MAX_LIMIT
 from agentdeck.run import service
-from agentdeck.run.schemas import RunOut, RunPage, RunStatus, StepList, StepOut
+from agentdeck.run.schemas import (
+    MAX_SEQ,
+    RunOut,
+    RunPage,
+    RunStatus,
+    StepList,
+    StepOut,
+    seq_from_last_event_id,
+)
 
 router = new_router("/runs", tags=["runs"])
 
@@ -78,16 +86,15 @@ async def run_events(
     principal: Reader,
     session: SessionDep,
     runtime: RuntimeDep,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     include_deltas: bool = True,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
     """Replay the run's stored events after `after_seq` (or `Last-Event-ID`), then follow it
     live until it stops."""
+    after_seq = max(after_seq, seq_from_last_event_id(last_event_id))
     run = await service.get_run(session, principal, run_id)
     await session.commit()  # hold no transaction (nor SQLite's write lock) while streaming
-    if last_event_id and last_event_id.isdigit():
-        after_seq = max(after_seq, int(last_event_id))
 
     async def events() -> AsyncIterator[dict[str, Any]]:
         try:

@@ -34,6 +34,7 @@ from agentdeck.auth.principal import Principal, get_principal
 from agentdeck.errors import AppError, Forbidden, InvalidInput, TooManyRequests
 from agentdeck.kit.tenancy import KeyScope, key_scopes_grant
 from agentdeck.run._follow import follow_run, follow_thread
+from agentdeck.run.schemas import MAX_SEQ
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["runs"])
@@ -136,8 +137,13 @@ class _Connection:
             self.outbox.put_nowait({"type": "unsubscribed", f"{key[0]}_id": str(key[1])})
             return
         after_seq = message.get("after_seq", 0)
-        if not isinstance(after_seq, int) or isinstance(after_seq, bool) or after_seq < 0:
-            raise InvalidInput("after_seq must be a non-negative integer", field="after_seq")
+        if (
+            not isinstance(after_seq, int)
+            or isinstance(after_seq, bool)
+            or not 0 <= after_seq <= MAX_SEQ
+        ):
+            msg = f"after_seq must be an integer from 0 to {MAX_SEQ}"
+            raise InvalidInput(msg, field="after_seq")
         include_deltas = message.get("include_deltas", True)
         if not isinstance(include_deltas, bool):
             raise InvalidInput("include_deltas must be true or false", field="include_deltas")

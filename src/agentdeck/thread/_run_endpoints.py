@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from agentdeck.api import RuntimeDep, SessionDep, new_router
 from agentdeck.auth.principal import Reader, Runner
 from agentdeck.run import service as runs
+from agentdeck.run.schemas import seq_from_last_event_id
 from agentdeck.thread import _runs, service
 from agentdeck.thread._sse import Translator, modes_of
 from agentdeck.thread.schemas import RunCreate, RunOut
@@ -148,9 +149,9 @@ async def join_stream(
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """Stream a run's events: replayed from the start (or after `Last-Event-ID`), then live."""
+    after = seq_from_last_event_id(last_event_id)
     thread = await service.get(session, principal, thread_id)
     run = await _runs.get_on_thread(session, principal, thread, run_id)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     seed: dict[str, Any] = {"inputs": run.inputs, "steps": {}, "output": None}
     if run.command and thread.values:
         seed = {**thread.values, "inputs": run.inputs, "output": None}
