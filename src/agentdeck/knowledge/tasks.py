@@ -4,11 +4,15 @@ Idempotent per document version: the job of an older version does nothing, and t
 store's upsert replaces a document's chunks as a whole (a second run of the same version is a
 no-op), so a job interrupted by a crash and re-run by another worker never duplicates chunks.
 Parsing and embedding run in threads (the loaders and embedders do that), never on the loop.
-Every way a document can be bad ends as ``failed`` with a reason on that document only.
+Every way a document can be bad ends as ``failed`` with a reason on that document only. An
+embedding model that could not load this time (`EmbedderUnavailable`) is not the document's
+fault: the document goes back to ``queued`` and the job raises `RetryLater`, so the job queue
+runs it again with backoff; only its last attempt marks the document failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +40,7 @@ from agentdeck.rag import (
     load_document,
 )
 from agentdeck.rag.chunking import embedding_text
+from agentdeck.rag.embeddings import EmbedderUnavailable
 from agentdeck.rag.ingest import content_version
 from agentdeck.worker.loop import JobContext
 
@@ -49,6 +54,10 @@ class _Failed(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+class RetryLater(Exception):
+    """The embedding model is not ready yet: the job queue runs this job again later."""
 
 
 class _Superseded(Exception):
@@ -97,6 +106,12 @@ async def ingest(ctx: JobContext) -> None:
         await _fail(ctx, doc_id, version, failed.reason, failed.detail)
     except LoadError as exc:
         await _fail(ctx, doc_id, version, exc.reason, exc.detail)
+    except EmbedderUnavailable as exc:
+        detail = f"The embedding model {job.kb.embedding_model!r} failed: {exc}"
+        if ctx.job.attempts < ctx.job.max_attempts:
+            await _wait(job, detail)
+            raise RetryLater(detail) from exc
+        await _fail(ctx, doc_id, version, "embedding_error", detail)
     except (EmbeddingError, LLMError) as exc:
         detail = f"The embedding model {job.kb.embedding_model!r} failed: {exc}"
         await _fail(ctx, doc_id, version, "embedding_error", detail)
@@ -246,6 +261,17 @@ async def _cleanup_if_deleted(job: _Job) -> None:
     if current is None and job.embedder.dim:
         store = await job.registry.store(job.embedder.dim)
         await store.delete_document(kb_key, doc_key)
+
+
+async def _wait(job: _Job, detail: str) -> None:
+    """Put the document back in the queue (its job runs again) and say why in the log."""
+    log.warning(
+        "knowledge.ingest_retry", document_id=str(job.doc.id), attempt=job.ctx.job.attempts,
+        detail=detail[:300],
+    )  # fmt: skip
+    # Deleted or re-versioned meanwhile: its retry will find nothing to do.
+    with contextlib.suppress(_Superseded):
+        await job.update(status="queued", percent=0, chunks_done=0)
 
 
 async def _fail(ctx: JobContext, doc_id: uuid.UUID, version: int, reason: str, detail: str) -> None:

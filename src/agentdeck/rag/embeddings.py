@@ -42,6 +42,11 @@ class Embedder(Protocol):
         ...
 
 
+class EmbedderUnavailable(EmbeddingError):
+    """The model could not be loaded this time (a clash while importing its libraries, a
+    full disk, ...); it is not remembered, and a later call may well succeed."""
+
+
 def _normalised(matrix: Any) -> list[list[float]]:
     array = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(array, axis=1, keepdims=True)
@@ -70,7 +75,8 @@ class _LazyModel:
                     except EmbeddingError:
                         raise
                     except Exception as exc:
-                        raise EmbeddingError(f"The embedding model failed to load: {exc}") from exc
+                        detail = f"The embedding model failed to load: {type(exc).__name__}: {exc}"
+                        raise EmbedderUnavailable(detail) from exc
         return self._model
 
     def load(self) -> Any:
