@@ -18,7 +18,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentdeck.config import Settings
-from agentdeck.kit import netguard
+from agentdeck.errors import InvalidInput
+from agentdeck.kit import nesting, netguard
 from agentdeck.kit.crypto import Cipher
 from agentdeck.llm import Gateway
 from agentdeck.llm.providers import ModelFactory
@@ -70,13 +71,53 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[As
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+MAX_BODY_DEPTH = 128
+"""Most levels a JSON body nests (the body is level 1); above it, 422 naming the field."""
+
+
+def _is_json(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+async def check_json_depth(request: Request) -> None:
+    """Refuse a JSON body nested deeper than MAX_BODY_DEPTH, naming the field.
+
+    Code after the parse (validators, the JSON encoder, serialisers) recurses per level,
+    so depth must be refused here, where the body is parsed: the parsed value is cached on
+    the request and FastAPI reuses it. A body too malformed to parse is left to FastAPI's
+    own error. Raises :class:`InvalidInput`.
+    """
+    if request.method in ("GET", "HEAD", "DELETE", "OPTIONS") or not _is_json(request):
+        return
+    path: list[nesting.PathPart] | None
+    try:
+        data = await request.json()
+    except RecursionError:  # deeper than the parser's own stack
+        text = (await request.body()).decode("utf-8", "replace")
+        path = nesting.too_deep_in_text(text, MAX_BODY_DEPTH) or []
+    except ValueError:
+        return
+    else:
+        path = nesting.too_deep(data, MAX_BODY_DEPTH)
+        if path is None:
+            return
+    field = nesting.field_name(path)
+    raise InvalidInput(f"{field}: nested deeper than {MAX_BODY_DEPTH} levels", field=field)
+
+
 class TransactionalRoute(APIRoute):
-    """Commit the request session when the handler succeeds, roll back when it raises."""
+    """Commit the request session when the handler succeeds, roll back when it raises.
+
+    Also refuses JSON bodies nested too deep (see :func:`check_json_depth`) before the
+    handler parses them.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def run(request: Request) -> Response:
+            await check_json_depth(request)
             try:
                 response = await handler(request)
             except BaseException:

@@ -131,7 +131,7 @@ async def test_a_value_nested_10000_deep_is_422_naming_the_field(
     assert body["field"] == "nodes[0].value"
 
 
-@pytest.mark.parametrize("depth", [150, 900])
+@pytest.mark.parametrize("depth", [120, 900, 10_000])
 async def test_a_deep_json_definition_is_never_a_500(client: httpx.AsyncClient, depth: int) -> None:
     t = await create_tenant(client)
     space = await personal_space_id(client, t)
@@ -142,4 +142,6 @@ async def test_a_deep_json_definition_is_never_a_500(client: httpx.AsyncClient, 
         API, content=raw.encode(), headers={**t.headers, "Content-Type": "application/json"}
     )
     body = _problem(resp, 422)
-    assert body["field"] == "nodes[0].value"
+    # Within the body's depth limit the definition's own names the field; past it, the
+    # body's does (from the body's root).
+    assert body["field"] in ("nodes[0].value", "definition.nodes[0].value")

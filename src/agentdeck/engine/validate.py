@@ -33,7 +33,7 @@ from agentdeck.engine.spec import (
     SubagentNode,
     ToolNode,
 )
-from agentdeck.kit import yamlsafe
+from agentdeck.kit import nesting, yamlsafe
 
 MAX_SPEC_BYTES = 1_000_000
 MAX_NODES = 2000
@@ -90,26 +90,6 @@ def _load_document(text: str, content_type: str, max_nodes: int) -> Any:
     raise SpecError([Problem(loc="", msg=f"unsupported content type {content_type!r}")])
 
 
-def _too_deep(data: Any, max_depth: int) -> list[int | str] | None:
-    """The path of the first mapping or list nested deeper than ``max_depth`` levels
-    (the document itself is level 1), walked iteratively."""
-    # A path is kept as a linked pair (parent path, key): no copying on the way down.
-    stack: list[tuple[Any, int, Any]] = [(data, 1, None)]
-    while stack:
-        value, depth, path = stack.pop()
-        if depth > max_depth:
-            parts: list[int | str] = []
-            while path is not None:
-                path, key = path
-                parts.append(key)
-            return parts[::-1]
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            if item and isinstance(item, (dict, list)):
-                stack.append((item, depth + 1, (path, key)))
-    return None
-
-
 def check_bounds(data: Any, *, max_nodes: int = MAX_NODES) -> None:
     """Refuse a loaded definition too large or too deep to validate cheaply.
 
@@ -122,7 +102,7 @@ def check_bounds(data: Any, *, max_nodes: int = MAX_NODES) -> None:
     if isinstance(nodes, list) and len(nodes) > max_nodes:
         msg = f"{len(nodes)} nodes; a definition may have at most {max_nodes}"
         raise SpecError([Problem(loc="nodes", msg=msg)])
-    path = _too_deep(data, MAX_DEPTH)
+    path = nesting.too_deep(data, MAX_DEPTH)
     if path is not None:
         msg = f"nested deeper than {MAX_DEPTH} levels"
         raise SpecError([Problem(loc=_field_loc(path), msg=msg, node=_node_of(data, path))])
