@@ -31,6 +31,7 @@ from agentdeck.budget.endpoints import router as budget_router
 from agentdeck.catalog.endpoints import router as catalog_router
 from agentdeck.catalog.service import local_model_available
 from agentdeck.config import Settings, get_settings, resolve_secrets
+from agentdeck.credential.endpoints import router as credential_router
 from agentdeck.errors import install_error_handlers, problem_response
 from agentdeck.gateway import tasks as gateway_tasks
 from agentdeck.gateway.endpoints import router as gateway_router
@@ -72,6 +73,7 @@ ROUTERS: list[APIRouter] = [
     apikey_router,
     audit_router,
     provider_router,
+    credential_router,
     catalog_router,
     gateway_router,
     usage_router,

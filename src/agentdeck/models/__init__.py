@@ -6,6 +6,7 @@ from agentdeck.models.agent import Agent, AgentVersion, Assistant, AssistantVers
 from agentdeck.models.api_key import ApiKey
 from agentdeck.models.audit import AuditLog
 from agentdeck.models.base import Base
+from agentdeck.models.credential import Credential
 from agentdeck.models.job import Job
 from agentdeck.models.knowledge import KnowledgeBase, KnowledgeDocument, KnowledgeDocumentContent
 from agentdeck.models.knowledge_source import CrawlRun, KnowledgeSource, KnowledgeSourcePage
@@ -26,6 +27,7 @@ __all__ = [
     "Base",
     "Budget",
     "CrawlRun",
+    "Credential",
     "Invitation",
     "Job",
     "KnowledgeBase",
