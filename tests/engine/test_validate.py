@@ -186,7 +186,7 @@ def _chain(n: int, *, ref: str | None = None) -> dict[str, object]:
     """n transform nodes, each needing the one before; `ref` templates read that step."""
     nodes: list[dict[str, object]] = [{"id": "n0", "type": "transform", "value": 0}]
     for i in range(1, n):
-        value = "{{ steps.%s.output }}" % (ref or f"n{i - 1}")
+        value = "{{ steps." + (ref or f"n{i - 1}") + ".output }}"
         nodes.append({"id": f"n{i}", "type": "transform", "needs": [f"n{i - 1}"], "value": value})
     return {"name": "chain", "nodes": nodes}
 

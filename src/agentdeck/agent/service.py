@@ -76,34 +76,25 @@ async def _parse(
     definition: dict[str, Any] | None,
     source: str | None,
     max_nodes: int,
-) -> tuple[AgentSpec, str | None]:
+) -> tuple[AgentSpec, dict[str, Any]]:
+    """The validated spec and its stored JSON form. Raises InvalidInput (its problems)."""
     known_models = await ModelNameRepository(repo).known() | {"default"}
     known_agents = await repo.names_in_space(space_id)
+
+    def work() -> tuple[AgentSpec, dict[str, Any]]:
+        known = {"known_models": known_models, "known_tools": None, "known_agents": known_agents}
+        if source is not None:
+            spec = parse_spec(source, "application/yaml", max_nodes=max_nodes, **known)
+        else:
+            spec = parse_definition(definition, max_nodes=max_nodes, **known)
+        return spec, definition_of(spec)
+
     # Validation is linear but CPU-bound: a definition of thousands of nodes takes tens of
     # milliseconds, which must not stall every other request on the event loop.
     try:
-        if source is not None:
-            spec = await asyncio.to_thread(
-                parse_spec,
-                source,
-                "application/yaml",
-                max_nodes=max_nodes,
-                known_models=known_models,
-                known_tools=None,
-                known_agents=known_agents,
-            )
-        else:
-            spec = await asyncio.to_thread(
-                parse_definition,
-                definition,
-                max_nodes=max_nodes,
-                known_models=known_models,
-                known_tools=None,
-                known_agents=known_agents,
-            )
+        return await asyncio.to_thread(work)
     except SpecError as exc:
         raise spec_error(exc) from exc
-    return spec, source
 
 
 def _add_version(
@@ -111,7 +102,7 @@ def _add_version(
     principal: Principal,
     agent: Agent,
     version: int,
-    spec: AgentSpec,
+    stored: dict[str, Any],
     source: str | None,
 ) -> AgentVersion:
     row = AgentVersion(
@@ -119,7 +110,7 @@ def _add_version(
         space_id=agent.space_id,
         agent_id=agent.id,
         version=version,
-        spec=definition_of(spec),
+        spec=stored,
         source=source,
         created_by=principal.user_id,
     )
@@ -144,7 +135,7 @@ async def create(
     """
     require_space_role(principal, space_id, SpaceRole.EDITOR)
     repo = AgentRepository(session, principal.scope)
-    spec, source = await _parse(
+    spec, stored = await _parse(
         repo, space_id, definition=definition, source=source, max_nodes=max_nodes
     )
     if await repo.by_name(space_id, spec.name) is not None:
@@ -159,7 +150,7 @@ async def create(
     )
     repo.add(agent)
     await session.flush()
-    _add_version(session, principal, agent, 1, spec, source)
+    _add_version(session, principal, agent, 1, stored, source)
     session.add(
         Assistant(
             org_id=agent.org_id,
@@ -279,7 +270,7 @@ async def create_version(
     agent = await get(session, principal, agent_id)
     require_space_role(principal, agent.space_id, SpaceRole.EDITOR)
     repo = AgentRepository(session, principal.scope)
-    spec, source = await _parse(
+    spec, stored = await _parse(
         repo, agent.space_id, definition=definition, source=source, max_nodes=max_nodes
     )
     if spec.name != agent.name:
@@ -289,7 +280,7 @@ async def create_version(
     agent.current_version += 1
     agent.description = spec.description if spec.description is not None else agent.description
     agent.updated_at = utcnow()
-    row = _add_version(session, principal, agent, agent.current_version, spec, source)
+    row = _add_version(session, principal, agent, agent.current_version, stored, source)
     await session.flush()
     audit.record(
         session,

@@ -389,6 +389,8 @@ def _check_templates(
     """Template syntax and names; a step that may not be upstream goes to `not_upstream`
     as ((node, step), problem), kept only if :meth:`_Upstream.resolve` confirms it."""
     for field, value, bare in _template_fields(node):
+        if not bare and not isinstance(value, str | dict | list):
+            continue  # a number, boolean or null holds no template
         loc = f"nodes[{i}].{field}"
         try:
             names, steps = templates.references(value, expression=bare)
