@@ -225,16 +225,19 @@ def rotate_key() -> None:
     AGENTDECK_SECURITY__OLD_MASTER_KEYS (a JSON list), run this, then drop the old keys.
     """
     from agentdeck.app import build_runtime
+    from agentdeck.credential import service as credentials
     from agentdeck.kit.db import transaction
-    from agentdeck.provider.service import rotate_master_key
+    from agentdeck.provider import service as providers
 
     settings = _settings()
 
     async def _run() -> int:
         runtime = build_runtime(settings)
         try:
+            # One transaction: every secret moves to the new key, or none does.
             async with transaction(runtime.sessionmaker) as session:
-                return await rotate_master_key(session, runtime.cipher)
+                changed = await providers.rotate_master_key(session, runtime.cipher)
+                return changed + await credentials.rotate_master_key(session, runtime.cipher)
         finally:
             await runtime.engine.dispose()
 
