@@ -153,3 +153,29 @@ def loopback_allowed() -> Any:
     """The operator's network policy allows 127.0.0.1 (any port) inside the block."""
     with netguard.using(netguard.NetworkPolicy.parse(["127.0.0.1"])):
         yield
+
+
+async def call_once(
+    kind: str,
+    name: str,
+    config: dict[str, Any],
+    tool: str,
+    arguments: dict[str, Any],
+    *,
+    token: str = "tok-123",
+    key: str = "run-1:node-1",
+) -> Any:
+    """Build the toolset (auth: ``Authorization: Bearer <token>``), call one tool with
+    loopback allowed, close it; the result (or the ToolError raised)."""
+    from agentdeck.tools.base import ToolsetConfig
+    from agentdeck.tools.registry import ToolRegistry
+
+    async def auth() -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    registry = ToolRegistry.from_configs([ToolsetConfig(name, kind, config, auth)])
+    try:
+        with loopback_allowed():
+            return await registry.call(f"{name}.{tool}", arguments, idempotency_key=key)
+    finally:
+        await registry.aclose()

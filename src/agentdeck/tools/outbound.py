@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +89,23 @@ def raise_for_status(result: HttpResult, tool: str, summary: str | None = None) 
     raise ToolError(
         _status_kind(result.status), message, tool=tool, detail={"status": result.status}
     )
+
+
+def api_json(
+    result: HttpResult, tool: str, error_message: Callable[[Any], str | None] | None = None
+) -> Any:
+    """The JSON body of a successful API answer. For a status of 400 or more, a ToolError
+    quoting the API's own message (``error_message`` picks it out of the JSON error body);
+    for a body that is not JSON or was truncated, ToolError(invalid_output)."""
+    if result.status >= 400:
+        said = None
+        if error_message is not None and not result.truncated:
+            try:
+                said = error_message(json.loads(result.content))
+            except (ValueError, AttributeError, TypeError, KeyError):
+                said = None
+        raise_for_status(result, tool, said)
+    return result.json(tool)
 
 
 class HttpCaller:
