@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import uvicorn
 
@@ -32,6 +32,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    raw_path: str = ""
     params: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -88,12 +89,13 @@ class FakeApi:
             parse_qs(scope["query_string"].decode()),
             {k.decode().lower(): v.decode() for k, v in scope["headers"]},
             body,
+            scope.get("raw_path", b"").decode("latin-1") or scope["path"],
         )
         self.requests.append(request)
         for method, pattern, handler, raw in self._routes:
-            match = pattern.match(scope["path"])
+            match = pattern.match(request.raw_path)
             if method == scope["method"] and match:
-                request.params = match.groupdict()
+                request.params = {k: unquote(v) for k, v in match.groupdict().items()}
                 if raw:
                     await handler(request, receive, send)  # type: ignore[call-arg]
                     return

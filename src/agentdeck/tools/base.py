@@ -161,3 +161,17 @@ def cap_result(value: Any, max_bytes: int) -> Any:
         "note": f"the result was truncated: {size} bytes of JSON, only the first {max_bytes} kept",
         "preview": preview,
     }
+
+
+def fit_body(out: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """``out`` with its text ``body`` shortened until the whole result fits in ``max_bytes``
+    of JSON, marked ``truncated`` (the model gets the start of the body, not an opaque
+    preview); other results go through :func:`cap_result`."""
+    for _ in range(5):
+        excess = json_size(out) - max_bytes
+        body = out.get("body")
+        if excess <= 0 or not isinstance(body, str) or not body:
+            break
+        out = {**out, "body": body[: max(0, len(body) - excess - 16)], "truncated": True}
+        out.setdefault("note", "the response body was truncated to fit max_result_bytes")
+    return out if json_size(out) <= max_bytes else cap_result(out, max_bytes)

@@ -26,6 +26,7 @@ from agentdeck.tools.base import (
     ToolsetConfigError,
 )
 from agentdeck.tools.builtin import INTEGRATIONS
+from agentdeck.tools.openapi import build_openapi
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +70,8 @@ def build_toolset(stored: ToolsetConfig, options: RegistryOptions | None = None)
                 "integration", f"must be one of {', '.join(sorted(INTEGRATIONS))}"
             )
         return builder(stored)
+    if stored.kind == "openapi":
+        return build_openapi(stored)
     raise ToolsetConfigError("kind", "must be builtin, openapi or mcp")
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentdeck.tools.base import ToolError, ToolsetConfig, ToolsetConfigError, json_size
+from agentdeck.tools.base import ToolError, ToolsetConfig, ToolsetConfigError, fit_body
 from agentdeck.tools.builtin._config import http_url, limits, static_headers
 from agentdeck.tools.outbound import HttpCaller, raise_for_status
 from agentdeck.tools.typed import CallContext, TypedTool, TypedToolset
@@ -65,20 +65,7 @@ async def _request(args: RequestArgs, ctx: CallContext) -> dict[str, Any]:
             f"the response body was truncated: only the first {len(result.content)} bytes "
             "were read (the toolset's max_result_bytes)"
         )
-    return _fit(out, ctx.http.limits.max_result_bytes)
-
-
-def _fit(out: dict[str, Any], cap: int) -> dict[str, Any]:
-    """``out`` with a text body shortened until the whole result fits in ``cap`` bytes of
-    JSON (so the model gets the start of the body, not an opaque preview)."""
-    for _ in range(5):
-        excess = json_size(out) - cap
-        body = out["body"]
-        if excess <= 0 or not isinstance(body, str) or not body:
-            break
-        out = {**out, "body": body[: max(0, len(body) - excess - 16)], "truncated": True}
-        out.setdefault("note", "the response body was truncated to fit max_result_bytes")
-    return out
+    return fit_body(out, ctx.http.limits.max_result_bytes)
 
 
 _KEPT_HEADERS = frozenset({"content-type", "content-length", "location", "etag", "last-modified"})
