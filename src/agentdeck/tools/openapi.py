@@ -23,6 +23,7 @@ from urllib.parse import quote, urljoin
 import jsonschema
 import yaml
 
+from agentdeck.kit import yamlsafe
 from agentdeck.tools.base import (
     CallLimits,
     ToolDefinition,
@@ -52,9 +53,9 @@ def load_document(source: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
             raise ToolsetConfigError("document", f"is larger than {MAX_DOCUMENT_BYTES} bytes")
         try:
             doc = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # YAML is read with bounds on depth and aliases
             try:
-                doc = yaml.safe_load(text)
+                doc = yamlsafe.load(text, max_nodes=MAX_DOCUMENT_BYTES // 4)
             except yaml.YAMLError as exc:
                 raise ToolsetConfigError("document", f"is neither JSON nor YAML ({exc})") from None
     if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):
