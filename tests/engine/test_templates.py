@@ -205,3 +205,27 @@ async def test_heavy_expressions_evaluate_in_a_thread() -> None:
     assert await evaluate_async("inputs.xs", {**CTX, "inputs": inputs}) == [1, 2]
     assert inputs.threads == {threading.get_ident()}
     assert await evaluate_async("{{ range(2) }}", CTX) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("value", "expression"),
+    [
+        ("{{ steps.a.output.text }} and {{ inputs.q }}", False),
+        ("{{steps.b.output}}", False),
+        ("{{ true }} {{ inputs.x }}", False),
+        ("{{ steps.a.output | length }}", False),
+        ("{% if inputs.x %}{{ steps.c.output }}{% endif %}", False),
+        ("steps.a.output.ok", True),
+        ("true", True),
+        ("steps.a.output.n > 3", True),
+        ("literal }} braces {{ inputs.y }}", False),
+    ],
+)
+def test_plain_lookups_read_without_the_parser_give_what_the_parser_gives(
+    value: str, expression: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentdeck.engine import templates
+
+    fast = references(value, expression=expression)
+    monkeypatch.setattr(templates, "_simple_paths", lambda text, *, expression: None)
+    assert fast == references(value, expression=expression)

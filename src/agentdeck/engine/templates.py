@@ -550,6 +550,29 @@ def _check_constants(ast: jnodes.Template) -> None:
             continue
 
 
+_PATH = r"\s*([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)*)\s*"
+_SIMPLE_EXPR = re.compile(r"\{\{" + _PATH + r"\}\}")
+_SIMPLE_WHOLE = re.compile(_PATH)
+_LITERALS = frozenset({"true", "false", "none", "True", "False", "None"})
+
+
+def _simple_paths(text: str, *, expression: bool) -> list[tuple[str, str]] | None:
+    """The (name, ".attr.attr") lookups of a template made only of text and `{{ dotted.path
+    }}` expressions (the common case, read without Jinja's parser), or None for any other."""
+    if expression:
+        whole = _SIMPLE_WHOLE.fullmatch(text)
+        if whole is None or whole[1] in _LITERALS:
+            return None
+        return [(whole[1], whole[2])]
+    if "{%" in text or "{#" in text:
+        return None
+    found = [(m[1], m[2]) for m in _SIMPLE_EXPR.finditer(text)]
+    rest = _SIMPLE_EXPR.sub("", text)
+    if "{{" in rest or "}}" in rest or any(name in _LITERALS for name, _ in found):
+        return None
+    return found
+
+
 def references(value: Any, *, expression: bool = False) -> tuple[set[str], set[str]]:
     """Names a templated value reads: (top-level names, step ids under `steps`).
 
@@ -561,6 +584,13 @@ def references(value: Any, *, expression: bool = False) -> tuple[set[str], set[s
     steps: set[str] = set()
     for text in _strings(value):
         if not expression and not is_template(text):
+            continue
+        simple = _simple_paths(text, expression=expression)
+        if simple is not None:  # plain `{{ a.b.c }}` lookups: no parse needed
+            for name, rest in simple:
+                names.add(name)
+                if name == "steps" and rest:
+                    steps.add(rest.split(".", 2)[1])
             continue
         ast = parse(text, expression=expression)
         _compiled(text, lambda ast=ast: _check_constants(ast))  # type: ignore[misc]
