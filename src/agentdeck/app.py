@@ -46,7 +46,9 @@ from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.knowledge.sources_endpoints import router as knowledge_sources_router
 from agentdeck.llm.local import engine as local_engine
 from agentdeck.logging import configure_logging
+from agentdeck.mcp.endpoints import mount as mount_mcp
 from agentdeck.migrations import is_current
+from agentdeck.openai.endpoints import router as openai_router
 from agentdeck.org.endpoints import router as org_router
 from agentdeck.provider.endpoints import router as provider_router
 from agentdeck.run import tasks as run_tasks
@@ -59,6 +61,7 @@ from agentdeck.run.settings import RunSettings, WorkerSettings
 from agentdeck.run.ws import router as ws_router
 from agentdeck.space.endpoints import router as space_router
 from agentdeck.thread.endpoints import router as thread_router
+from agentdeck.tool.endpoints import router as toolset_router
 from agentdeck.usage.endpoints import router as usage_router
 from agentdeck.worker.loop import JobHandler, Periodic, Worker, WorkerOptions
 
@@ -74,6 +77,7 @@ ROUTERS: list[APIRouter] = [
     audit_router,
     provider_router,
     credential_router,
+    toolset_router,
     catalog_router,
     gateway_router,
     usage_router,
@@ -86,6 +90,9 @@ ROUTERS: list[APIRouter] = [
     knowledge_router,
     knowledge_sources_router,
 ]
+
+# Mounted at the root: the OpenAI-compatible API lives at /v1, where its clients look.
+ROOT_ROUTERS: list[APIRouter] = [openai_router]
 
 # Document uploads may exceed the API's body limit: the documents endpoint enforces the
 # knowledge upload limit on the file itself (a 413 naming `file`), plus multipart framing.
@@ -255,7 +262,8 @@ def create_app(
         relay = None if start_worker else _relay(runtime, RunSettings().pubsub)
         relay_task = asyncio.create_task(relay.run()) if relay else None
         try:
-            yield
+            async with mcp_server.run():  # a mounted app's own lifespan never runs
+                yield
         finally:
             stop.set()
             if warm_task is not None:
@@ -301,6 +309,9 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    for router in ROOT_ROUTERS:
+        app.include_router(router)
+    mcp_server = mount_mcp(app, runtime)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -105,6 +105,26 @@ class LLMSettings(BaseModel):
     )
 
 
+class McpSettings(BaseModel):
+    """agentdeck as an MCP server at /mcp."""
+
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]:*"],
+        description="Host headers /mcp answers (DNS-rebinding guard); `host:*` is any port.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        description="Origin headers /mcp accepts from browsers; `origin:*` is any port.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The /mcp URL clients use (RFC 9728 `resource`); default: from the request.",
+    )
+    call_timeout_s: float = Field(
+        default=300.0, gt=0, description="How long a tools/call waits for its agent's run."
+    )
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -131,6 +151,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     agents: AgentSettings = Field(default_factory=AgentSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @property
     def is_production(self) -> bool:
