@@ -43,6 +43,11 @@ _NAME_KEYED = {"alias": "walker"}
 _CREATED_AT = {"crawl_id": "crawl"}
 
 
+# Parameters that name something inside a resource rather than a resource: a fixed value
+# that exists in the resource the walker creates (the example toolset is `github`).
+_FIXED = {"tool_name": "list_issues"}
+
+
 def _fill(path: str, ids: dict[str, str]) -> str:
     missing = [name for name in _PARAM.findall(path) if name not in ids]
     assert not missing, f"the walker cannot fill {missing} in {path}: extend it"
@@ -68,7 +73,7 @@ async def _create_resources(
 ) -> dict[str, str]:
     """One of each resource a path parameter can name, owned by A."""
     paths: dict[str, Any] = spec["paths"]
-    ids = {"org_id": a.org_id, "user_id": a.user_id}
+    ids = {"org_id": a.org_id, "user_id": a.user_id, **_FIXED}
     space_id = await personal_space_id(client, a)
     wanted = {name for path in paths for name in _PARAM.findall(path)} - set(ids)
     while wanted:

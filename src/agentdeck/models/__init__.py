@@ -15,6 +15,7 @@ from agentdeck.models.org import Invitation, Organization, OrgMembership
 from agentdeck.models.provider import Provider
 from agentdeck.models.run import Run, RunEvent, RunStep, Thread
 from agentdeck.models.space import Space, SpaceMember
+from agentdeck.models.toolset import ToolCallRecord, Toolset
 from agentdeck.models.user import LoginThrottle, RefreshToken, User
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "Space",
     "SpaceMember",
     "Thread",
+    "ToolCallRecord",
+    "Toolset",
     "UsageRecord",
     "User",
 ]

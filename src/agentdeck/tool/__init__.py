@@ -1,0 +1,1 @@
+"""Toolsets of a space (builtin, openapi, mcp) on top of the `tools` library."""
