@@ -287,6 +287,9 @@ class AgentSpec(_Strict):
     )
     max_steps: int = Field(1000, ge=1, le=100_000, description="Budget of step attempts.")
     timeout: Duration | None = None
+    mcp: bool = Field(
+        False, description="Offer this agent as a tool of agentdeck's MCP server (/mcp)."
+    )
 
     # Per-spec derived data (graph, compiled templates) cached by the engine.
     _engine_cache: dict[str, Any] = PrivateAttr(default_factory=dict)
