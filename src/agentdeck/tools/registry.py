@@ -26,6 +26,7 @@ from agentdeck.tools.base import (
     ToolsetConfigError,
 )
 from agentdeck.tools.builtin import INTEGRATIONS
+from agentdeck.tools.mcp import build_mcp
 from agentdeck.tools.openapi import build_openapi
 
 log = structlog.get_logger(__name__)
@@ -72,6 +73,8 @@ def build_toolset(stored: ToolsetConfig, options: RegistryOptions | None = None)
         return builder(stored)
     if stored.kind == "openapi":
         return build_openapi(stored)
+    if stored.kind == "mcp":
+        return build_mcp(stored, allow_stdio=options.allow_stdio)
     raise ToolsetConfigError("kind", "must be builtin, openapi or mcp")
 
 
