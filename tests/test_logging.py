@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -45,7 +46,9 @@ async def test_secrets_never_reach_logs_or_error_bodies(
         return resp
 
     tenant = await create_tenant(client)
-    await call("POST", "/api/v1/auth/login", json={"email": tenant.email, "password": PASSWORD})
+    login = await call(
+        "POST", "/api/v1/auth/login", json={"email": tenant.email, "password": PASSWORD}
+    )
     wrong = f"{PASSWORD} but wrong"
     bad = await call("POST", "/api/v1/auth/login", json={"email": tenant.email, "password": wrong})
     assert bad.status_code == 401
@@ -56,8 +59,9 @@ async def test_secrets_never_reach_logs_or_error_bodies(
     reused = await call(
         "POST", "/api/v1/auth/refresh", json={"refresh_token": tenant.refresh_token}
     )
-    assert reused.status_code == 401
-    key = (await create_api_key(client, tenant, scopes=["read"]))["key"]
+    assert reused.status_code == 401  # and the signup's login session has ended with it
+    other_login = dataclasses.replace(tenant, access_token=login.json()["access_token"])
+    key = (await create_api_key(client, other_login, scopes=["read"]))["key"]
     assert (await call("GET", "/api/v1/me", headers=key_headers(key))).status_code == 200
     refused = await call(
         "POST", "/api/v1/api-keys", json={"name": "x", "scopes": ["read"]}, headers=key_headers(key)
