@@ -98,12 +98,13 @@ def test_on_error_targets() -> None:
 def test_known_models_tools_agents() -> None:
     s = spec(
         "{id: a, type: llm, model: smart, prompt: hi}",
-        "{id: b, type: tool, tool: search}",
-        "{id: c, type: agent, prompt: go, tools: [search, nuke], agents: [helper, ghost]}",
+        "{id: b, type: tool, tool: kb.search}",
+        "{id: c, type: agent, prompt: go, tools: [kb.search, nuke], agents: [helper, ghost]}",
         "{id: d, type: subagent, agent: ghost}",
     )
     assert problems(s) == set()  # None skips the checks
-    found = problems(s, known_models={"default"}, known_tools={"search"}, known_agents={"helper"})
+    tools = {"kb", "kb.search"}  # toolset names and <toolset>.<tool>
+    found = problems(s, known_models={"default"}, known_tools=tools, known_agents={"helper"})
     assert {(loc, node) for loc, node, _ in found} == {
         ("nodes[0].model", "a"),
         ("nodes[2].tools[1]", "c"),

@@ -31,6 +31,7 @@ from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
 from agentdeck.models import Agent, AgentVersion, Assistant
+from agentdeck.tool import service as toolsets
 
 _VERB = {SpaceRole.VIEWER: "read", SpaceRole.EDITOR: "change", SpaceRole.OWNER: "delete"}
 
@@ -80,9 +81,14 @@ async def _parse(
     """The validated spec and its stored JSON form. Raises InvalidInput (its problems)."""
     known_models = await ModelNameRepository(repo).known() | {"default"}
     known_agents = await repo.names_in_space(space_id)
+    known_tools = await toolsets.known_references(repo.session, repo.scope, space_id)
 
     def work() -> tuple[AgentSpec, dict[str, Any]]:
-        known = {"known_models": known_models, "known_tools": None, "known_agents": known_agents}
+        known = {
+            "known_models": known_models,
+            "known_tools": known_tools,
+            "known_agents": known_agents,
+        }
         if source is not None:
             spec = parse_spec(source, "application/yaml", max_nodes=max_nodes, **known)
         else:

@@ -20,9 +20,10 @@ from agentdeck.engine._runner import Events, MaxStepsExceeded, Runner, Sleep
 from agentdeck.engine.errors import ResumeError
 from agentdeck.engine.journal import Journal, StepRecord, StepStatus, idempotency_key
 from agentdeck.engine.nodes import Ports
+from agentdeck.engine.nodes._approval import check_decision, public_interrupt
 from agentdeck.engine.nodes.human import check_answer
 from agentdeck.engine.ports import EventSink, NullSink
-from agentdeck.engine.spec import AgentSpec, HumanNode, Node
+from agentdeck.engine.spec import AgentNode, AgentSpec, HumanNode, Node
 
 RunOutcome = Literal["completed", "failed", "interrupted", "cancelled"]
 
@@ -106,8 +107,9 @@ class Engine:
         if answer is not None:
             await self.journal.record_step(answer)
             state.apply(answer)
-            data = {"node": answer.node_id, "attempt": answer.attempt, "output": answer.output}
-            await events.emit("step.completed", data)
+            if answer.status is StepStatus.COMPLETED:
+                data = {"node": answer.node_id, "attempt": answer.attempt, "output": answer.output}
+                await events.emit("step.completed", data)
         watch_cancel = cancel is not None
         cancel = cancel or asyncio.Event()
         graph = graph_of(spec)
@@ -138,7 +140,11 @@ class Engine:
     def _check_resume(
         self, spec: AgentSpec, run_id: str, state: RunState, resume: Resume
     ) -> StepRecord:
-        """The record answering the interrupted node; raises ResumeError."""
+        """The record answering the interrupted node; raises ResumeError.
+
+        A human node completes with the answer. An agent node waiting for a tool approval
+        gets a `pending` record holding its interrupt and the decision: it runs again and
+        continues its loop from there."""
         waiting = [n for n in graph_of(spec).order if _is_interrupted(state, n)]
         if not waiting:
             raise ResumeError(f"run {run_id} is not waiting for input")
@@ -146,6 +152,16 @@ class Engine:
         if node_id not in waiting:
             raise ResumeError(f"node {node_id!r} is not waiting for input")
         node = spec.node(node_id)
+        if isinstance(node, AgentNode):
+            check_decision(resume.value)
+            return StepRecord(
+                run_id=run_id,
+                node_id=node_id,
+                attempt=state.nodes[node_id].attempt + 1,
+                status=StepStatus.PENDING,
+                idempotency_key=idempotency_key(run_id, node_id),
+                output={"interrupt": state.nodes[node_id].output, "resume": resume.value},
+            )
         assert isinstance(node, HumanNode)
         check_answer(node, resume.value)
         return StepRecord(
@@ -266,7 +282,7 @@ class _Loop:
             await self.events.emit("run.completed", {"output": p.output})
             return RunResult("completed", output=p.output)
         if p.status == "interrupted" and not self.in_flight:
-            payload = self.state.nodes[p.interrupted[0]].output
+            payload = public_interrupt(self.state.nodes[p.interrupted[0]].output)
             await self.events.emit("run.interrupted", {"interrupt": payload})
             return RunResult("interrupted", interrupt=payload)
         return None

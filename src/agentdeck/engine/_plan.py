@@ -25,6 +25,8 @@ from agentdeck.engine.spec import AgentNode, AgentSpec, LlmNode, Node, Retrieval
 
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
 _FINISHED = {s: s.value for s in (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED)}
+# Outcomes that end a resumed node's use of its answer (a failed attempt may be retried).
+_ANSWERED = (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.INTERRUPTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,9 @@ class RunState:
     nodes: dict[str, NodeState] = field(default_factory=dict)
     items: dict[str, dict[int, NodeState]] = field(default_factory=dict)
     attempts: int = 0
+    resumes: dict[str, Any] = field(default_factory=dict)
+    """Node -> `{interrupt, resume}`: an interrupted node a person answered, which runs
+    again with the answer (a `pending` record) until it completes or is interrupted again."""
     thread: Any = None
     env: Mapping[str, str] = field(default_factory=dict)
     _steps_view: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -174,6 +179,10 @@ class RunState:
         if old is not None and old.attempt > record.attempt:
             return
         self.nodes[node_id] = new
+        if status is StepStatus.PENDING and isinstance(record.output, dict):
+            self.resumes[node_id] = record.output
+        elif status in _ANSWERED:
+            self.resumes.pop(node_id, None)
         if status in _FINISHED:
             self._steps_view[node_id] = {
                 "output": record.output,

@@ -252,6 +252,7 @@ class Runner:
                 index=index,
                 sources=self._passages(node.id) if node.id in self.sources else (),
                 cite=node.id in self.citing,
+                resume=self.state.resumes.get(node.id) if index is None else None,
             )
             try:
                 if node.timeout is None:

@@ -105,6 +105,7 @@ class NodeBase(_Strict):
 
 
 SearchMode = Literal["vector", "fulltext", "hybrid"]
+ToolRef = Annotated[str, Field(min_length=1, max_length=300)]
 KnowledgeBaseRef = Annotated[str, Field(min_length=1, max_length=200)]
 FILTERS_DOC = "Metadata filters: each key must equal the value, or be one of the values of a list."
 CITATIONS_DOC = (
@@ -159,7 +160,17 @@ class AgentNode(NodeBase):
     model: str = "default"
     instructions: str | None = None
     prompt: str
-    tools: list[str] = Field(default_factory=list)
+    tools: list[ToolRef] = Field(
+        default_factory=list,
+        description="Tools the model may call: `<toolset>.<tool>` for one tool, or a "
+        "toolset's name for all of its tools (toolsets of the agent's space).",
+    )
+    approve: list[ToolRef] = Field(
+        default_factory=list,
+        description="Tools (`<toolset>.<tool>`, among `tools`) whose every call waits for a "
+        "person: the run is interrupted with the tool and its arguments, and resumed with "
+        "`{action: approve | reject | edit, arguments}`.",
+    )
     agents: list[str] = Field(default_factory=list, description="Agents callable as tools.")
     max_iterations: int = Field(10, ge=1, le=100)
     output_schema: JSONSchemaDoc | None = None
@@ -196,12 +207,15 @@ class RetrievalNode(NodeBase):
 
 
 class ToolNode(NodeBase):
-    """Call one registered tool with templated arguments."""
+    """Call one tool of the space's toolsets with templated arguments; its result is the
+    node's output, a failure fails the node by its `on_error`."""
 
     TEMPLATED: ClassVar[tuple[str, ...]] = ("args",)
     type: Literal["tool"]
-    tool: str
-    args: dict[str, JsonValue] = Field(default_factory=dict)
+    tool: ToolRef = Field(description="`<toolset>.<tool>`, e.g. `github.create_issue`.")
+    args: dict[str, JsonValue] = Field(
+        default_factory=dict, description="The tool's arguments; values may be templates."
+    )
 
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]

@@ -441,10 +441,11 @@ def _check_known(
     if isinstance(node, LlmNode | AgentNode):
         check(node.model, known_models, "model", "model alias")
     if isinstance(node, ToolNode):
-        check(node.tool, known_tools, "tool", "tool")
+        _check_tool(node.tool, known_tools, f"nodes[{i}].tool", node.id, problems, whole=False)
     if isinstance(node, AgentNode):
         for j, tool in enumerate(node.tools):
-            check(tool, known_tools, f"tools[{j}]", "tool")
+            _check_tool(tool, known_tools, f"nodes[{i}].tools[{j}]", node.id, problems)
+        _check_approve(node, i, problems)
         for j, agent in enumerate(node.agents):
             check(agent, known_agents, f"agents[{j}]", "agent")
     if isinstance(node, SubagentNode):
@@ -452,6 +453,45 @@ def _check_known(
     url = node.url if isinstance(node, HttpNode) else None
     if url and not templates.is_template(url) and not url.startswith(("http://", "https://")):
         problems.append(Problem(f"nodes[{i}].url", "must be an http(s) URL", node.id))
+
+
+def _check_tool(
+    ref: str,
+    known: Collection[str] | None,
+    loc: str,
+    node_id: str,
+    problems: list[Problem],
+    *,
+    whole: bool = True,
+) -> None:
+    """A tool reference: `<toolset>.<tool>`, or (``whole``) a toolset's name; the toolset
+    and the tool must exist when ``known`` (every toolset name and `<toolset>.<tool>`) is
+    given (None: no check)."""
+    if known is None:
+        return
+    toolset, dot, tool = ref.partition(".")
+    if not whole and not dot:
+        problems.append(Problem(loc, f"name one tool as <toolset>.<tool>, not {ref!r}", node_id))
+    elif ref in known:
+        return
+    elif toolset not in known:
+        problems.append(Problem(loc, f"unknown toolset {toolset!r}", node_id))
+    else:
+        problems.append(Problem(loc, f"the toolset {toolset!r} has no tool {tool!r}", node_id))
+
+
+def _check_approve(node: AgentNode, i: int, problems: list[Problem]) -> None:
+    """Each `approve` entry is one tool (`<toolset>.<tool>`) the node offers."""
+    offered = set(node.tools)
+    for j, ref in enumerate(node.approve):
+        toolset, dot, _ = ref.partition(".")
+        if not dot:
+            msg = f"name one tool as <toolset>.<tool>, not {ref!r}"
+        elif ref not in offered and toolset not in offered:
+            msg = f"{ref!r} is not among the node's tools"
+        else:
+            continue
+        problems.append(Problem(f"nodes[{i}].approve[{j}]", msg, node.id))
 
 
 def _check_filters(filters: Any, loc: str, node_id: str, problems: list[Problem]) -> None:

@@ -24,7 +24,7 @@ from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import Run, RunEvent
 from agentdeck.run import _specs
 from agentdeck.run._llm_port import load_llm_port
-from agentdeck.run._ports import ChildRuns, NoTools, SpaceKnowledge
+from agentdeck.run._ports import ChildRuns, SpaceKnowledge, SpaceTools
 from agentdeck.run._services import LLMContext, RunServices, services_for
 from agentdeck.run.broker import BrokerSink, StreamItem
 from agentdeck.run.journal_sql import SqlJournal
@@ -109,9 +109,13 @@ async def _execute(ctx: JobContext, run_id: uuid.UUID) -> None:
     journal = SqlJournal(ctx.sessionmaker, run.org_id)
     if fresh:  # `_prepare` committed its run.started as event 1
         journal.known_new(str(run_id), last_seq=1)
+    tools = SpaceTools(
+        ctx.sessionmaker, services.cipher, org_id=run.org_id, space_id=run.space_id,
+        run_id=run.id, user_id=run.user_id, api_key_id=run.api_key_id,
+    )  # fmt: skip
     ports = Ports(
         llm=llm,  # type: ignore[arg-type]
-        tools=NoTools(),
+        tools=tools,
         retrieval=SpaceKnowledge(ctx.sessionmaker, org_id=run.org_id, space_id=run.space_id),
         subagents=ChildRuns(ctx.sessionmaker),
         http=services.http(),
@@ -142,6 +146,7 @@ async def _execute(ctx: JobContext, run_id: uuid.UUID) -> None:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        await tools.aclose()
     records = await journal.load(str(run_id))
     async with transaction(ctx.sessionmaker) as session:
         await _record_result(session, run, result, records)

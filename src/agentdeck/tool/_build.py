@@ -35,7 +35,7 @@ class CredentialAccess:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        cipher: Cipher,
+        cipher: Cipher | None,
         scope: TenantScope,
         http: httpx2.AsyncClient,
     ) -> None:
@@ -47,6 +47,8 @@ class CredentialAccess:
             return no_auth
 
         async def headers() -> dict[str, str]:
+            if self.cipher is None:
+                raise ToolError("tool", "credentials cannot be read in this process (no key)")
             try:
                 return await credentials.auth_headers(
                     self.sessions, self.cipher, self.scope, credential_id, http=self.http

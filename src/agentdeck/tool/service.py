@@ -31,8 +31,13 @@ from agentdeck.tool.schemas import ToolsetCreate, ToolsetOut, ToolsetUpdate
 from agentdeck.tool.settings import ToolSettings
 from agentdeck.tools.base import ToolError, ToolsetConfigError
 from agentdeck.tools.openapi import fetch_document
-from agentdeck.tools.registry import guarded_call
+from agentdeck.tools.registry import ToolRegistry, guarded_call
 
+__all__ = [
+    "CredentialAccess", "create", "delete", "get", "known_references", "list_toolsets",
+    "record", "recorded", "refresh", "space_registry", "space_toolsets", "to_out",
+    "try_call", "update",
+]  # fmt: skip
 _OWN_FIELDS = {"name", "kind", "credential"}
 
 
@@ -334,3 +339,11 @@ def record(
     if existing is None:
         session.add(row)
     return row
+
+
+async def space_registry(
+    session: AsyncSession, scope: TenantScope, access: CredentialAccess, space_id: uuid.UUID
+) -> ToolRegistry:
+    """The registry of a space's toolsets, their credentials read through ``access``
+    (a run's ToolPort). Close it with ``aclose``."""
+    return _build.registry(await space_toolsets(session, scope, space_id), access)

@@ -73,6 +73,9 @@ class NodeContext:
     """Numbered passages of the retrieval nodes this node's templates read (llm, agent)."""
     cite: bool = False
     """Answer `{text, citations}` instead of plain text (llm, agent without output_schema)."""
+    resume: Any = None
+    """`{interrupt, resume}` when this node was interrupted and a person answered (an agent
+    node's tool approval): the interrupt it raised and the answer, until it finishes."""
 
 
 @dataclass(frozen=True, slots=True)

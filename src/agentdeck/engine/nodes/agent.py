@@ -5,6 +5,11 @@ port-level model and retrieval errors fail the node. Other agents are offered as
 `agent_<name>`; with `knowledge_bases` the built-in `knowledge_search` (see `_knowledge`).
 A citing node answers `{text, citations}`: its `[n]` markers resolved against the passages of
 the retrieval nodes it reads and of its searches, numbered in one book.
+
+Tool calls are numbered across the loop; call `n` has the idempotency key
+`<run_id>:<node_id>:<n>`, which the ToolPort forwards and under which it records the
+outcome (a step re-run after a crash gets the recorded result, not a second call). A call
+of a tool in `approve` interrupts the run before it is made (see `_approval`).
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentdeck.engine.errors import NodeError
-from agentdeck.engine.journal import NO_USAGE
+from agentdeck.engine.errors import Interrupt, NodeError
+from agentdeck.engine.nodes._approval import LoopState, Resumed, interrupt_payload
 from agentdeck.engine.nodes._citations import CitationBook
 from agentdeck.engine.nodes._context import NodeContext, NodeResult
 from agentdeck.engine.nodes._knowledge import (
@@ -38,27 +43,57 @@ def agent_tool(name: str) -> ToolSpec:
     )
 
 
-async def _call(ctx: NodeContext, node: AgentNode, call: ToolCall) -> Any:
-    key = f"{ctx.idempotency_key}:{call.id}"
+class _Offer:
+    """The tools the model is shown, and which of their names need approval (model-facing
+    name -> the `<toolset>.<tool>` of the definition)."""
+
+    def __init__(self) -> None:
+        self.specs: list[ToolSpec] = []
+        self.tools: set[str] = set()
+        self.approve: dict[str, str] = {}
+
+    @classmethod
+    async def of(cls, ctx: NodeContext, node: AgentNode) -> _Offer:
+        offer = cls()
+        if node.tools:
+            port = ctx.ports.need_tools()
+            offer.specs.extend(await port.list_tools(node.tools))
+            offer.tools = {spec.name for spec in offer.specs}
+            for ref in node.approve:
+                for spec in await port.list_tools([ref]):
+                    offer.approve[spec.name] = ref
+        offer.specs.extend(agent_tool(name) for name in node.agents)
+        return offer
+
+
+async def _call(ctx: NodeContext, node: AgentNode, offer: _Offer, call: ToolCall, key: str) -> Any:
     agent = call.name.removeprefix(AGENT_TOOL_PREFIX)
     if call.name.startswith(AGENT_TOOL_PREFIX) and agent in node.agents:
         return await call_subagent(ctx, agent, call.arguments, key)
-    if call.name not in node.tools:
+    if call.name not in offer.tools:
         raise NodeError("tool", f"the model called {call.name!r}, which is not offered")
     return await ctx.ports.need_tools().call(call.name, call.arguments, idempotency_key=key)
 
 
 async def _run_tool_call(
-    ctx: NodeContext, node: AgentNode, call: ToolCall, knowledge: KnowledgeSearch | None
+    ctx: NodeContext,
+    node: AgentNode,
+    offer: _Offer,
+    call: ToolCall,
+    index: int,
+    knowledge: KnowledgeSearch | None,
+    rejected: str | None = None,
 ) -> ChatMessage:
-    base = {"node": node.id, "call_id": call.id, "name": call.name}
+    base = {"node": node.id, "call_id": call.id, "name": call.name, "index": index}
     await ctx.emit("tool.called", {**base, "arguments": call.arguments})
     search = knowledge if call.name == KNOWLEDGE_TOOL else None
     try:
+        if rejected is not None:
+            raise NodeError("tool", rejected, detail={"rejected": True})
         if search is not None:
             result, content = await search(call.arguments)
         else:
-            result = await _call(ctx, node, call)
+            result = await _call(ctx, node, offer, call, f"{ctx.idempotency_key}:{index}")
             content = result if isinstance(result, str) else json.dumps(result, default=str)
     except NodeError as exc:
         await ctx.emit("tool.result", {**base, "error": exc.to_dict()})
@@ -70,49 +105,92 @@ async def _run_tool_call(
     return ChatMessage("tool", content, tool_call_id=call.id)
 
 
+def _decide(call: ToolCall, decision: dict[str, Any]) -> tuple[ToolCall, str | None]:
+    """The call to make after a person's decision, or the rejection the model is told."""
+    action = decision["action"]
+    if action == "reject":
+        reason = decision.get("reason")
+        return call, "a reviewer rejected this call" + (f": {reason}" if reason else "")
+    if action == "edit":
+        return ToolCall(call.id, call.name, dict(decision["arguments"])), None
+    return call, None
+
+
+async def _run_queue(
+    ctx: NodeContext,
+    node: AgentNode,
+    offer: _Offer,
+    state: LoopState,
+    knowledge: KnowledgeSearch | None,
+    decision: dict[str, Any] | None,
+) -> None:
+    """Run the turn's remaining calls in order; the first one needing approval without a
+    decision raises Interrupt (the state then holds it and the calls after it)."""
+    while state.queue:
+        call, rejected = state.queue[0], None
+        ref = offer.approve.get(call.name)
+        if ref is not None:
+            if decision is None:
+                raise Interrupt(interrupt_payload(node.id, ref, call, state))
+            call, rejected = _decide(call, decision)
+            decision = None
+        index = state.next_index
+        state.queue.pop(0)
+        state.next_index += 1
+        message = await _run_tool_call(ctx, node, offer, call, index, knowledge, rejected)
+        state.messages.append(message)
+
+
 async def run_agent(ctx: NodeContext) -> NodeResult:
     """Loop: ask the model, run the tools it calls, feed results back, until it answers.
 
     Raises NodeError(kind="invalid_output") when no answer comes within max_iterations,
-    the LLM port's errors, and the RetrievalPort's errors of a `knowledge_search` call.
+    the LLM port's errors, the RetrievalPort's errors of a `knowledge_search` call, and
+    Interrupt before a call that needs approval.
     """
     node = ctx.node
     assert isinstance(node, AgentNode)
     llm = ctx.ports.need_llm()
-    specs: list[ToolSpec] = []
-    if node.tools:
-        specs.extend(await ctx.ports.need_tools().list_tools(node.tools))
-    specs.extend(agent_tool(name) for name in node.agents)
+    offer = await _Offer.of(ctx, node)
+    specs = offer.specs
     book = CitationBook(ctx.sources)
     knowledge = None
     if node.knowledge_bases:
         specs.append(knowledge_tool(node))
         knowledge = KnowledgeSearch(ctx, node, book)
-    messages: list[ChatMessage] = []
-    if ctx.config.get("instructions"):
-        messages.append(ChatMessage("system", str(ctx.config["instructions"])))
-    messages.append(ChatMessage("user", str(ctx.config["prompt"])))
-    usage = NO_USAGE
-    for iteration in range(node.max_iterations):
+    resumed = Resumed.of(ctx.resume)
+    decision = None
+    if resumed is not None:
+        state, decision = resumed.state, resumed.decision
+    else:
+        state = LoopState()
+        if ctx.config.get("instructions"):
+            state.messages.append(ChatMessage("system", str(ctx.config["instructions"])))
+        state.messages.append(ChatMessage("user", str(ctx.config["prompt"])))
+    while True:
+        await _run_queue(ctx, node, offer, state, knowledge, decision)
+        decision = None
+        if state.iteration >= node.max_iterations:
+            break
         if ctx.cancel.is_set():
             raise NodeError("cancelled", "run cancelled")
         request = ChatRequest(
             model=node.model,
-            messages=tuple(messages),
+            messages=tuple(state.messages),
             tools=tuple(specs),
             output_schema=node.output_schema,
             temperature=node.temperature,
-            idempotency_key=f"{ctx.idempotency_key}:{iteration}",
+            idempotency_key=f"{ctx.idempotency_key}:{state.iteration}",
         )
         result = await llm.chat(request)
-        usage = usage + result.usage
+        state.iteration += 1
+        state.usage = state.usage + result.usage
         if not result.tool_calls:
             if ctx.cite and node.output_schema is None:
                 text, citations = book.cite(result.text)
-                return NodeResult(output={"text": text, "citations": citations}, usage=usage)
+                return NodeResult(output={"text": text, "citations": citations}, usage=state.usage)
             output = structured_output(result, node.output_schema)
-            return NodeResult(output=output, usage=usage)
-        messages.append(ChatMessage("assistant", result.text, tool_calls=result.tool_calls))
-        for call in result.tool_calls:
-            messages.append(await _run_tool_call(ctx, node, call, knowledge))
+            return NodeResult(output=output, usage=state.usage)
+        state.messages.append(ChatMessage("assistant", result.text, tool_calls=result.tool_calls))
+        state.queue = list(result.tool_calls)
     raise NodeError("invalid_output", f"no final answer after {node.max_iterations} iterations")
