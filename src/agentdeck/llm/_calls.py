@@ -47,6 +47,8 @@ def model_settings(request: ChatRequest) -> ModelSettings:
         settings["temperature"] = request.temperature
     if request.max_tokens is not None:
         settings["max_tokens"] = request.max_tokens
+    if request.tool_choice is not None and request.tools:
+        settings["tool_choice"] = request.tool_choice
     return settings
 
 

@@ -244,6 +244,8 @@ class Gateway:
             "params": {"temperature": request.temperature, "max_tokens": request.max_tokens},
             "response_format": request.response_format,
         }
+        if request.tool_choice is not None:  # only when set: other keys stay as they were
+            payload["tool_choice"] = request.tool_choice
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return f"{ctx.org_id or '-'}:{hashlib.sha256(canonical.encode()).hexdigest()}"
 

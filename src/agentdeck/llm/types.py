@@ -78,6 +78,8 @@ class ChatRequest(_Frozen):
     messages: list[ChatMessage]
     tools: list[ToolSpec] = Field(default_factory=list)
     response_format: dict[str, Any] | None = None
+    # `auto`, `none`, `required`, or the names of the tools the model must choose from.
+    tool_choice: Literal["auto", "none", "required"] | list[str] | None = None
     temperature: float | None = None
     max_tokens: int | None = None
     timeout_s: float = 60.0

@@ -50,9 +50,16 @@ async def _space_for(
     return personal
 
 
-async def create(session: AsyncSession, principal: Principal, body: ThreadCreate) -> Thread:
+async def create(
+    session: AsyncSession,
+    principal: Principal,
+    body: ThreadCreate,
+    *,
+    new_id: uuid.UUID | None = None,
+) -> Thread:
     """A new idle thread. With ``thread_id`` of a visible thread, ``if_exists="do_nothing"``
-    returns it and anything else is :class:`Conflict`; a new thread gets a fresh id."""
+    returns it and anything else is :class:`Conflict`; a new thread gets a fresh id, or
+    ``new_id`` (an id the caller derived, e.g. from a chat client's conversation)."""
     repo = ThreadRepository(session, principal.scope)
     if body.thread_id:
         wanted = parse_uuid(body.thread_id)
@@ -65,6 +72,8 @@ async def create(session: AsyncSession, principal: Principal, body: ThreadCreate
     space_id = await _space_for(repo, principal, metadata)
     require_runner(principal, space_id, "space")
     thread = Thread(org_id=principal.org_id, space_id=space_id, status="idle", metadata_=metadata)
+    if new_id is not None:
+        thread.id = new_id
     repo.add(thread)
     await session.flush()
     audit.record(
