@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test lint typecheck imports pytest migrate clean local
+.PHONY: serve test lint typecheck imports pytest migrate clean local console
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest
 
 test: lint typecheck imports pytest
+
+# The web console: rebuild the committed files in src/agentdeck/console/static from console/
+# (needs Node.js 20 and npm; `make serve` does not).
+console:
+	cd console && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

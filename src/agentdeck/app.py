@@ -31,6 +31,7 @@ from agentdeck.budget.endpoints import router as budget_router
 from agentdeck.catalog.endpoints import router as catalog_router
 from agentdeck.catalog.service import local_model_available
 from agentdeck.config import Settings, get_settings, resolve_secrets
+from agentdeck.console import mount_console
 from agentdeck.credential.endpoints import router as credential_router
 from agentdeck.errors import install_error_handlers, problem_response
 from agentdeck.gateway import tasks as gateway_tasks
@@ -243,7 +244,7 @@ async def _drain(runtime: Runtime, stop: asyncio.Event) -> None:
     await broker.drained(_DRAIN_S)
 
 
-def create_app(
+def create_app(  # noqa: PLR0915 (wiring: one statement per part of the app)
     settings: Settings | None = None, *, configure_logs: bool = True, start_worker: bool = False
 ) -> FastAPI:
     """The agentdeck ASGI application; with ``start_worker`` it also runs a worker in-process."""
@@ -309,6 +310,7 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    mount_console(app)  # the router's fallback: every API route comes first
     for router in ROOT_ROUTERS:
         app.include_router(router)
     mcp_server = mount_mcp(app, runtime)
