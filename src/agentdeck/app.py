@@ -61,6 +61,7 @@ from agentdeck.run.endpoints import router as run_router
 from agentdeck.run.settings import RunSettings, WorkerSettings
 from agentdeck.run.ws import router as ws_router
 from agentdeck.space.endpoints import router as space_router
+from agentdeck.store.endpoints import router as store_router
 from agentdeck.thread.endpoints import router as thread_router
 from agentdeck.tool.endpoints import router as toolset_router
 from agentdeck.usage.endpoints import router as usage_router
@@ -86,6 +87,7 @@ ROUTERS: list[APIRouter] = [
     agent_router,
     assistant_router,
     thread_router,
+    store_router,
     run_router,
     ws_router,
     knowledge_router,

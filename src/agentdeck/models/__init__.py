@@ -15,6 +15,7 @@ from agentdeck.models.org import Invitation, Organization, OrgMembership
 from agentdeck.models.provider import Provider
 from agentdeck.models.run import Run, RunEvent, RunStep, Thread
 from agentdeck.models.space import Space, SpaceMember
+from agentdeck.models.store import StoreItem
 from agentdeck.models.toolset import ToolCallRecord, Toolset
 from agentdeck.models.user import LoginThrottle, RefreshToken, User
 
@@ -49,6 +50,7 @@ __all__ = [
     "RunStep",
     "Space",
     "SpaceMember",
+    "StoreItem",
     "Thread",
     "ToolCallRecord",
     "Toolset",

@@ -17,41 +17,82 @@ class _Open(BaseModel):
 
 
 class ContentPart(_Open):
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"example": {"type": "text", "text": "Hello"}}
+    )
+
     type: str = Field(max_length=50)
     text: str | None = Field(default=None, max_length=200_000)
 
 
 class FunctionCall(_Open):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"example": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}},
+    )
+
     name: str = Field(max_length=200)
     arguments: str = Field(default="{}", max_length=200_000)
 
 
-class ToolCallIn(_Open):
+class MessageToolCall(_Open):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "example": {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": "{}"},
+            }
+        },
+    )
+
     id: str = Field(max_length=200)
     type: Literal["function"] = "function"
     function: FunctionCall
 
 
 class MessageIn(_Open):
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"example": {"role": "user", "content": "Hello"}}
+    )
+
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = Field(default=None)
     name: str | None = Field(default=None, max_length=200)
-    tool_calls: list[ToolCallIn] | None = Field(default=None, max_length=128)
+    tool_calls: list[MessageToolCall] | None = Field(default=None, max_length=128)
     tool_call_id: str | None = Field(default=None, max_length=200)
 
 
 class FunctionDef(_Open):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"example": {"name": "get_weather", "parameters": {"type": "object"}}},
+    )
+
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     description: str = Field(default="", max_length=4000)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
 
 
 class ToolIn(_Open):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "example": {
+                "type": "function",
+                "function": {"name": "get_weather", "parameters": {"type": "object"}},
+            }
+        },
+    )
+
     type: Literal["function"] = "function"
     function: FunctionDef
 
 
 class StreamOptions(_Open):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"example": {"include_usage": True}})
+
     include_usage: bool = False
 
 
@@ -82,6 +123,10 @@ class ChatCompletionIn(_Open):
 
 
 class InputItem(_Open):
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"example": {"role": "user", "content": "Hello"}}
+    )
+
     type: str | None = Field(default=None, max_length=50)
     role: Literal["system", "developer", "user", "assistant"] = "user"
     content: str | list[ContentPart] = ""
