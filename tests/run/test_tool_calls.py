@@ -96,6 +96,12 @@ async def test_agent_and_tool_node_call_github_once_each(
     assert [t for t, _ in tool] == ["tool.called", "tool.result"] * 2
     assert tool[0][1]["arguments"] == ISSUE and tool[1][1]["result"]["number"] == 1
     assert SECRET not in json.dumps([e.data for e in events])
+    h = org.tenant.headers
+    exported = await client.get(f"/api/v1/agents/{agent}/export", headers=h)
+    steps = await client.get(f"/api/v1/runs/{run.id}/steps", headers=h)
+    audit = await client.get("/api/v1/audit-logs", headers=h)
+    assert exported.status_code == steps.status_code == audit.status_code == 200
+    assert SECRET not in exported.text + steps.text + audit.text
     async with runtime.sessionmaker() as session:
         records = (
             (
