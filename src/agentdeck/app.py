@@ -51,6 +51,7 @@ from agentdeck.mcp.endpoints import mount as mount_mcp
 from agentdeck.migrations import is_current
 from agentdeck.openai.endpoints import router as openai_router
 from agentdeck.org.endpoints import router as org_router
+from agentdeck.prompt.endpoints import router as prompt_router
 from agentdeck.provider.endpoints import router as provider_router
 from agentdeck.run import tasks as run_tasks
 from agentdeck.run._channels import job_wakeups
@@ -88,6 +89,7 @@ ROUTERS: list[APIRouter] = [
     assistant_router,
     thread_router,
     store_router,
+    prompt_router,
     run_router,
     ws_router,
     knowledge_router,

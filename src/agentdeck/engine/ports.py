@@ -19,6 +19,8 @@ __all__ = [
     "EventSink",
     "LLMPort",
     "NullSink",
+    "PromptPort",
+    "ResolvedPrompt",
     "RetrievalPort",
     "SubagentPort",
     "SubagentResult",
@@ -136,6 +138,25 @@ class SubagentPort(Protocol):
 
     async def wait(self, child_run_id: str) -> SubagentResult:
         """Wait until the child run stops; cancelling the waiter must not cancel the child."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPrompt:
+    """The version of a stored prompt a node uses, and what it needs to render it."""
+
+    name: str
+    version: int
+    label: str | None
+    template: str
+    system: str | None = None
+    variables_schema: dict[str, Any] | None = None
+
+
+class PromptPort(Protocol):
+    async def resolve(self, ref: str, *, label: str | None, version: int | None) -> ResolvedPrompt:
+        """The prompt's version by number, by label, or the latest, in the run's space.
+        Raises NodeError(kind="invalid_input") when there is no such prompt, label or version."""
         ...
 
 

@@ -7,7 +7,7 @@ templated (see each node's `TEMPLATED`) are rendered with Jinja2 just before the
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Required
 
 from pydantic import (
     BaseModel,
@@ -19,6 +19,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from agentdeck.engine.errors import ErrorKind
 
@@ -130,13 +131,31 @@ class ChatMessageSpec(_Strict):
     content: str
 
 
+class PromptRef(TypedDict, total=False):
+    """A stored prompt (`prompt` feature): by `label` or `version` (default: the latest).
+    `variables` (templated) must satisfy the version's JSON Schema."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    ref: Required[Annotated[str, Field(min_length=1, max_length=200)]]
+    label: Annotated[str, Field(min_length=1, max_length=50)]
+    version: Annotated[int, Field(ge=1)]
+    variables: dict[str, JsonValue]
+
+
+PROMPT_DOC = (
+    "The user message: a template, or a stored prompt `{ref, label | version, variables}` "
+    "rendered with its variables (the run's events record the version used)."
+)
+
+
 class LlmNode(NodeBase):
     """One model call. With `output_schema` the reply is parsed and validated as JSON."""
 
     TEMPLATED: ClassVar[tuple[str, ...]] = ("prompt", "system", "messages")
     type: Literal["llm"]
     model: str = "default"
-    prompt: str | None = None
+    # A plain dict at run time (a TypedDict), so templates render its values like any field.
+    prompt: str | PromptRef | None = Field(None, description=PROMPT_DOC)
     system: str | None = None
     messages: list[ChatMessageSpec] | None = None
     output_schema: JSONSchemaDoc | None = None
@@ -149,6 +168,8 @@ class LlmNode(NodeBase):
     def _needs_a_prompt(self) -> LlmNode:
         if self.prompt is None and not self.messages:
             raise ValueError("an llm node needs `prompt` or `messages`")
+        if isinstance(self.prompt, dict) and {"label", "version"} <= self.prompt.keys():
+            raise ValueError("a stored prompt takes `label` or `version`, not both")
         return self
 
 

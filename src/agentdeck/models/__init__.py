@@ -12,6 +12,7 @@ from agentdeck.models.knowledge import KnowledgeBase, KnowledgeDocument, Knowled
 from agentdeck.models.knowledge_source import CrawlRun, KnowledgeSource, KnowledgeSourcePage
 from agentdeck.models.llm import Budget, LLMCacheEntry, ModelAlias, ModelOverride, UsageRecord
 from agentdeck.models.org import Invitation, Organization, OrgMembership
+from agentdeck.models.prompt import Prompt, PromptVersion
 from agentdeck.models.provider import Provider
 from agentdeck.models.run import Run, RunEvent, RunStep, Thread
 from agentdeck.models.space import Space, SpaceMember
@@ -43,6 +44,8 @@ __all__ = [
     "ModelOverride",
     "OrgMembership",
     "Organization",
+    "Prompt",
+    "PromptVersion",
     "Provider",
     "RefreshToken",
     "Run",

@@ -22,6 +22,7 @@ from agentdeck.engine.journal import StepRecord
 from agentdeck.engine.ports import ChatRequest, ChatResult, DeltaCallback
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import Run, RunEvent
+from agentdeck.prompt.resolver import SpacePrompts
 from agentdeck.run import _specs
 from agentdeck.run._llm_port import load_llm_port
 from agentdeck.run._ports import ChildRuns, SpaceKnowledge, SpaceTools
@@ -118,6 +119,9 @@ async def _execute(ctx: JobContext, run_id: uuid.UUID) -> None:
         tools=tools,
         retrieval=SpaceKnowledge(ctx.sessionmaker, org_id=run.org_id, space_id=run.space_id),
         subagents=ChildRuns(ctx.sessionmaker),
+        prompts=SpacePrompts(
+            ctx.sessionmaker, org_id=run.org_id, space_id=run.space_id, user_id=run.user_id
+        ),
         http=services.http(),
         allow_private_network=services.settings.allow_private_network,
     )

@@ -11,7 +11,7 @@ import httpx
 
 from agentdeck.engine.errors import NodeError
 from agentdeck.engine.journal import NO_USAGE, Usage
-from agentdeck.engine.ports import LLMPort, RetrievalPort, SubagentPort, ToolPort
+from agentdeck.engine.ports import LLMPort, PromptPort, RetrievalPort, SubagentPort, ToolPort
 from agentdeck.engine.spec import Node
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -30,6 +30,7 @@ class Ports:
     http: httpx.AsyncClient | None = None
     allow_private_network: bool = False
     resolver: Resolver | None = None  # DNS for the http node; default: the event loop's
+    prompts: PromptPort | None = None  # stored prompts (`prompt: {ref: ...}` of llm nodes)
 
     def need_llm(self) -> LLMPort:
         if self.llm is None:
@@ -45,6 +46,11 @@ class Ports:
         if self.retrieval is None:
             raise NodeError("internal", "no retrieval port configured")
         return self.retrieval
+
+    def need_prompts(self) -> PromptPort:
+        if self.prompts is None:
+            raise NodeError("internal", "no prompt port configured")
+        return self.prompts
 
     def need_subagents(self) -> SubagentPort:
         if self.subagents is None:

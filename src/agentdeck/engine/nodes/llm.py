@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
+
+from agentdeck.engine import templates
+from agentdeck.engine.errors import NodeError, TemplateError
 from agentdeck.engine.nodes._citations import cited_output
 from agentdeck.engine.nodes._context import NodeContext, NodeResult
 from agentdeck.engine.nodes._output import structured_output
@@ -23,6 +27,38 @@ def build_messages(config: dict[str, Any]) -> tuple[ChatMessage, ...]:
     return tuple(messages)
 
 
+async def _stored_prompt(ctx: NodeContext, ref: dict[str, Any]) -> dict[str, Any]:
+    """The config with a stored prompt resolved, checked and rendered with its variables
+    (its version recorded as a `prompt.resolved` event). Raises NodeError."""
+    resolved = await ctx.ports.need_prompts().resolve(
+        str(ref["ref"]), label=ref.get("label"), version=ref.get("version")
+    )
+    variables = dict(ref.get("variables") or {})
+    if resolved.variables_schema is not None:
+        try:
+            jsonschema.validate(variables, resolved.variables_schema)
+        except jsonschema.ValidationError as exc:
+            raise NodeError(
+                "invalid_input", f"prompt {resolved.name!r} variables: {exc.message}"
+            ) from exc
+    try:
+        text = await templates.render_async(resolved.template, variables)
+        system = None
+        if resolved.system is not None:
+            system = await templates.render_async(resolved.system, variables)
+    except TemplateError as exc:
+        raise NodeError("template", f"prompt {resolved.name!r}: {exc}") from exc
+    await ctx.emit(
+        "prompt.resolved",
+        {"node": ctx.node.id, "prompt": resolved.name, "version": resolved.version,
+         "label": resolved.label},
+    )  # fmt: skip
+    config = {**ctx.config, "prompt": text}
+    if system is not None and not config.get("system"):
+        config["system"] = system
+    return config
+
+
 async def run_llm(ctx: NodeContext) -> NodeResult:
     """Call the model; output is the text, or the parsed object when output_schema is set,
     or `{text, citations}` for a node that cites passages (see `spec.CITATIONS_DOC`).
@@ -32,9 +68,12 @@ async def run_llm(ctx: NodeContext) -> NodeResult:
     node = ctx.node
     assert isinstance(node, LlmNode)
     llm = ctx.ports.need_llm()
+    config = ctx.config
+    if isinstance(config.get("prompt"), dict):
+        config = await _stored_prompt(ctx, config["prompt"])
     request = ChatRequest(
         model=node.model,
-        messages=build_messages(ctx.config),
+        messages=build_messages(config),
         output_schema=node.output_schema,
         temperature=node.temperature,
         max_tokens=node.max_tokens,

@@ -1,0 +1,1 @@
+"""Prompts with immutable versions, declared variables and labels (a space-owned feature)."""
