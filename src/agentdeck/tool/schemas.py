@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 ToolsetKind = Literal["builtin", "openapi", "mcp"]
 Slug = Annotated[
@@ -53,7 +53,7 @@ class ToolsetCreate(BaseModel):
     name: Slug
     kind: ToolsetKind
     description: Annotated[str, Field(max_length=2000)] | None = None
-    config: dict[str, JsonValue] = Field(default_factory=dict, description=_CONFIG_DOC)
+    config: dict[str, Any] = Field(default_factory=dict, description=_CONFIG_DOC)
     credential_id: uuid.UUID | None = Field(
         default=None, description="A credential usable in the space (org-wide or its own)."
     )
@@ -67,7 +67,7 @@ class ToolsetUpdate(BaseModel):
 
     name: Slug | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
-    config: dict[str, JsonValue] | None = Field(
+    config: dict[str, Any] | None = Field(
         default=None, description="Replaces the whole config. " + _CONFIG_DOC
     )
     credential_id: uuid.UUID | None = Field(
@@ -143,7 +143,7 @@ class ToolCallIn(BaseModel):
         },
     )
 
-    arguments: dict[str, JsonValue] = Field(default_factory=dict)
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
 
 class ToolCallError(BaseModel):
