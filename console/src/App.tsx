@@ -5,8 +5,11 @@ import { Link, match, navigate, usePath } from "./router";
 import { SignIn } from "./pages/SignIn";
 import { CommandPalette } from "./components/CommandPalette";
 
+const loadEditor = () => import("./pages/AgentEditor");
+// A deep link to the editor fetches its (largest) chunk while /me is still answering.
+if (/^\/agents\/[^/]+$/.test(location.pathname)) void loadEditor();
 const Agents = lazy(() => import("./pages/Agents"));
-const AgentEditor = lazy(() => import("./pages/AgentEditor"));
+const AgentEditor = lazy(loadEditor);
 const RunView = lazy(() => import("./pages/RunView"));
 const Runs = lazy(() => import("./pages/Runs"));
 const Approvals = lazy(() => import("./pages/Approvals"));

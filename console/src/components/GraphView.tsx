@@ -1,10 +1,10 @@
 // The live graph of a definition (React Flow, laid out by dagre). Read-only: the YAML is
 // the source of truth; clicking a node jumps to its YAML.
-import { memo, useMemo, useState } from "react";
+import { memo, useMemo, useRef, useState } from "react";
 import { Background, Controls, MarkerType, ReactFlow, type Edge, type Node } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import type { AgentGraph } from "../lib/graph";
-import { layoutGraph, NODE_H, NODE_W } from "../lib/layout";
+import { layoutGraph, NODE_H, NODE_W, SMALL, structureKey } from "../lib/layout";
 
 interface Props {
   graph: AgentGraph;
@@ -16,10 +16,19 @@ interface Props {
 
 function GraphViewImpl({ graph, marks, onNodeClick, label }: Props) {
   const [ready, setReady] = useState(false);
-  const positions = useMemo(() => layoutGraph(graph), [graph]);
+  // Re-layout and re-render only when nodes or edges change, not at every keystroke.
+  const key = structureKey(graph);
+  const latest = useRef(graph);
+  latest.current = graph;
+  const shape = useMemo(() => latest.current, [key]); // eslint-disable-line react-hooks/exhaustive-deps
+  const positions = useMemo(() => layoutGraph(shape), [shape]);
+  const fit = useMemo(
+    () => (shape.nodes.length > SMALL ? { nodes: shape.nodes.slice(0, 40).map((n) => ({ id: n.id })), minZoom: 0.3 } : undefined),
+    [shape],
+  );
   const nodes: Node[] = useMemo(
     () =>
-      graph.nodes.map((n) => ({
+      shape.nodes.map((n) => ({
         id: n.id,
         position: positions.get(n.id) ?? { x: 0, y: 0 },
         data: { label: `${n.id} · ${n.type}` },
@@ -28,11 +37,11 @@ function GraphViewImpl({ graph, marks, onNodeClick, label }: Props) {
         draggable: false,
         connectable: false,
       })),
-    [graph, positions, marks],
+    [shape, positions, marks],
   );
   const edges: Edge[] = useMemo(
     () =>
-      graph.edges.map((e) => ({
+      shape.edges.map((e) => ({
         id: e.id,
         source: e.source,
         target: e.target,
@@ -40,7 +49,7 @@ function GraphViewImpl({ graph, marks, onNodeClick, label }: Props) {
         className: e.kind === "error" ? "edge-error" : "",
         markerEnd: { type: MarkerType.ArrowClosed },
       })),
-    [graph],
+    [shape],
   );
   return (
     <div className="graph" aria-label={label ?? "Agent graph"} data-graph-ready={ready ? "true" : "false"} data-node-count={graph.nodes.length}>
@@ -54,6 +63,7 @@ function GraphViewImpl({ graph, marks, onNodeClick, label }: Props) {
         elementsSelectable={true}
         onlyRenderVisibleElements
         fitView
+        fitViewOptions={fit}
         minZoom={0.05}
         proOptions={{ hideAttribution: true }}
       >

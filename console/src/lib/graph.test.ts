@@ -80,3 +80,29 @@ describe("parseAgentYaml", () => {
     expect(g.edges).toHaveLength(499);
   });
 });
+
+describe("layout", () => {
+  it("puts every node below the nodes it needs, without overlaps, at any size", async () => {
+    const { layeredLayout, layoutGraph } = await import("./layout");
+    const lines = ["name: big", "nodes:"];
+    for (let i = 0; i < 300; i++) {
+      lines.push(`  - id: n${i}`, "    type: transform", `    value: ${i}`);
+      if (i >= 10) lines.push(`    needs: [n${i - 10}, n${i - 10 + ((i + 1) % 10 === 0 ? -9 : 1)}]`);
+    }
+    const g = parseAgentYaml(lines.join("\n"));
+    expect(g.problems).toEqual([]);
+    for (const pos of [layeredLayout(g), layoutGraph(g), layoutGraph({ ...g, nodes: g.nodes.slice(0, 20), edges: g.edges.filter((e) => Number(e.target.slice(1)) < 20) })]) {
+      const seen = new Set<string>();
+      for (const [, p] of pos) {
+        const k = `${p.x},${p.y}`;
+        expect(seen.has(k)).toBe(false);
+        seen.add(k);
+      }
+      for (const e of g.edges) {
+        const s = pos.get(e.source);
+        const t = pos.get(e.target);
+        if (s && t) expect(t.y).toBeGreaterThan(s.y);
+      }
+    }
+  });
+});

@@ -34,12 +34,17 @@ export function sourceOf(v: AgentVersion): string {
   return v.source ?? stringify(v.definition);
 }
 
-function useDebounced<T>(value: T, ms: number): T {
+/** `value` after it stopped changing for `ms`; the first non-empty value at once. */
+function useDebounced(value: string, ms: number): string {
   const [v, setV] = useState(value);
   useEffect(() => {
+    if (v === "" && value !== "") {
+      setV(value);
+      return;
+    }
     const t = setTimeout(() => setV(value), ms);
     return () => clearTimeout(t);
-  }, [value, ms]);
+  }, [value, ms, v]);
   return v;
 }
 
@@ -59,8 +64,15 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
   latestText.current = text;
 
   const load = useCallback(async () => {
-    const a = await api<Agent>(`/agents/${agentId}`);
-    const v = await api<AgentVersion>(`/agents/${agentId}/versions/${a.current_version}`);
+    // One round trip: the newest version is the current one.
+    const [a, page] = await Promise.all([
+      api<Agent>(`/agents/${agentId}`),
+      api<{ items: AgentVersion[] }>(`/agents/${agentId}/versions`, { query: { limit: 1 } }),
+    ]);
+    const v =
+      page.items[0]?.version === a.current_version
+        ? page.items[0]
+        : await api<AgentVersion>(`/agents/${agentId}/versions/${a.current_version}`);
     setAgent(a);
     setBase(v);
     return { a, v };
