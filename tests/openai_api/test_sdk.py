@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
-
 import openai
+import pytest
 from openai import AsyncOpenAI, OpenAI
+
 from tests.factories import create_api_key, create_tenant, import_agent, personal_space_id
 
 REPLY = "offline test reply"
