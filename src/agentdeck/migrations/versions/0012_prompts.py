@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import SchemaItem
 
 import agentdeck.kit.db
 
@@ -23,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 _JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
-def _tenant_columns(table: str) -> list[sa.SchemaItem]:
+def _tenant_columns(table: str) -> list[SchemaItem]:
     return [
         sa.Column("space_id", sa.Uuid(), nullable=False),
         sa.Column("org_id", sa.Uuid(), nullable=False),
