@@ -148,6 +148,10 @@ def build_worker(runtime: Runtime, *, embedded: bool = False) -> Worker:
     relay = None if embedded else _relay(runtime, services.settings.pubsub)
     if relay is not None:
         worker.companions.append(relay)
+    if runtime.settings.engine == "temporal":  # runs are workflows: this worker polls them
+        from agentdeck.temporal.worker import TemporalWorker
+
+        worker.companions.append(TemporalWorker(runtime))
     return worker
 
 
@@ -256,6 +260,10 @@ def create_app(  # noqa: PLR0915 (wiring: one statement per part of the app)
     if configure_logs:
         configure_logging(json_logs=settings.is_production, level=settings.log_level)
     runtime = build_runtime(settings)
+    if settings.engine == "temporal":  # runs start, cancel and resume as workflows
+        from agentdeck.temporal.worker import attach as attach_temporal
+
+        attach_temporal(runtime)
 
     stop = asyncio.Event()
 

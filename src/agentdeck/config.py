@@ -125,6 +125,29 @@ class McpSettings(BaseModel):
     )
 
 
+class TemporalSettings(BaseModel):
+    """Temporal as the run engine (``AGENTDECK_ENGINE=temporal``, `agentdeck.temporal`)."""
+
+    address: str = Field(default="127.0.0.1:7233", description="The Temporal frontend.")
+    namespace: str = "default"
+    task_queue: str = "agentdeck"
+    heartbeat_timeout_s: float = Field(
+        default=10.0, gt=0, description="A node activity not heard from for this long is lost."
+    )
+    activity_timeout_s: float = Field(
+        default=3600.0, gt=0, description="Start-to-close bound of a node without `timeout`."
+    )
+    lost_attempts: int = Field(
+        default=5, ge=0, description="Extra activity attempts for workers lost mid-node."
+    )
+    max_history_events: int = Field(
+        default=10_000, ge=100, description="A run's workflow continues as new beyond this."
+    )
+    interrupt_wait_s: float = Field(
+        default=30 * 24 * 3600.0, gt=0, description="How long an interrupted run's workflow waits."
+    )
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -152,6 +175,10 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     agents: AgentSettings = Field(default_factory=AgentSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
+    engine: Literal["embedded", "temporal"] = Field(
+        default="embedded", description="What executes runs: the journal's own loop or Temporal."
+    )
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
 
     @property
     def is_production(self) -> bool:

@@ -12,6 +12,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 from sqlalchemy import Engine
@@ -41,6 +42,14 @@ class LLMContext:
 LLMFactory = Callable[[LLMContext], LLMPort]
 
 
+class RunExecutor(Protocol):
+    """Another engine executing runs instead of the `run.execute` job (Temporal)."""
+
+    def start_after_commit(self, session: AsyncSession, run_id: uuid.UUID) -> None: ...
+
+    def cancel_after_commit(self, session: AsyncSession, run_id: uuid.UUID) -> None: ...
+
+
 @dataclass
 class RunServices:
     broker: Broker = field(default_factory=Broker)
@@ -50,6 +59,8 @@ class RunServices:
     """Overrides how a run's LLMPort is built (tests, the CLI); default: the org's gateway."""
     gateway: Gateway | None = None
     """The process's LLM gateway (usage rows, budgets, cache); attached by the app."""
+    executor: RunExecutor | None = None
+    """Set when another engine executes runs (`agentdeck.temporal.worker.attach`)."""
     _http: httpx.AsyncClient | None = None
 
     def http(self) -> httpx.AsyncClient:

@@ -191,6 +191,10 @@ async def _version_spec(
 async def enqueue_execution(session: AsyncSession, run: Run) -> None:
     """Add the run's `run.execute` job to the transaction; after the commit, hand it to a
     worker of this process with a free slot (eager dispatch), or wake the workers."""
+    executor = services_for(session).executor
+    if executor is not None:  # another engine (Temporal) executes runs: no job
+        executor.start_after_commit(session, run.id)
+        return
     worker = services_for(session).broker.reserve_worker()
     try:
         job = await queue.enqueue(
@@ -255,7 +259,12 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.U
         return run
     run.cancel_requested = True
     signals = [StreamItem(str(run.id), CANCEL_SIGNAL, {})]
-    if run.status == "pending" or not await queue.held(session, EXECUTE, "run_id", str(run.id)):
+    executor = services_for(session).executor
+    if executor is not None:  # its workflow records the cancellation of a started run
+        executor.cancel_after_commit(session, run.id)
+    if run.status == "pending" or not (
+        executor is not None or await queue.held(session, EXECUTE, "run_id", str(run.id))
+    ):
         signals.append(StreamItem(str(run.id), STATUS_CHANGED, {}))
         run.status, run.ended_at = "cancelled", utcnow()
         seq = await _next_seq(session, principal, run)

@@ -1,0 +1,104 @@
+"""The Temporal worker of a process, and the wiring that makes Temporal the run engine.
+
+`attach(runtime)` sets the run service's executor (so creating, cancelling and resuming a
+run talk to Temporal instead of the job queue); `TemporalWorker` is a companion of
+`agentdeck worker` (and of `agentdeck serve`'s in-process worker) that polls the task queue
+for the run workflow and its activities.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from agentdeck.config import TemporalSettings
+from agentdeck.run._services import services_for
+from agentdeck.temporal.activities import Activities
+from agentdeck.temporal.client import TemporalExecutor
+from agentdeck.temporal.workflow import RunWorkflow
+
+if TYPE_CHECKING:
+    from agentdeck.api import Runtime
+
+log = structlog.get_logger(__name__)
+
+# Imported once, outside the sandbox: the engine is deterministic code of ours, and these
+# libraries keep module-level caches (compiled templates, schemas) that are safe to share.
+PASSTHROUGH = (
+    "agentdeck",
+    "jinja2",
+    "markupsafe",
+    "jsonschema",
+    "referencing",
+    "rpds",
+    "pydantic",
+    "pydantic_core",
+    "structlog",
+    "sqlalchemy",
+    "httpx",
+    "anyio",
+    "yaml",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def build_worker(
+    client: Client,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: TemporalSettings,
+    *,
+    max_concurrent_activities: int = 200,
+) -> Worker:
+    """A worker of the run workflow and its activities on the configured task queue."""
+    activities = Activities(sessionmaker)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[RunWorkflow],
+        activities=[
+            activities.prepare,
+            activities.record,
+            activities.fail_step,
+            activities.finish,
+            activities.node,
+        ],
+        workflow_runner=workflow_runner(),
+        max_concurrent_activities=max_concurrent_activities,
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
+
+
+def attach(runtime: Runtime) -> TemporalExecutor:
+    """Make Temporal the executor of this process's runs (idempotent)."""
+    services = services_for(runtime.engine)
+    if not isinstance(services.executor, TemporalExecutor):
+        services.executor = TemporalExecutor(runtime.sessionmaker, runtime.settings.temporal)
+    return services.executor
+
+
+class TemporalWorker:
+    """A worker companion: polls the task queue until cancelled."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.executor = attach(runtime)
+        self.sessionmaker = runtime.sessionmaker
+
+    async def run(self) -> None:
+        client = await self.executor.client()
+        worker = build_worker(client, self.sessionmaker, self.executor.settings)
+        log.info("temporal.worker_started", task_queue=self.executor.settings.task_queue)
+        await worker.run()
+
+
+__all__ = ["PASSTHROUGH", "TemporalWorker", "attach", "build_worker", "workflow_runner"]
