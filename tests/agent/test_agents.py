@@ -109,6 +109,32 @@ async def test_versions_are_immutable_and_numbered(client: httpx.AsyncClient, ap
     assert "agent.version_created" in await _actions(app, t.org_id)
 
 
+async def test_a_save_from_an_older_version_is_refused(client: httpx.AsyncClient) -> None:
+    t = await create_tenant(client)
+    space = await personal_space_id(client, t)
+    agent = await create_agent(client, t.headers, space, agent_definition("edited"))
+    url = f"{API}/{agent['id']}/versions"
+
+    def save(description: str, base: int) -> dict[str, Any]:
+        return {
+            "definition": agent_definition("edited", description=description),
+            "base_version": base,
+        }
+
+    first = await client.post(url, json=save("mine", 1), headers=t.headers)
+    assert first.status_code == 201 and first.json()["version"] == 2
+    stale = await client.post(url, json=save("theirs", 1), headers=t.headers)
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["field"] == "base_version" and stale.json()["current_version"] == 2
+    assert (await client.get(url, headers=t.headers)).json()["items"][0]["version"] == 2
+    merged = await client.post(url, json=save("merged", 2), headers=t.headers)
+    assert merged.status_code == 201 and merged.json()["version"] == 3
+
+    other = await create_tenant(client)
+    hidden = await client.post(url, json=save("x", 3), headers=other.headers)
+    assert hidden.status_code == 404
+
+
 async def test_import_export_round_trip(client: httpx.AsyncClient) -> None:
     t = await create_tenant(client)
     space = await personal_space_id(client, t)

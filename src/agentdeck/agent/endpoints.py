@@ -156,7 +156,7 @@ async def create_version(
     """Store a new immutable version; it becomes `current_version`."""
     row = await service.create_version(
         session, principal, agent_id, definition=body.definition, source=body.source,
-        max_nodes=runtime.settings.agents.max_nodes,
+        max_nodes=runtime.settings.agents.max_nodes, base_version=body.base_version,
     )  # fmt: skip
     return _version_out(row)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.repository import ScopedRepository
@@ -26,6 +27,25 @@ class AgentRepository(ScopedRepository[Agent]):
         if space_ids is not None:
             stmt = stmt.where(Agent.space_id.in_(list(space_ids)))
         return await self.all(stmt.order_by(Agent.id))
+
+    async def claim_next_version(self, agent: Agent, expected: int) -> bool:
+        """Make ``expected + 1`` the agent's current version if ``expected`` still is (one
+        statement, so two saves from the same version cannot both win); False otherwise."""
+        stmt = (
+            update(Agent)
+            .where(
+                Agent.org_id == self.scope.org_id,
+                Agent.id == agent.id,
+                Agent.current_version == expected,
+            )
+            .values(current_version=expected + 1)
+            .execution_options(**scoped(self.scope), synchronize_session=False)
+        )
+        result = cast("CursorResult[Any]", await self.session.execute(stmt))
+        won = result.rowcount == 1
+        if won:
+            agent.current_version = expected + 1
+        return won
 
     async def names_in_space(self, space_id: uuid.UUID) -> set[str]:
         stmt = self._filtered(select(Agent.name).where(Agent.space_id == space_id))

@@ -80,7 +80,16 @@ class AgentCreate(_DefinitionInput):
 
 class AgentVersionCreate(_DefinitionInput):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"example": {"definition": EXAMPLE_DEFINITION}}
+        extra="forbid",
+        json_schema_extra={"example": {"definition": EXAMPLE_DEFINITION, "base_version": 1}},
+    )
+
+    base_version: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="The version this definition was edited from: when another version was "
+        "saved since, the save is refused with 409 (omit it to save unconditionally).",
     )
 
 

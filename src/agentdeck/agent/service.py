@@ -268,10 +268,13 @@ async def create_version(
     definition: dict[str, Any] | None = None,
     source: str | None = None,
     max_nodes: int = MAX_NODES,
+    base_version: int | None = None,
 ) -> AgentVersion:
     """Store a new definition as version n+1 and make it current. The name cannot change.
+    With ``base_version`` (the version the definition was edited from) the save is refused
+    when another version was saved since; of two saves from the same version one wins.
 
-    Raises as :func:`create` does.
+    Raises as :func:`create` does, and Conflict (field ``base_version``) for a stale base.
     """
     agent = await get(session, principal, agent_id)
     require_space_role(principal, agent.space_id, SpaceRole.EDITOR)
@@ -283,7 +286,14 @@ async def create_version(
         raise InvalidInput(
             f"the name of an agent cannot change (it is '{agent.name}')", field="name"
         )
-    agent.current_version += 1
+    base = agent.current_version if base_version is None else base_version
+    if base != agent.current_version or not await repo.claim_next_version(agent, base):
+        raise Conflict(
+            f"version {agent.current_version} was saved after version {base}: "
+            "load it, merge your changes and save again",
+            field="base_version",
+            extra={"current_version": agent.current_version},
+        )
     agent.description = spec.description if spec.description is not None else agent.description
     agent.updated_at = utcnow()
     row = _add_version(session, principal, agent, agent.current_version, stored, source)
