@@ -132,7 +132,11 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
           setConflict(fresh.current_version);
           return;
         }
-        const v = await api<AgentVersion>(`/agents/${agentId}/versions`, { method: "POST", body: { source } });
+        // base_version: the server refuses the save (409) when a newer version landed meanwhile.
+        const v = await api<AgentVersion>(`/agents/${agentId}/versions`, {
+          method: "POST",
+          body: { source, base_version: base.version },
+        });
         if (source !== latestText.current) {
           editor.current?.setText(source); // a restored version replaces the editor's text
           setText(source);
@@ -145,7 +149,10 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
         setAgent({ ...fresh, current_version: v.version });
         setNotice(`${what} as version ${v.version}`);
       } catch (e) {
-        if (e instanceof ApiError && e.status === 422 && e.errors.length) setServerErrors(e.errors);
+        if (e instanceof ApiError && e.status === 409 && e.field === "base_version") {
+          const latest = await api<Agent>(`/agents/${agentId}`);
+          setConflict(latest.current_version);
+        } else if (e instanceof ApiError && e.status === 422 && e.errors.length) setServerErrors(e.errors);
         else if (e instanceof ApiError && e.status === 422) setServerErrors([{ field: e.field, message: e.detail }]);
         else setError(e);
       }
