@@ -25,6 +25,8 @@ import pytest
 import uvicorn
 
 from agentdeck.config import Settings, TemporalSettings
+from agentdeck.run._services import attach
+from agentdeck.run.settings import RunSettings
 from tests.engine.conftest import LocalServer, local_server  # noqa: F401 - fixture
 from tests.factories import Tenant, create_agent, create_tenant, personal_space_id
 
@@ -118,6 +120,11 @@ async def serve(settings: Settings) -> AsyncIterator[Served]:
     from tests.offline_model import use_offline_models
 
     app = use_offline_models(create_app(settings, start_worker=True, configure_logs=False))
+    # http nodes may call the tests' servers on 127.0.0.1; held-back runs retry quickly
+    attach(
+        app.state.runtime.engine,
+        settings=RunSettings(allow_private_network=True, requeue_delay_s=0.1),
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
