@@ -20,7 +20,6 @@ _PARAM = re.compile(r"\{([^}]+)\}")
 _METHODS = ("get", "post", "put", "patch", "delete")
 # The response field that holds the new resource's key, where it is not `id`.
 _ID_FIELD = {
-    "version": "version",
     "assistant_id": "assistant_id",
     "thread_id": "thread_id",
     "run_id": "run_id",
@@ -44,8 +43,9 @@ _CREATED_AT = {"crawl_id": "crawl"}
 
 
 # Parameters that name something inside a resource rather than a resource: a fixed value
-# that exists in the resource the walker creates (the example toolset is `github`).
-_FIXED = {"tool_name": "list_issues"}
+# that exists in the resource the walker creates (the example toolset is `github`; every
+# agent and prompt has a version 1).
+_FIXED = {"tool_name": "list_issues", "label": "production", "version": "1"}
 
 
 def _fill(path: str, ids: dict[str, str]) -> str:
