@@ -1,0 +1,133 @@
+"""Two real `agentdeck worker` processes on Temporal: SIGKILL the one running a node.
+
+A 5-step agent calls a counting HTTP server on 127.0.0.1; the third call is slow. The worker
+whose activity is making it (Temporal names it: the pending activity's last worker) is
+killed; the server notices the lost heartbeat and the other worker runs the attempt again
+with the same idempotency key and finishes the run: steps 1, 2, 4 and 5 were called exactly
+once, step 3 twice. SQLite (a fresh file) and PostgreSQL when AGENTDECK_TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from agentdeck.app import build_runtime
+from agentdeck.auth.service import AuthService
+from agentdeck.config import Settings
+from agentdeck.kit.db import transaction
+from agentdeck.run import service
+from agentdeck.temporal.worker import attach
+from tests.engine.conftest import LocalServer
+from tests.factories import PASSWORD, create_agent_row, unique_email
+from tests.run.conftest import principal_for
+from tests.temporal.conftest import temporal_settings
+
+_PROC = Path(__file__).parents[1] / "run" / "_worker_proc.py"
+_ROOT = Path(__file__).parents[2]
+
+
+def _spawn(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    t = settings.temporal
+    env = {
+        **os.environ,
+        "AGENTDECK_DB__URL": settings.resolved_db_url,
+        "AGENTDECK_DATA_DIR": str(settings.data_dir),
+        "AGENTDECK_ENV": "test",
+        "AGENTDECK_ENGINE": "temporal",
+        "AGENTDECK_TEMPORAL__ADDRESS": t.address,
+        "AGENTDECK_TEMPORAL__TASK_QUEUE": t.task_queue,
+        "AGENTDECK_TEMPORAL__HEARTBEAT_TIMEOUT_S": str(t.heartbeat_timeout_s),
+        "AGENTDECK_LLM__WARM_LOCAL_MODEL": "false",
+        "AGENTDECK_RUNS__ALLOW_PRIVATE_NETWORK": "true",
+        "PYTHONPATH": str(_ROOT),
+    }
+    return subprocess.Popen(
+        [sys.executable, str(_PROC)], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
+
+
+async def _until(check: Any, limit_s: float, what: str) -> None:
+    for _ in range(int(limit_s / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _activity_worker_pid(client: Any, run_id: uuid.UUID) -> int:
+    """The pid of the worker running the run's pending activity (identity `pid@host`)."""
+    handle = client.get_workflow_handle(str(run_id))
+    for _ in range(200):
+        pending = (await handle.describe()).raw_description.pending_activities
+        if pending and pending[0].last_worker_identity:
+            return int(pending[0].last_worker_identity.split("@")[0])
+        await asyncio.sleep(0.05)
+    raise AssertionError("no pending activity")
+
+
+async def test_sigkill_a_temporal_worker_mid_node(
+    server_db: Settings, temporal_address: str, local_server: LocalServer, tmp_path: Path
+) -> None:
+    settings = temporal_settings(server_db, temporal_address)
+    runtime = build_runtime(settings)
+    executor = attach(runtime)
+    try:
+        async with transaction(runtime.sessionmaker) as session:
+            signup = await AuthService(session, runtime).signup(
+                email=unique_email("tcrash"), password=PASSWORD, name="C", org_name=None,
+                invite_token=None,
+            )  # fmt: skip
+        tenant = SimpleNamespace(org_id=str(signup.org.id), user_id=str(signup.user.id))
+        principal = await principal_for(runtime, tenant)  # type: ignore[arg-type]
+        space = next(s for s, _ in principal.scope.space_roles.items())
+        nodes = [
+            {"id": f"s{i}", "type": "http", "method": "POST", "url": f"{local_server.url}/s{i}"}
+            | ({"needs": [f"s{i - 1}"]} if i > 1 else {})
+            for i in range(1, 6)
+        ]
+        agent = await create_agent_row(
+            SimpleNamespace(state=SimpleNamespace(runtime=runtime)), tenant.org_id, space,
+            {"name": "crash", "nodes": nodes},
+        )  # fmt: skip
+        local_server.log.delay_first["/s3"] = 20.0
+        log = tmp_path / "workers.log"
+        workers = {p.pid: p for p in (_spawn(settings, log), _spawn(settings, log))}
+        try:
+            started = "temporal.worker_started"
+            await _until(lambda: log.read_text().count(started) == 2, 60, "workers")
+            async with transaction(runtime.sessionmaker) as session:
+                run = await service.create_run(session, principal, agent_id=agent["id"])
+            await executor.settled()
+            await _until(lambda: local_server.log.count("/s3") == 1, 30, "step s3 in flight")
+            holder = workers[await _activity_worker_pid(await executor.client(), run.id)]
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(5)
+            await _until(lambda: local_server.log.count("/s3") == 2, 30, "step s3 again")
+            done = await service.wait_for_run(runtime, run.id, timeout_s=60)
+        finally:
+            for proc in workers.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in workers.values():
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        assert done.status == "completed", (done.error, log.read_text()[-3000:])
+        counts = {f"/s{i}": local_server.log.count(f"/s{i}") for i in range(1, 6)}
+        assert counts == {"/s1": 1, "/s2": 1, "/s3": 2, "/s4": 1, "/s5": 1}
+        assert local_server.log.keys("/s3") == [f"{run.id}:s3", f"{run.id}:s3"]
+        async with runtime.sessionmaker() as session:
+            steps = await service.list_steps(session, principal, run.id)
+        s3 = [(s.attempt, s.status) for s in steps if s.node_id == "s3"]
+        assert s3 == [(1, "running"), (2, "completed")]
+    finally:
+        await runtime.engine.dispose()
