@@ -57,7 +57,8 @@ with workflow.unsafe.imports_passed_through():
 NODE_ACTIVITY = "agentdeck.node."
 _LOCAL = timedelta(seconds=60)
 _KINDS: tuple[ErrorKind, ...] = ErrorKind.__args__  # type: ignore[attr-defined]
-_INLINE = frozenset({"transform", "human"})
+BATCHED_TRANSFORM_ITEMS = "batched-transform-items"
+"""`workflow.patched` id of the change that writes a transform's for_each items at once."""
 
 
 class _Continue(Exception):
@@ -222,7 +223,9 @@ class RunWorkflow:
         done = self._state.items.get(node.id, {})
         outputs: list[Any] = [None] * len(items)
         failed: list[Step] = []
-        if node.type == "transform":  # no I/O: every item at once, journaled in one write
+        if node.type == "transform" and workflow.patched(BATCHED_TRANSFORM_ITEMS):
+            # no I/O: every item at once, journaled in one write (histories recorded before
+            # this change journaled each item on its own and replay that way)
             await self._transform_items(node, items, done, outputs, failed)
             return await self._fan_in(node, base, outputs, failed)
         gate = asyncio.Semaphore(node.max_concurrency)
