@@ -29,7 +29,8 @@ Scenarios (counts with `--quick` in brackets):
 Each client is its own `get_client` (its own connection pool). Printed per scenario and
 server: p50 and p99 latency, runs per second, errors, the server's CPU per run (utime +
 stime of its process tree from /proc, before and after) and its peak RSS (sampled every
-100 ms), with the targets of issue 13 and PASS/MISS. The load generator shares the machine
+100 ms; for the scaled server, the sum over its four processes), with the targets of issue
+13 and PASS/MISS. The load generator shares the machine
 with the servers, so absolute numbers include that contention.
 """
 
@@ -39,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +98,7 @@ class Result:
     cpu_s: float
     peak_rss: int
     first_error: str = ""
+    error_kinds: Counter[str] = field(default_factory=Counter)
 
     @property
     def runs(self) -> int:
@@ -154,6 +157,7 @@ async def _measure(
     pool = [target.client(i, c.timeout_s) for i in range(clients)]
     latencies: list[float] = []
     errors: list[str] = []
+    kinds: Counter[str] = Counter()
     next_run = iter(range(runs))
 
     async def client_loop(client: LangGraphClient) -> None:
@@ -162,6 +166,8 @@ async def _measure(
                 latencies.append(await once(client, graph, i))
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}"[:300])
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                kinds[type(exc).__name__ + (f" {status}" if status else "")] += 1
 
     cpu_before = srv.cpu_s(target.pids)
     with srv.RssPeak(target.pids) as rss:
@@ -171,9 +177,8 @@ async def _measure(
     cpu = srv.cpu_s(target.pids) - cpu_before
     for client in pool:
         await client.aclose()
-    return Result(
-        scenario, target.name, latencies, wall, len(errors), cpu, rss.peak, (errors or [""])[0]
-    )
+    first = (errors or [""])[0]
+    return Result(scenario, target.name, latencies, wall, len(errors), cpu, rss.peak, first, kinds)
 
 
 async def _warm(target: Target) -> None:
@@ -201,6 +206,7 @@ async def run_scenarios(target: Target, scenarios: list[str], c: Counts) -> list
         result = await _measure(target, name, clients, runs, once, graph, c)
         print(f"  {target.name:<9} {name:<12} {_line(result)}", flush=True)
         if result.first_error:
+            print(f"    errors by kind: {dict(result.error_kinds)}", flush=True)
             print(f"    first error: {result.first_error}", flush=True)
         results.append(result)
     return results
