@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -425,7 +426,11 @@ def langgraph_cli() -> str:
 
 
 async def start_langgraph(upstream_port: int, log: Path, jobs: int = 1000) -> tuple[Proc, str]:
-    """`langgraph dev` (in-memory runtime) serving benchmarks/graphs on a free port."""
+    """`langgraph dev` (in-memory runtime) serving a copy of benchmarks/graphs on a free
+    port. The copy sits beside ``log``, so the state it saves on shutdown (`.langgraph_api/`)
+    stays out of the checkout and no run starts with an earlier run's threads."""
+    graphs = log.parent / "graphs"
+    shutil.copytree(HERE / "graphs", graphs, ignore=shutil.ignore_patterns(".langgraph_api"))
     port = free_port()
     env = {
         **os.environ,
@@ -437,7 +442,7 @@ async def start_langgraph(upstream_port: int, log: Path, jobs: int = 1000) -> tu
         langgraph_cli(), "dev", "--no-browser", "--no-reload", "--n-jobs-per-worker", str(jobs),
         "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
-    proc = spawn("langgraph", argv, env, log, cwd=HERE / "graphs")
+    proc = spawn("langgraph", argv, env, log, cwd=graphs)
     url = f"http://127.0.0.1:{port}"
     await wait_healthy(url, proc, "/ok")
     return proc, url
