@@ -76,6 +76,9 @@ class RunWorkflow:
         self._attempts = 0
         self._waiting = False
         self._resumed_by: str | None = None
+        self._events = 0
+        """Events our commands add (an estimate): the history's length is only known at the
+        start of a workflow task, and one task may run many local activities."""
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -356,6 +359,7 @@ class RunWorkflow:
             (node.timeout + opts.heartbeat_timeout_s) if node.timeout else opts.activity_timeout_s
         )
         where = node.id if index is None else f"{node.id}[{index}]"
+        self._events += 6  # scheduled, started, completed and a workflow task around them
         try:
             outcome: NodeOutcome = await workflow.execute_activity(
                 NODE_ACTIVITY + node.type,
@@ -455,6 +459,7 @@ class RunWorkflow:
     async def _record(self, steps: list[Step], events: list[Event]) -> None:
         assert self._meta is not None
         batch = Batch(run_id=self._run_id(), org_id=self._meta.org_id, steps=steps, events=events)
+        self._events += 1  # a marker
         await workflow.execute_local_activity(
             "agentdeck.run.record", batch, start_to_close_timeout=_LOCAL, result_type=bool
         )
@@ -519,7 +524,8 @@ class RunWorkflow:
     def _history_full(self) -> bool:
         info = workflow.info()
         limit = self._options().max_history_events
-        return info.get_current_history_length() > limit or info.is_continue_as_new_suggested()
+        length = max(info.get_current_history_length(), self._events)
+        return length > limit or info.is_continue_as_new_suggested()
 
     def _run_id(self) -> str:
         assert self._input is not None
