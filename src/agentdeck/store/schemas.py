@@ -34,9 +34,12 @@ class ItemPut(BaseModel):
     namespace: list[Label] = Field(min_length=1, max_length=20)
     key: str = Field(min_length=1, max_length=500)
     value: dict[str, Any]
-    index: Literal[False] | list[Annotated[str, Field(max_length=200)]] | None = Field(
+    index: (
+        Literal[False]
+        | Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=20)]
+        | None
+    ) = Field(
         default=None,
-        max_length=20,
         description="Fields embedded for semantic `query` (`$` is the whole value); "
         "false or absent: not indexed.",
     )
