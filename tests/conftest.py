@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from agentdeck.app import create_app
 from agentdeck.config import ApiSettings, AuthSettings, DatabaseSettings, LLMSettings, Settings
+from agentdeck.kit import netguard
 from agentdeck.kit.db import create_engine
 from agentdeck.migrations import upgrade_to_head, upgrade_to_head_async
 from tests.offline_model import use_offline_models
@@ -42,6 +43,15 @@ def _no_real_model_requests() -> Iterator[None]:
     the providers' wire protocols do, against MockTransport or a local server)."""
     with models.override_allow_model_requests(False):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _network_policy_per_test() -> Iterator[None]:
+    """An app a test builds installs its network policy process-wide (one policy per process,
+    as in production); the next test starts from the policy it found."""
+    previous = netguard.current_policy()
+    yield
+    netguard.configure(previous)
 
 
 @pytest.fixture(scope="session")
