@@ -215,3 +215,23 @@ async def test_nul_characters_never_cause_a_500(client: httpx.AsyncClient) -> No
         assert resp.status_code in (404, 422), resp.text  # NUL in a text field is refused
         if resp.status_code == 422:
             assert resp.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_exhausted_connection_pool_is_a_503_to_retry(settings: object) -> None:
+    import httpx as _httpx
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from agentdeck.app import create_app
+
+    busy = create_app(settings, configure_logs=False)  # type: ignore[arg-type]
+
+    @busy.get("/busy")
+    async def exhausted() -> None:
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached")
+
+    transport = _httpx.ASGITransport(app=busy, raise_app_exceptions=False)
+    async with _httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        resp = await c.get("/busy")
+    await busy.state.runtime.engine.dispose()
+    _assert_problem(resp, 503)
+    assert resp.headers["retry-after"] == "1" and "QueuePool" not in resp.text

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentdeck.kit.pagination import InvalidCursor
@@ -245,6 +246,17 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers={"Retry-After": "1"},
             )  # fmt: skip
         return await _unexpected(request, exc)
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection stayed busy past the pool's timeout: too many requests
+        # at once for this process, not a fault in this one; nothing was written.
+        log.warning("request.database_busy")
+        return problem_response(
+            request, 503, "busy", "Server busy",
+            "every database connection is in use; send the request again shortly",
+            headers={"Retry-After": "1"},
+        )  # fmt: skip
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
