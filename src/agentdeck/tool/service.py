@@ -109,8 +109,15 @@ async def _resolve_document(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "document": document}
 
 
-async def _take_snapshot(row: Toolset, access: CredentialAccess, *, refresh: bool) -> None:
-    """Build the toolset (422 naming a wrong config key) and store its tool list."""
+async def _take_snapshot(
+    row: Toolset, access: CredentialAccess, *, refresh: bool, session: AsyncSession
+) -> None:
+    """Build the toolset (422 naming a wrong config key) and store its tool list.
+
+    Reading the list may read the credential (its own short transactions) and always waits
+    on the network, so the request's transaction is committed first: call it only while the
+    request has written nothing yet (on SQLite its write lock would block the credential)."""
+    await session.commit()
     try:
         toolset = _build.build(row, access)
     except ToolsetConfigError as exc:
@@ -150,7 +157,7 @@ async def create(
         kind=body.kind, description=body.description, config=config,
         credential_id=body.credential_id, created_by=principal.user_id,
     )  # fmt: skip
-    await _take_snapshot(row, access, refresh=True)
+    await _take_snapshot(row, access, refresh=True, session=session)
     repo.add(row)
     await session.flush()
     _audit(session, principal, "toolset.created", row, {"name": row.name, "kind": row.kind})
@@ -194,22 +201,32 @@ async def update(
     _require_role(principal, row.space_id, SpaceRole.EDITOR)
     fields = body.model_dump(exclude_unset=True)
     repo = ToolsetRepository(session, principal.scope)
-    if body.name is not None and body.name != row.name:
-        if await repo.by_name(row.space_id, body.name) is not None:
-            raise Conflict(f"a toolset named '{body.name}' already exists here", field="name")
-        row.name = body.name
-    if "description" in fields:
-        row.description = body.description
+    renamed = body.name is not None and body.name != row.name
+    if renamed and await repo.by_name(row.space_id, body.name or "") is not None:
+        raise Conflict(f"a toolset named '{body.name}' already exists here", field="name")
+    credential_id = row.credential_id
     if "credential_id" in fields:
         if body.credential_id is not None:
             await _check_credential(session, principal, body.credential_id, row.space_id)
-        row.credential_id = body.credential_id
+        credential_id = body.credential_id
+    config = row.config
     if body.config is not None:
         config = dict(body.config)
         _check_stdio(row.kind, config)
-        row.config = await _resolve_document(config) if row.kind == "openapi" else config
-    if {"config", "credential_id"} & set(fields):
-        await _take_snapshot(row, access, refresh=True)
+        config = await _resolve_document(config) if row.kind == "openapi" else config
+    if {"config", "credential_id"} & set(fields):  # nothing is changed until the list is read
+        candidate = Toolset(
+            id=row.id, org_id=row.org_id, space_id=row.space_id, name=row.name, kind=row.kind,
+            config=config, credential_id=credential_id,
+        )  # fmt: skip
+        await _take_snapshot(candidate, access, refresh=True, session=session)
+        row.tools, row.tools_hash = candidate.tools, candidate.tools_hash
+        row.refreshed_at = candidate.refreshed_at
+    if body.name is not None:
+        row.name = body.name
+    if "description" in fields:
+        row.description = body.description
+    row.credential_id, row.config = credential_id, config
     row.updated_at = utcnow()
     _audit(session, principal, "toolset.updated", row, {"changed_fields": sorted(fields)})
     return row
@@ -229,7 +246,7 @@ async def refresh(
     """Read the tool list again (an MCP server's ``tools/list``) and store the snapshot."""
     row = await get(session, principal, toolset_id)
     _require_role(principal, row.space_id, SpaceRole.EDITOR)
-    await _take_snapshot(row, access, refresh=True)
+    await _take_snapshot(row, access, refresh=True, session=session)
     row.updated_at = utcnow()
     _audit(session, principal, "toolset.refreshed", row, {"tools_hash": row.tools_hash})
     return row
