@@ -286,6 +286,9 @@ async def test_command_palette_reaches_pages_and_agents(console: Page) -> None:
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
     await page.keyboard.press("Control+k")
     await page.get_by_label("Command", exact=True).fill("versi")
+    # The palette loads the agents when it opens: Enter picks the agent once it is listed.
+    palette = page.get_by_role("dialog", name="Command palette")
+    await expect(palette.get_by_role("option").first).to_contain_text("versioned")
     await page.keyboard.press("Enter")
     await page.wait_for_url(f"**/agents/{agent_id}")
     await page.keyboard.press("Control+k")
