@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-
 from openai import AsyncOpenAI
 
 sys.path.insert(0, str(Path(__file__).parent))
