@@ -21,8 +21,7 @@ async def knowledge(app: Any) -> AsyncIterator[KnowledgeRegistry]:
     # the real local model).
     registry.embedder_factory = hashing_factory
     await run_ingest_jobs(app)
-    registry.embedder_factory = None
-    registry.settings = KnowledgeSettings()
+    registry.settings = KnowledgeSettings()  # the app's embedder stays the hashing seam
 
 
 @pytest.fixture

