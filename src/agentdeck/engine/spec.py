@@ -173,6 +173,39 @@ class LlmNode(NodeBase):
         return self
 
 
+class ThreadMemory(_Strict):
+    """The thread's messages, kept across runs; the oldest summarised past `max_tokens`."""
+
+    max_tokens: int = Field(
+        ge=64,
+        le=1_000_000,
+        description="Most tokens (estimated) of unsummarised history sent to the model; past "
+        "it the oldest turns are folded into a running summary (a tool call never apart "
+        "from its result), leaving about half.",
+    )
+    summary_model: str | None = Field(
+        None, description="Model alias that writes the summary; default: the node's model."
+    )
+
+
+class LongTermMemory(_Strict):
+    """`remember` and `recall` tools over the store, in one namespace per user or space."""
+
+    scope: Literal["user", "space"] = Field(
+        "user",
+        description="`user`: what the run's user (and the /v1 `user`) was told; `space`: "
+        "shared by every run of the space.",
+    )
+    recall_limit: int = Field(5, ge=1, le=50, description="Memories one `recall` returns.")
+
+
+class AgentMemory(_Strict):
+    """Memory of a conversational agent (see `ThreadMemory`, `LongTermMemory`)."""
+
+    thread: ThreadMemory | None = None
+    long_term: LongTermMemory | None = None
+
+
 class AgentNode(NodeBase):
     """A tool-calling loop: the model calls tools (and other agents) until it answers."""
 
@@ -180,7 +213,8 @@ class AgentNode(NodeBase):
     type: Literal["agent"]
     model: str = "default"
     instructions: str | None = None
-    prompt: str
+    # A plain dict at run time (a TypedDict), so templates render its values like any field.
+    prompt: str | PromptRef = Field(description=PROMPT_DOC)
     tools: list[ToolRef] = Field(
         default_factory=list,
         description="Tools the model may call: `<toolset>.<tool>` for one tool, or a "
@@ -206,6 +240,16 @@ class AgentNode(NodeBase):
         description="Search settings of the `knowledge_search` tool.",
     )
     citations: bool | None = Field(None, description=CITATIONS_DOC)
+    memory: AgentMemory | None = Field(
+        None, description="Thread memory and long-term memory of a conversational agent."
+    )
+    stream: bool = Field(True, description="Stream the model's tokens as `message.delta`.")
+
+    @model_validator(mode="after")
+    def _one_prompt_version(self) -> AgentNode:
+        if isinstance(self.prompt, dict) and {"label", "version"} <= self.prompt.keys():
+            raise ValueError("a stored prompt takes `label` or `version`, not both")
+        return self
 
 
 class RetrievalNode(NodeBase):

@@ -3,19 +3,61 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import httpx
 
 from agentdeck.engine.errors import NodeError
 from agentdeck.engine.journal import NO_USAGE, Usage
-from agentdeck.engine.ports import LLMPort, PromptPort, RetrievalPort, SubagentPort, ToolPort
+from agentdeck.engine.ports import (
+    ChatMessage,
+    LLMPort,
+    PromptPort,
+    RetrievalPort,
+    SubagentPort,
+    ToolPort,
+)
 from agentdeck.engine.spec import Node
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A thread's stored messages, and the running summary of the first `summarised`."""
+
+    messages: tuple[ChatMessage, ...] = ()
+    summary: str | None = None
+    summarised: int = 0
+
+
+class MemoryPort(Protocol):
+    """Memory of one run's conversational agents: its thread's messages (none without a
+    thread) and the long-term memories of its user or space. The tenant is inside."""
+
+    async def load(self, *, turn: str) -> Conversation:
+        """The thread's conversation without the messages of `turn` (a step run again)."""
+        ...
+
+    async def summarised(self, summary: str, count: int, *, turn: str) -> None:
+        """Record (committed before it returns) the running summary of the first `count`
+        messages, written during `turn`."""
+        ...
+
+    async def append(self, messages: Sequence[ChatMessage], *, turn: str) -> None:
+        """Add the turn's messages to the thread (replacing an earlier save of `turn`)."""
+        ...
+
+    async def remember(self, text: str, *, scope: Literal["user", "space"], key: str) -> str:
+        """Keep `text` (one memory per `key`: saving it again replaces it); its id."""
+        ...
+
+    async def recall(self, query: str, *, scope: Literal["user", "space"], limit: int) -> list[str]:
+        """The memories most like `query`, best first."""
+        ...
 
 
 @dataclass(slots=True)
@@ -30,7 +72,8 @@ class Ports:
     http: httpx.AsyncClient | None = None
     allow_private_network: bool = False
     resolver: Resolver | None = None  # DNS for the http node; default: the event loop's
-    prompts: PromptPort | None = None  # stored prompts (`prompt: {ref: ...}` of llm nodes)
+    prompts: PromptPort | None = None  # stored prompts (`prompt: {ref: ...}` of llm, agent)
+    memory: MemoryPort | None = None  # `memory:` of agent nodes
 
     def need_llm(self) -> LLMPort:
         if self.llm is None:
@@ -51,6 +94,11 @@ class Ports:
         if self.prompts is None:
             raise NodeError("internal", "no prompt port configured")
         return self.prompts
+
+    def need_memory(self) -> MemoryPort:
+        if self.memory is None:
+            raise NodeError("internal", "no memory port configured")
+        return self.memory
 
     def need_subagents(self) -> SubagentPort:
         if self.subagents is None:

@@ -10,6 +10,12 @@ Tool calls are numbered across the loop; call `n` has the idempotency key
 `<run_id>:<node_id>:<n>`, which the ToolPort forwards and under which it records the
 outcome (a step re-run after a crash gets the recorded result, not a second call). A call
 of a tool in `approve` interrupts the run before it is made (see `_approval`).
+
+With `stream` (the default) the model's tokens go out as `message.delta` events
+(`{node, delta, iteration}`), as an llm node's do. `prompt` may be a stored prompt
+(`{ref, label | version, variables}`, resolved as for llm nodes; its system text stands in
+for missing `instructions`). `memory:` adds the thread's conversation and the long-term
+`remember` / `recall` tools (see `_memory`).
 """
 
 from __future__ import annotations
@@ -27,9 +33,24 @@ from agentdeck.engine.nodes._knowledge import (
     KnowledgeSearch,
     knowledge_tool,
 )
+from agentdeck.engine.nodes._memory import (
+    MEMORY_TOOLS,
+    call_memory_tool,
+    memory_tools,
+    save_turn,
+    thread_history,
+)
 from agentdeck.engine.nodes._output import structured_output
+from agentdeck.engine.nodes.llm import _stored_prompt
 from agentdeck.engine.nodes.subagent import call_subagent
-from agentdeck.engine.ports import ChatMessage, ChatRequest, ToolCall, ToolSpec
+from agentdeck.engine.ports import (
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    LLMPort,
+    ToolCall,
+    ToolSpec,
+)
 from agentdeck.engine.spec import AgentNode
 
 AGENT_TOOL_PREFIX = "agent_"
@@ -51,6 +72,7 @@ class _Offer:
         self.specs: list[ToolSpec] = []
         self.tools: set[str] = set()
         self.approve: dict[str, str] = {}
+        self.memory = False  # `remember` and `recall` are offered
 
     @classmethod
     async def of(cls, ctx: NodeContext, node: AgentNode) -> _Offer:
@@ -63,6 +85,9 @@ class _Offer:
                 for spec in await port.list_tools([ref]):
                     offer.approve[spec.name] = ref
         offer.specs.extend(agent_tool(name) for name in node.agents)
+        if node.memory is not None and node.memory.long_term is not None:
+            offer.specs.extend(memory_tools())
+            offer.memory = True
         return offer
 
 
@@ -70,6 +95,8 @@ async def _call(ctx: NodeContext, node: AgentNode, offer: _Offer, call: ToolCall
     agent = call.name.removeprefix(AGENT_TOOL_PREFIX)
     if call.name.startswith(AGENT_TOOL_PREFIX) and agent in node.agents:
         return await call_subagent(ctx, agent, call.arguments, key)
+    if offer.memory and call.name in MEMORY_TOOLS:
+        return await call_memory_tool(ctx, node, call, key)
     if call.name not in offer.tools:
         raise NodeError("tool", f"the model called {call.name!r}, which is not offered")
     return await ctx.ports.need_tools().call(call.name, call.arguments, idempotency_key=key)
@@ -141,12 +168,45 @@ async def _run_queue(
         state.messages.append(message)
 
 
+async def _ask(
+    ctx: NodeContext, node: AgentNode, llm: LLMPort, request: ChatRequest, iteration: int
+) -> ChatResult:
+    if not node.stream:
+        return await llm.chat(request)
+
+    async def on_delta(delta: str) -> None:
+        data = {"node": node.id, "delta": delta, "iteration": iteration}
+        await ctx.emit_ephemeral("message.delta", data)
+
+    return await llm.stream(request, on_delta)
+
+
+async def _first_turn(ctx: NodeContext, node: AgentNode) -> LoopState:
+    """The loop's start: instructions, the thread's history (with `memory.thread`), and
+    the prompt as the user message."""
+    config = ctx.config
+    if isinstance(config.get("prompt"), dict):
+        config = await _stored_prompt(ctx, config["prompt"])
+    state = LoopState()
+    instructions = config.get("instructions") or config.get("system")
+    if instructions:
+        state.messages.append(ChatMessage("system", str(instructions)))
+    prompt = ChatMessage("user", str(config["prompt"]))
+    if node.memory is not None and node.memory.thread is not None:
+        history, usage = await thread_history(ctx, node, [prompt])
+        state.messages.extend(history)
+        state.usage = state.usage + usage
+    state.messages.append(prompt)
+    return state
+
+
 async def run_agent(ctx: NodeContext) -> NodeResult:
     """Loop: ask the model, run the tools it calls, feed results back, until it answers.
 
     Raises NodeError(kind="invalid_output") when no answer comes within max_iterations,
-    the LLM port's errors, the RetrievalPort's errors of a `knowledge_search` call, and
-    Interrupt before a call that needs approval.
+    the LLM port's errors, the RetrievalPort's errors of a `knowledge_search` call, the
+    PromptPort's and the MemoryPort's errors, and Interrupt before a call that needs
+    approval.
     """
     node = ctx.node
     assert isinstance(node, AgentNode)
@@ -163,10 +223,7 @@ async def run_agent(ctx: NodeContext) -> NodeResult:
     if resumed is not None:
         state, decision = resumed.state, resumed.decision
     else:
-        state = LoopState()
-        if ctx.config.get("instructions"):
-            state.messages.append(ChatMessage("system", str(ctx.config["instructions"])))
-        state.messages.append(ChatMessage("user", str(ctx.config["prompt"])))
+        state = await _first_turn(ctx, node)
     while True:
         await _run_queue(ctx, node, offer, state, knowledge, decision)
         decision = None
@@ -182,15 +239,27 @@ async def run_agent(ctx: NodeContext) -> NodeResult:
             temperature=node.temperature,
             idempotency_key=f"{ctx.idempotency_key}:{state.iteration}",
         )
-        result = await llm.chat(request)
+        result = await _ask(ctx, node, llm, request, state.iteration)
         state.iteration += 1
         state.usage = state.usage + result.usage
         if not result.tool_calls:
-            if ctx.cite and node.output_schema is None:
-                text, citations = book.cite(result.text)
-                return NodeResult(output={"text": text, "citations": citations}, usage=state.usage)
-            output = structured_output(result, node.output_schema)
-            return NodeResult(output=output, usage=state.usage)
+            return await _answer(ctx, node, state, book, result)
         state.messages.append(ChatMessage("assistant", result.text, tool_calls=result.tool_calls))
         state.queue = list(result.tool_calls)
     raise NodeError("invalid_output", f"no final answer after {node.max_iterations} iterations")
+
+
+async def _answer(
+    ctx: NodeContext, node: AgentNode, state: LoopState, book: CitationBook, result: ChatResult
+) -> NodeResult:
+    """The node's output; the turn saved to the thread first (with `memory.thread`)."""
+    output: Any
+    if ctx.cite and node.output_schema is None:
+        text, citations = book.cite(result.text)
+        output, answer = {"text": text, "citations": citations}, text
+    else:
+        output = structured_output(result, node.output_schema)
+        answer = output if isinstance(output, str) else json.dumps(output, default=str)
+    if node.memory is not None and node.memory.thread is not None:
+        await save_turn(ctx, state.messages, answer)
+    return NodeResult(output=output, usage=state.usage)
