@@ -1,4 +1,10 @@
-"""`subagent`: run another agent as a child run and use its output."""
+"""`subagent`: run another agent as a child run and use its output.
+
+The parent's events name every child run (`subagent.started`, `subagent.ended`): which
+node (and for_each item) started it, of which agent, and how it ended, so a reader of the
+parent run can follow each answer to the run that produced it. The child run carries
+`parent_run_id`. An agent node's `agents:` tools go through here too.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,10 @@ async def call_subagent(
     child = await port.start(
         agent, inputs, parent_run_id=ctx.run_id, idempotency_key=idempotency_key
     )
+    link = {"node": ctx.node.id, "index": ctx.index, "agent": agent, "run_id": child}
+    await ctx.emit("subagent.started", {**link, "idempotency_key": idempotency_key})
     result = await port.wait(child)
+    await ctx.emit("subagent.ended", {**link, "status": result.status})
     if result.status != "completed":
         raise NodeError(
             "subagent",
