@@ -11,6 +11,7 @@ from agentdeck.models.job import Job
 from agentdeck.models.knowledge import KnowledgeBase, KnowledgeDocument, KnowledgeDocumentContent
 from agentdeck.models.knowledge_source import CrawlRun, KnowledgeSource, KnowledgeSourcePage
 from agentdeck.models.llm import Budget, LLMCacheEntry, ModelAlias, ModelOverride, UsageRecord
+from agentdeck.models.memory import ThreadMemory
 from agentdeck.models.org import Invitation, Organization, OrgMembership
 from agentdeck.models.prompt import Prompt, PromptVersion
 from agentdeck.models.provider import Provider
@@ -55,6 +56,7 @@ __all__ = [
     "SpaceMember",
     "StoreItem",
     "Thread",
+    "ThreadMemory",
     "ToolCallRecord",
     "Toolset",
     "UsageRecord",
