@@ -154,7 +154,7 @@ async def start(
         thread_id=thread_id,
         assistant_id=assistant.id,
         config=dict(assistant.config or {}),
-        metadata={**(metadata or {}), "source": "openai"},
+        metadata={**(metadata or {}), "source": "openai", **({"end_user": user} if user else {})},
     )
     return AgentCall(run, _answer_nodes(version.spec), thread_id)
 

@@ -21,6 +21,7 @@ from agentdeck.engine import AgentSpec, Engine, Ports, Resume, ResumeError, RunR
 from agentdeck.engine.journal import StepRecord
 from agentdeck.engine.ports import ChatRequest, ChatResult, DeltaCallback
 from agentdeck.kit.db import transaction, utcnow
+from agentdeck.memory.run_memory import RunMemory
 from agentdeck.models import Run, RunEvent
 from agentdeck.prompt.resolver import SpacePrompts
 from agentdeck.run import _specs
@@ -121,6 +122,15 @@ async def _execute(ctx: JobContext, run_id: uuid.UUID) -> None:
         subagents=ChildRuns(ctx.sessionmaker),
         prompts=SpacePrompts(
             ctx.sessionmaker, org_id=run.org_id, space_id=run.space_id, user_id=run.user_id
+        ),
+        memory=RunMemory(
+            ctx.sessionmaker,
+            org_id=run.org_id,
+            space_id=run.space_id,
+            thread_id=run.thread_id,
+            user_id=run.user_id,
+            api_key_id=run.api_key_id,
+            end_user=(run.metadata_ or {}).get("end_user"),
         ),
         http=services.http(),
         allow_private_network=services.settings.allow_private_network,

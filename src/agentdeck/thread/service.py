@@ -19,6 +19,7 @@ from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal, require_runner
 from agentdeck.errors import Conflict, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
+from agentdeck.memory import service as memory
 from agentdeck.models import Thread
 from agentdeck.run import service as runs
 from agentdeck.thread import _history
@@ -199,12 +200,16 @@ async def last_run_id(
 
 async def state(session: AsyncSession, principal: Principal, thread: Thread) -> ThreadStateOut:
     """The thread's current state as LangGraph's `ThreadState` (its newest checkpoint, with
-    the thread's values and pending interrupts)."""
+    the thread's values and pending interrupts; for a thread with agent memory, also its
+    `messages`, running `summary` and `summary_through`)."""
     newest = await _history.newest(session, principal, thread)
     run_id = newest.run.id if newest else None
     interrupts = interrupts_of(thread, run_id or thread.id)
     tasks = _tasks(interrupts, run_id or thread.id)
-    values = thread.values or {}
+    values = {
+        **(thread.values or {}),
+        **await memory.state_values(session, principal.scope, thread.id),
+    }
     checkpoint = {
         "thread_id": str(thread.id),
         "checkpoint_ns": "",

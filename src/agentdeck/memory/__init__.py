@@ -1,0 +1,1 @@
+"""Memory of conversational agents: thread conversations with summaries, long-term memories."""
