@@ -18,8 +18,8 @@ export interface AgentVersion {
 export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled" | "interrupted";
 export interface Run {
   id: string; agent_id: string; agent_version: number; space_id: string;
-  thread_id: string | null; status: RunStatus; inputs: Record<string, unknown> | null;
-  output: unknown; error: Record<string, unknown> | null;
+  thread_id: string | null; parent_run_id: string | null; status: RunStatus;
+  inputs: Record<string, unknown> | null; output: unknown; error: Record<string, unknown> | null;
   interrupt: { node?: string; message?: string; schema?: unknown; [k: string]: unknown } | null;
   command: Record<string, unknown> | null; created_at: string; started_at: string | null;
   ended_at: string | null; tokens_in: number; tokens_out: number; cost_usd: number;

@@ -1,5 +1,7 @@
 // One run, live: a timeline of its steps (from the journal) with tokens streaming into llm and
 // agent steps, tool calls, and per step input, output, error, attempts, duration, tokens, cost.
+// Sub-agents: a child run links to its parent (`parent_run_id`), and each step lists the
+// child runs it started (the parent's `subagent.started` / `subagent.ended` events).
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, authHeaders, ensureFresh, url } from "../lib/api";
 import { followStream } from "../lib/sse";
@@ -19,6 +21,13 @@ interface ToolCall {
   error?: unknown;
 }
 
+interface ChildRun {
+  runId: string;
+  node: string;
+  agent: string;
+  status?: string;
+}
+
 const FINAL = new Set(["run.completed", "run.failed", "run.cancelled", "run.interrupted"]);
 const ACTIVE = new Set(["pending", "running"]);
 
@@ -29,6 +38,7 @@ export default function RunView({ runId }: { runId: string }) {
   const [live, setLive] = useState<Record<string, string>>({});
   const [running, setRunning] = useState<Set<string>>(new Set());
   const [tools, setTools] = useState<ToolCall[]>([]);
+  const [children, setChildren] = useState<ChildRun[]>([]);
   const [open, setOpen] = useState<string | null>(null);
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -94,6 +104,10 @@ export default function RunView({ runId }: { runId: string }) {
           if (e.event === "tool.called") {
             setTools((t) => [...t.filter((x) => x.id !== data.call_id), { id: String(data.call_id), node, name: String(data.name), arguments: data.arguments }]);
           }
+          if (e.event === "subagent.started" || e.event === "subagent.ended") {
+            const child: ChildRun = { runId: String(data.run_id), node, agent: String(data.agent), status: data.status as string | undefined };
+            setChildren((c) => [...c.filter((x) => x.runId !== child.runId), child]);
+          }
           if (e.event === "tool.result") {
             setTools((t) => t.map((x) => (x.id === data.call_id ? { ...x, result: data.result, error: data.error } : x)));
           }
@@ -146,6 +160,12 @@ export default function RunView({ runId }: { runId: string }) {
       </div>
       <Problem error={error} />
       <dl className="facts">
+        {run.parent_run_id && (
+          <>
+            <dt>Parent run</dt>
+            <dd><Link to={`/runs/${run.parent_run_id}`} aria-label="Parent run">sub-agent run of {run.parent_run_id.slice(0, 8)}</Link></dd>
+          </>
+        )}
         <dt>Started</dt><dd>{when(run.started_at ?? run.created_at)}</dd>
         <dt>Ended</dt><dd>{when(run.ended_at)}</dd>
         <dt>Tokens</dt>
@@ -178,6 +198,8 @@ export default function RunView({ runId }: { runId: string }) {
         {steps.map((s) => {
           const key = s.id;
           const nodeTools = tools.filter((t) => t.node === s.node_id);
+          const latest = !steps.some((x) => x.node_id === s.node_id && x.attempt > s.attempt);
+          const nodeChildren = latest ? children.filter((c) => c.node === s.node_id) : [];
           return (
             <li key={key} className={`step s-${s.status}`}>
               <button className="steprow" onClick={() => setOpen(open === key ? null : key)} aria-expanded={open === key}>
@@ -194,6 +216,16 @@ export default function RunView({ runId }: { runId: string }) {
                   {nodeTools.map((t) => (
                     <li key={t.id}>
                       <strong>{t.name}</strong>({json(t.arguments)}) → {t.error ? <span className="error">{json(t.error)}</span> : json(t.result)}
+                    </li>
+                  ))}
+                </ul>
+              )}
+              {nodeChildren.length > 0 && (
+                <ul className="tools" aria-label={`Sub-agent runs of ${s.node_id}`}>
+                  {nodeChildren.map((c) => (
+                    <li key={c.runId}>
+                      sub-agent <strong>{c.agent}</strong>: <Link to={`/runs/${c.runId}`}>run {c.runId.slice(0, 8)}</Link>
+                      {c.status && <span className={`status s-${c.status}`}>{c.status}</span>}
                     </li>
                   ))}
                 </ul>

@@ -1,4 +1,4 @@
-import{_ as e,c as t,h as n,l as r,n as i,o as a,r as o,t as s}from"./index-DgthjMqm.js";import{a as c,i as l}from"./format-ELA8jSRc.js";var u=e(n(),1),d=a(),f=e=>`name: ${e}
+import{_ as e,c as t,h as n,l as r,n as i,o as a,r as o,t as s}from"./index-ZN8AQ_Ua.js";import{a as c,i as l}from"./format-CfemMdeN.js";var u=e(n(),1),d=a(),f=e=>`name: ${e}
 description: A new agent
 inputs:
   type: object
