@@ -14,7 +14,7 @@ It is not a language model. It answers `POST /v1/chat/completions` (with and wit
 - otherwise: a one-sentence answer in the voice of the persona of the system message
   ("You are the legal reviewer." -> "The legal reviewer: ...").
 
-Run it with `python examples/scripted_model.py --port 8765` and register it as an
+Run it with `.venv/bin/python examples/scripted_model.py --port 8765` and register it as an
 `openai_compatible` provider (see examples/README.md). The test suite serves the same ASGI
 `app` on a loopback port (tests/examples).
 """
