@@ -59,9 +59,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("thread_memories", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_thread_memories_org_id"), ["org_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_thread_memories_space_id"), ["space_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_thread_memories_space_id"), ["space_id"], unique=False)
 
 
 def downgrade() -> None:
