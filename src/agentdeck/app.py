@@ -114,6 +114,9 @@ JOB_HANDLERS: dict[str, JobHandler] = {
     crawl_tasks.CRAWL_SCHEDULE: crawl_tasks.start_due_crawls,
 }
 
+CPU_JOBS = (knowledge_tasks.INGEST, crawl_tasks.CRAWL)
+"""Job kinds that parse and embed: bounded per worker so they cannot starve runs."""
+
 PERIODIC_JOBS: list[Periodic] = [
     Periodic(auth_tasks.CLEANUP, dt.timedelta(hours=1)),
     Periodic(gateway_tasks.PURGE_CACHE, dt.timedelta(hours=1)),
@@ -132,6 +135,7 @@ def build_worker(runtime: Runtime, *, embedded: bool = False) -> Worker:
         poll_s=tuning.poll_s,
         grace_s=tuning.grace_s,
         periodic=PERIODIC_JOBS,
+        kind_limits=dict.fromkeys(CPU_JOBS, tuning.cpu_jobs),
     )
     worker = Worker(runtime.sessionmaker, JOB_HANDLERS, options)
     services = attach_run_services(

@@ -165,6 +165,17 @@ async def earlier_active_on_thread(session: AsyncSession, run: Run) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
+async def pending_on_thread(session: AsyncSession, thread_id: uuid.UUID) -> list[uuid.UUID]:
+    """The ids of the thread's runs still waiting to start, oldest first."""
+    stmt = (
+        select(Run.id)
+        .where(Run.thread_id == thread_id, Run.status == "pending")
+        .order_by(Run.id)
+        .execution_options(**_WORKER)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def set_run(
     session: AsyncSession, run_id: uuid.UUID, *, when: tuple[str, ...] | None = None, **values: Any
 ) -> bool:

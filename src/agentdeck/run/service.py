@@ -35,6 +35,7 @@ from agentdeck.run.broker import STATUS_CHANGED, EagerWorker, StreamItem
 from agentdeck.run.repository import (
     FINAL,
     RunRepository,
+    pending_on_thread,
     scoped_agent,
     scoped_thread,
     scoped_version,
@@ -199,7 +200,7 @@ async def enqueue_execution(session: AsyncSession, run: Run) -> None:
     try:
         job = await queue.enqueue(
             session, EXECUTE, {"run_id": str(run.id)}, org_id=run.org_id,
-            dedupe_key=f"run:{run.id}:1", lease_owner=worker.id if worker else None,
+            dedupe_key=execution_key(run.id), lease_owner=worker.id if worker else None,
             lease_s=worker.lease_s if worker else 0.0,
         )  # fmt: skip
     except BaseException:
@@ -217,6 +218,19 @@ async def enqueue_execution(session: AsyncSession, run: Run) -> None:
 
         await session.execute(text("SELECT pg_notify('agentdeck_jobs', :kind)"), {"kind": EXECUTE})
     _wake_after_commit(session)
+
+
+def execution_key(run_id: uuid.UUID) -> str:
+    """The dedupe key of a run's `run.execute` job."""
+    return f"run:{run_id}:1"
+
+
+async def release_thread(session: AsyncSession, thread_id: uuid.UUID) -> None:
+    """A run of the thread has ended: runs queued behind it (``multitask_strategy="enqueue"``)
+    become due now instead of at their next retry; the workers are woken after the commit."""
+    waiting = await pending_on_thread(session, thread_id)
+    if waiting and await queue.make_due(session, [execution_key(r) for r in waiting]):
+        _wake_after_commit(session)
 
 
 async def _resumable(
@@ -275,6 +289,7 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.U
             thread = await scoped_thread(session, principal.scope, run.thread_id)
             if thread is not None and thread.status == "busy":
                 thread.status = "idle"
+            await release_thread(session, run.thread_id)
     await session.flush()
     _wake_after_commit(session, *signals)
     return run

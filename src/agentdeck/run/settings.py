@@ -13,7 +13,9 @@ Environment variables (defaults in brackets):
   least ~3 heartbeats above the database's worst write latency.
 * ``AGENTDECK_WORKER__POLL_S`` [1]: idle polling; on PostgreSQL workers also LISTEN on
   ``agentdeck_jobs`` and wake at once, polling only catches expired leases and retries.
-* ``AGENTDECK_WORKER__CONCURRENCY`` [8], ``AGENTDECK_WORKER__GRACE_S`` [10].
+* ``AGENTDECK_WORKER__CONCURRENCY`` [1000]: runs in flight per worker process (they wait on
+  models and tools); ``AGENTDECK_WORKER__CPU_JOBS`` [2]: ingestion and crawl jobs at once,
+  whose parsing and embedding run in bounded pools; ``AGENTDECK_WORKER__GRACE_S`` [10].
 * ``AGENTDECK_RUNS__PUBSUB`` [auto]: how events reach other processes live: ``redis`` (needs
   ``AGENTDECK_LLM__REDIS_URL``), ``postgres`` (NOTIFY), ``off`` (the journal is polled), or
   ``auto``: Redis when ``AGENTDECK_LLM__REDIS_URL`` is set, else PostgreSQL NOTIFY on
@@ -42,14 +44,18 @@ class RunSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AGENTDECK_RUNS__", extra="ignore")
 
-    max_per_org: int = Field(10, ge=0, description="Runs executing at once per org; 0: no limit.")
     allow_private_network: bool = Field(
         False,
         description="Let every outbound call (http nodes, documents, crawls, providers) reach "
         "any private/loopback address (tests, on-prem); prefer "
         "AGENTDECK_NETWORK__ALLOWED_PRIVATE_HOSTS, which allows only the hosts it names.",
     )
-    requeue_delay_s: float = Field(0.5, gt=0, description="Retry delay of a run held back.")
+    requeue_delay_s: float = Field(
+        30.0,
+        gt=0,
+        description="When a run waiting for its thread's earlier run is retried anyway (the "
+        "earlier run's end makes it due at once; this is the safety net).",
+    )
     cancel_poll_s: float = Field(0.5, gt=0, description="How often a running run checks cancel.")
     max_concurrency: int = Field(16, ge=1, description="Nodes of one run in flight at once.")
     pubsub: Literal["auto", "off", "postgres", "redis"] = Field(
@@ -72,7 +78,15 @@ class WorkerSettings(BaseSettings):
         "resumed elsewhere within lease_s + poll_s.",
     )
     poll_s: float = Field(1.0, gt=0, description="Idle polling interval (wake-ups are instant).")
-    concurrency: int = Field(8, ge=1, description="Jobs (runs) executing at once per worker.")
+    concurrency: int = Field(
+        1000,
+        ge=1,
+        description="Jobs (runs) executing at once per worker. Runs mostly wait on models "
+        "and tools, so one process holds many; CPU-heavy kinds have their own limits.",
+    )
+    cpu_jobs: int = Field(
+        2, ge=1, description="Ingestion and crawl jobs at once per worker (CPU-heavy)."
+    )
     grace_s: float = Field(10.0, ge=0, description="On SIGTERM, time to finish before release.")
 
 

@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 import structlog
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentdeck.engine import AgentSpec, Engine, Ports, Resume, ResumeError, RunResult, StepStatus
@@ -36,13 +35,12 @@ from agentdeck.run.repository import (
     earlier_active_on_thread,
     last_event_seq,
     run_by_id,
-    running_in_org,
     set_run,
     set_thread,
     spec_of,
     thread_by_id,
 )
-from agentdeck.run.service import CANCEL_SIGNAL, EXECUTE
+from agentdeck.run.service import CANCEL_SIGNAL, EXECUTE, release_thread
 from agentdeck.worker import queue
 from agentdeck.worker.loop import JobContext
 
@@ -95,6 +93,7 @@ async def _fail_for_good(ctx: JobContext, run_id: uuid.UUID, reason: str) -> Non
             thread = await thread_by_id(session, run.thread_id)
             if thread is not None and thread.status == "busy":
                 thread.status, thread.updated_at = THREAD_STATUS["failed"], now
+            await release_thread(session, run.thread_id)
     services.broker.publish(StreamItem(str(run_id), "run.failed", data, seq))
     services.broker.status_changed(str(run_id))
     services.broker.wake_workers()  # a run waiting for this thread may start now
@@ -256,15 +255,9 @@ class _OrgLLM:
 
 
 async def _held_back(session: AsyncSession, services: RunServices, run: Run) -> bool:
-    if run.multitask_strategy == "enqueue" and await earlier_active_on_thread(session, run):
-        return True
-    limit = services.settings.max_per_org
-    if not limit:
-        return False
-    if session.get_bind().dialect.name == "postgresql":
-        lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-        await session.execute(lock, {"key": f"runs:{run.org_id}"})
-    return await running_in_org(session, run.org_id, run.id) >= limit
+    """True when the run must wait for an earlier run of its thread
+    (``multitask_strategy="enqueue"``); that run's end makes it due again (`release_thread`)."""
+    return run.multitask_strategy == "enqueue" and await earlier_active_on_thread(session, run)
 
 
 async def _pending_resume(journal: SqlJournal, run: Run) -> Resume | None:
@@ -330,3 +323,4 @@ async def _record_result(
         session, run.thread_id, status=status, values=values, interrupts=interrupts,
         updated_at=utcnow(),
     )  # fmt: skip
+    await release_thread(session, run.thread_id)

@@ -8,6 +8,12 @@ Workers claim when woken (`wake()`: in-process after a commit, or by a companion
 PostgreSQL LISTEN connection) and otherwise every ``poll_s``, which is what picks up jobs
 whose lease expired: a job of a killed worker runs again within ``lease_s + poll_s``.
 
+One heartbeat per worker (not per job) renews every lease it holds in one statement, so a
+worker can hold thousands of runs that wait on models. Kinds with a limit (CPU-heavy ones:
+ingestion, crawls) never take more than their share of the slots. When jobs wait for a slot,
+organisations take turns: a claim prefers the due job whose organisation has the fewest jobs
+running on this worker, so one org's thousand queued runs never delay another org's one.
+
 Eager dispatch (what Temporal calls eager start): a process that enqueues a job while one of
 its own workers has a free slot may insert the job already leased to that worker (`reserve`,
 then `queue.enqueue(..., lease_owner=worker.id)`) and hand it over after the commit
@@ -18,11 +24,11 @@ claimed one: if the process dies, the lease expires and any worker takes the job
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -75,6 +81,8 @@ class WorkerOptions:
     poll_s: float = 1.0
     grace_s: float = 10.0
     periodic: list[Periodic] = field(default_factory=list)
+    kind_limits: dict[str, int] = field(default_factory=dict)
+    """Most jobs of a kind running at once on this worker (CPU-heavy kinds)."""
 
 
 class Worker:
@@ -91,9 +99,13 @@ class Worker:
         self.companions = list(companions)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[asyncio.Task[None], Job] = {}
+        self._kinds: Counter[str] = Counter()
+        self._orgs: Counter[uuid.UUID | None] = Counter()
         self._reserved = 0
         self._accepting = False
+        self._backlog = False
+        self._beat: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Poll now rather than after the poll interval (e.g. after enqueueing)."""
@@ -105,8 +117,9 @@ class Worker:
 
     def reserve(self) -> bool:
         """Hold a free slot for an eagerly dispatched job (True), or refuse (False: full, or
-        not running). Every True must be followed by `start_eager` or `unreserve`."""
-        if not self._accepting or len(self._running) + self._reserved >= self.options.concurrency:
+        not running, or jobs already wait for a slot: they go first). Every True must be
+        followed by `start_eager` or `unreserve`."""
+        if not self._accepting or self._backlog or self._full():
             return False
         self._reserved += 1
         return True
@@ -121,18 +134,35 @@ class Worker:
         self._reserved = max(0, self._reserved - 1)
         self._start(job)
 
+    def _full(self) -> bool:
+        return len(self._running) + self._reserved >= self.options.concurrency
+
+    def _claimable(self) -> list[str]:
+        """The kinds this worker may take now (those under their limit)."""
+        limits = self.options.kind_limits
+        return [k for k in self.handlers if k not in limits or self._kinds[k] < limits[k]]
+
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self._execute(job))
-        self._running.add(task)
+        self._running[task] = job
+        self._kinds[job.kind] += 1
+        self._orgs[job.org_id] += 1
         task.add_done_callback(self._finished)
+        if self._beat is None or self._beat.done():
+            self._beat = asyncio.create_task(self._heartbeat())
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        # Claim again only if this worker was full: jobs that came in meanwhile could not be
-        # taken. Otherwise their enqueue woke us already (or the poll will see due ones), and
-        # a claim here would only compete with the next run's start.
-        full = len(self._running) + self._reserved >= self.options.concurrency
-        self._running.discard(task)
-        if full:
+        # Claim again only if this worker was full (or the kind at its limit): jobs that came
+        # in meanwhile could not be taken. Otherwise their enqueue woke us already (or the
+        # poll will see due ones), and a claim here would only compete with the next start.
+        full = self._full() or self._backlog
+        job = self._running.pop(task)
+        limit = self.options.kind_limits.get(job.kind)
+        self._kinds[job.kind] -= 1
+        self._orgs[job.org_id] -= 1
+        if self._orgs[job.org_id] <= 0:
+            del self._orgs[job.org_id]
+        if full or (limit is not None and self._kinds[job.kind] + 1 >= limit):
             self._wake.set()
 
     async def _schedule_periodic(self) -> None:
@@ -142,50 +172,55 @@ class Worker:
                 bucket = int(now.timestamp() // p.every.total_seconds())
                 await queue.enqueue(session, p.kind, dedupe_key=f"{p.kind}:{bucket}")
 
-    async def _heartbeat(self, job: Job, stop: asyncio.Event) -> None:
+    async def _heartbeat(self) -> None:
+        """Renew the leases of every job this worker holds, one statement per beat, until it
+        holds none."""
         interval = self.options.lease_s / 3
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
-            if stop.is_set():
+        lost: set[uuid.UUID] = set()
+        while self._running:
+            await asyncio.sleep(interval)
+            held = {job.id: job for job in self._running.values()}
+            if not held:
                 return
             try:
                 async with transaction(self.sessionmaker) as session:
-                    alive = await queue.heartbeat(session, job.id, self.id, self.options.lease_s)
+                    alive = await queue.heartbeat_many(
+                        session, list(held), self.id, self.options.lease_s
+                    )
             except Exception:  # a slow or dropped database: try again at the next beat
-                log.warning("worker.heartbeat_failed", job_id=str(job.id), exc_info=True)
+                log.warning("worker.heartbeat_failed", jobs=len(held), exc_info=True)
                 continue
-            if not alive:
-                log.warning("worker.lease_lost", job_id=str(job.id), kind=job.kind)
-                return
+            for job_id in held.keys() - alive - lost:
+                lost.add(job_id)
+                log.warning("worker.lease_lost", job_id=str(job_id), kind=held[job_id].kind)
 
     async def _execute(self, job: Job) -> None:
-        done = asyncio.Event()
-        beat = asyncio.create_task(self._heartbeat(job, done))
         error: str | None = None
         try:
             await self.handlers[job.kind](JobContext(job=job, sessionmaker=self.sessionmaker))
         except asyncio.CancelledError:
-            done.set()
-            await beat
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
             log.exception("worker.job_failed", job_id=str(job.id), kind=job.kind)
-        finally:
-            done.set()
-        await beat
         async with transaction(self.sessionmaker) as session:
             await queue.finish(session, job, self.id, error)
         log.info("worker.job_finished", job_id=str(job.id), kind=job.kind, ok=error is None)
 
     async def run_once(self) -> bool:
         """Claim and start one job if a slot is free. True when a job was started."""
-        if len(self._running) + self._reserved >= self.options.concurrency:
+        if self._full():
+            self._backlog = True  # whatever is due waits: new jobs must not jump it
+            return False
+        kinds = self._claimable()
+        if not kinds:
             return False
         async with transaction(self.sessionmaker) as session:
-            job = await queue.claim(session, self.id, list(self.handlers), self.options.lease_s)
+            job = await queue.claim(
+                session, self.id, kinds, self.options.lease_s, busy_orgs=dict(self._orgs)
+            )
         if job is None:
+            self._backlog = False
             return False
         self._start(job)
         return True
@@ -238,10 +273,13 @@ class Worker:
 
     async def _shutdown(self) -> None:
         if self._running:
-            _, pending = await asyncio.wait(self._running, timeout=self.options.grace_s)
+            _, pending = await asyncio.wait(list(self._running), timeout=self.options.grace_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._beat is not None:
+            self._beat.cancel()
+            await asyncio.gather(self._beat, return_exceptions=True)
         async with transaction(self.sessionmaker) as session:
             await queue.release(session, self.id)
         log.info("worker.stopped", worker_id=self.id)

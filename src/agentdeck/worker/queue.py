@@ -11,7 +11,7 @@ import random
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,15 +73,35 @@ async def enqueue(
 
 
 async def claim(
-    session: AsyncSession, worker_id: str, kinds: list[str], lease_s: float
+    session: AsyncSession,
+    worker_id: str,
+    kinds: list[str],
+    lease_s: float,
+    *,
+    busy_orgs: dict[uuid.UUID | None, int] | None = None,
 ) -> Job | None:
-    """Take the oldest due job (or one whose lease expired) and lease it to ``worker_id``."""
+    """Take a due job (or one whose lease expired) and lease it to ``worker_id``.
+
+    Oldest first, except that with ``busy_orgs`` (how many jobs each organisation has
+    running on this worker) the organisations with the fewest running go first: when jobs
+    wait for slots, organisations take turns instead of one org's backlog going first.
+    """
     now = utcnow()
     due = or_(
         and_(Job.status == "queued", Job.run_at <= now),
         and_(Job.status == "running", Job.lease_expires_at < now),
     )
-    candidate = select(Job.id).where(due, Job.kind.in_(kinds)).order_by(Job.run_at).limit(1)
+    candidate = select(Job.id).where(due, Job.kind.in_(kinds))
+    turns = {org: n for org, n in (busy_orgs or {}).items() if org is not None and n > 0}
+    if turns:
+        running = case(
+            *((Job.org_id == org, n) for org, n in sorted(turns.items(), key=lambda t: t[1])),
+            else_=0,
+        )
+        candidate = candidate.order_by(running, Job.run_at)
+    else:
+        candidate = candidate.order_by(Job.run_at)
+    candidate = candidate.limit(1)
     if session.get_bind().dialect.name == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
     stmt = (
@@ -120,12 +140,28 @@ async def heartbeat(
     session: AsyncSession, job_id: uuid.UUID, worker_id: str, lease_s: float
 ) -> bool:
     """Extend the lease; False when the job is no longer ours (lease lost)."""
-    result = await session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == "running")
-        .values(lease_expires_at=utcnow() + dt.timedelta(seconds=lease_s))
-    )
-    return bool(getattr(result, "rowcount", 0))
+    return job_id in await heartbeat_many(session, [job_id], worker_id, lease_s)
+
+
+_BEAT_BATCH = 500
+
+
+async def heartbeat_many(
+    session: AsyncSession, job_ids: list[uuid.UUID], worker_id: str, lease_s: float
+) -> set[uuid.UUID]:
+    """Extend the leases of ``job_ids`` (one statement per 500); the ids still ours."""
+    alive: set[uuid.UUID] = set()
+    until = utcnow() + dt.timedelta(seconds=lease_s)
+    for start in range(0, len(job_ids), _BEAT_BATCH):
+        batch = job_ids[start : start + _BEAT_BATCH]
+        result = await session.execute(
+            update(Job)
+            .where(Job.id.in_(batch), Job.lease_owner == worker_id, Job.status == "running")
+            .values(lease_expires_at=until)
+            .returning(Job.id)
+        )
+        alive.update(result.scalars())
+    return alive
 
 
 async def finish(session: AsyncSession, job: Job, worker_id: str, error: str | None) -> None:
@@ -187,3 +223,15 @@ async def requeue(session: AsyncSession, job: Job, delay_s: float) -> None:
             attempts=Job.attempts - 1,
         )
     )
+
+
+async def make_due(session: AsyncSession, dedupe_keys: list[str]) -> int:
+    """Make the queued jobs with these keys due now (work they waited for has ended)."""
+    if not dedupe_keys:
+        return 0
+    result = await session.execute(
+        update(Job)
+        .where(Job.dedupe_key.in_(dedupe_keys), Job.status == "queued")
+        .values(run_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
