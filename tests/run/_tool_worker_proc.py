@@ -18,7 +18,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from agentdeck.app import build_runtime, build_worker
 from agentdeck.config import Settings
 from agentdeck.logging import configure_logging
-from tests.run.tool_support import tool_returns
+from tests.run.tool_support import streamed, tool_returns
 
 TURNS = [
     ("github__create_issue", {"owner": "acme", "repo": "app", "title": "Crash-proof"}),
@@ -35,7 +35,7 @@ def _reply(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
 
 
 def _factory(provider: Any, model: str) -> FunctionModel:
-    return FunctionModel(_reply)
+    return FunctionModel(_reply, stream_function=streamed(_reply))
 
 
 async def _run() -> None:

@@ -35,6 +35,7 @@ from agentdeck.run._services import attach, services_for
 from agentdeck.run.journal_sql import SqlJournal
 from agentdeck.run.settings import RunSettings
 from tests.run.conftest import Org, make_org
+from tests.run.tool_support import streamed
 
 FIRE = (
     "# Fire safety\n\n## Evacuation\n\nIn a fire, leave by the stairs and never use the lifts. "
@@ -64,11 +65,8 @@ class Model:
         self.prompts.append(str(prompts[-1]))
         return ModelResponse(parts=[TextPart("Use the stairs [1].")])
 
-    async def stream(self, messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
-        yield self.reply(messages, info).parts[0].content  # type: ignore[union-attr]
-
     def factory(self, provider: Any, model: str) -> FunctionModel:
-        return FunctionModel(self.reply, stream_function=self.stream)
+        return FunctionModel(self.reply, stream_function=streamed(self.reply))
 
 
 @pytest.fixture

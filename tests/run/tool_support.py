@@ -16,7 +16,7 @@ from pydantic_ai.messages import (
     ToolCallPart,
     ToolReturnPart,
 )
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 from agentdeck.api import Runtime
 from agentdeck.app import build_worker
@@ -30,6 +30,28 @@ def tool_returns(messages: list[ModelMessage]) -> list[str]:
     """The tool results the model was given, in order (their text)."""
     parts = [p for m in messages if isinstance(m, ModelRequest) for p in m.parts]
     return [str(p.content) for p in parts if isinstance(p, ToolReturnPart)]
+
+
+Reply = Callable[[list[ModelMessage], AgentInfo], ModelResponse]
+
+
+def streamed(reply: Reply) -> Callable[..., AsyncIterator[str | DeltaToolCalls]]:
+    """A FunctionModel stream function giving ``reply``'s turns as a stream (agent nodes
+    stream their model calls): text as text deltas, tool calls as tool-call deltas."""
+
+    async def stream(
+        messages: list[ModelMessage], info: AgentInfo
+    ) -> AsyncIterator[str | DeltaToolCalls]:
+        for i, part in enumerate(reply(messages, info).parts):
+            if isinstance(part, ToolCallPart):
+                call = DeltaToolCall(
+                    part.tool_name, part.args_as_json_str(), tool_call_id=part.tool_call_id
+                )
+                yield {i: call}
+            elif isinstance(part, TextPart):
+                yield part.content
+
+    return stream
 
 
 class ScriptedModel:
@@ -52,11 +74,8 @@ class ScriptedModel:
             return ModelResponse(parts=calls)
         return ModelResponse(parts=[TextPart(self.answer(tool_returns(messages)))])
 
-    async def stream(self, messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
-        yield str(self.reply(messages, info).parts[0])
-
     def factory(self, provider: Any, model: str) -> FunctionModel:
-        return FunctionModel(self.reply, stream_function=self.stream)
+        return FunctionModel(self.reply, stream_function=streamed(self.reply))
 
 
 async def run_worker(runtime: Runtime, model: ScriptedModel) -> AsyncIterator[Any]:
