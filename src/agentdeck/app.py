@@ -54,11 +54,11 @@ from agentdeck.org.endpoints import router as org_router
 from agentdeck.prompt.endpoints import router as prompt_router
 from agentdeck.provider.endpoints import router as provider_router
 from agentdeck.run import tasks as run_tasks
-from agentdeck.run._channels import job_wakeups
-from agentdeck.run._pubsub import PubSubMode, Relay, relay_for
 from agentdeck.run._services import attach as attach_run_services
 from agentdeck.run._services import services_for
 from agentdeck.run.endpoints import router as run_router
+from agentdeck.run.events.postgres import job_wakeups
+from agentdeck.run.events.relay import PubSubMode, Relay, relay_for
 from agentdeck.run.settings import RunSettings, WorkerSettings
 from agentdeck.run.ws import router as ws_router
 from agentdeck.space.endpoints import router as space_router

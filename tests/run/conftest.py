@@ -81,7 +81,7 @@ def fake_llm() -> FakeLLM:
 @pytest.fixture
 async def worker(runtime: Runtime, fake_llm: FakeLLM) -> AsyncIterator[Any]:
     """An in-process worker whose runs use ``fake_llm`` and may call 127.0.0.1."""
-    settings = RunSettings(allow_private_network=True, cancel_poll_s=0.1, requeue_delay_s=0.1)
+    settings = RunSettings(allow_private_network=True, requeue_delay_s=0.1)
     attach(runtime.engine, settings=settings, llm_factory=lambda _ctx: fake_llm)
     worker = build_worker(runtime)
     stop = asyncio.Event()

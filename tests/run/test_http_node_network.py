@@ -24,7 +24,7 @@ async def guarded_worker(runtime: Runtime) -> AsyncIterator[Any]:
     """A worker with the default run settings: no blanket private-network permission."""
     services = services_for(runtime.engine)
     saved = services.settings
-    attach(runtime.engine, settings=RunSettings(cancel_poll_s=0.1, requeue_delay_s=0.1))
+    attach(runtime.engine, settings=RunSettings(requeue_delay_s=0.1))
     worker = build_worker(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

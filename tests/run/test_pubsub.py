@@ -23,9 +23,9 @@ import pytest
 from agentdeck.api import Runtime
 from agentdeck.app import build_runtime, build_worker
 from agentdeck.config import Settings
-from agentdeck.run._pubsub import Relay, decode, encode, relay_for
 from agentdeck.run._services import attach, services_for
-from agentdeck.run.broker import REPLAY, Broker, StreamItem
+from agentdeck.run.events.bus import REPLAY, Broker, StreamItem
+from agentdeck.run.events.relay import Relay, decode, encode, relay_for
 from agentdeck.run.settings import RunSettings
 from tests.engine.conftest import FakeLLM
 from tests.run.conftest import Org

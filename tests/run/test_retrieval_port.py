@@ -84,7 +84,7 @@ async def knowledge_worker(runtime: Runtime, model: Model) -> AsyncIterator[Any]
     registry = registry_for(runtime)
     saved_embedder = registry.embedder_factory
     registry.embedder_factory = lambda name: HashingEmbedder()
-    attach(runtime.engine, settings=RunSettings(cancel_poll_s=0.1, requeue_delay_s=0.1))
+    attach(runtime.engine, settings=RunSettings(requeue_delay_s=0.1))
     worker = build_worker(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

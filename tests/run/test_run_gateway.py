@@ -32,7 +32,7 @@ async def gateway_worker(runtime: Runtime) -> AsyncIterator[Any]:
     services = services_for(runtime.engine)
     saved = services.llm_factory
     services.llm_factory = None
-    attach(runtime.engine, settings=RunSettings(cancel_poll_s=0.1, requeue_delay_s=0.1))
+    attach(runtime.engine, settings=RunSettings(requeue_delay_s=0.1))
     worker = build_worker(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

@@ -217,7 +217,7 @@ class _running:
         def broken(_ctx: Any) -> Any:
             raise RuntimeError("the model configuration is corrupt")
 
-        settings = RunSettings(cancel_poll_s=0.1, requeue_delay_s=0.1)
+        settings = RunSettings(requeue_delay_s=0.1)
         attach(self.runtime.engine, settings=settings, llm_factory=broken)
         self.task = asyncio.create_task(build_worker(self.runtime).run(self.stop))
 

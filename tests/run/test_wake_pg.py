@@ -21,7 +21,7 @@ from sqlalchemy import text
 from agentdeck.api import Runtime
 from agentdeck.app import build_runtime
 from agentdeck.config import Settings
-from agentdeck.run._channels import JOBS_CHANNEL, PgChannels, job_wakeups
+from agentdeck.run.events.postgres import JOBS_CHANNEL, PgChannels, job_wakeups
 from agentdeck.run.service import EXECUTE
 from agentdeck.worker.loop import JobContext, Worker, WorkerOptions
 from tests.run.conftest import Org

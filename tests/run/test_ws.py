@@ -86,7 +86,7 @@ def env(settings: Settings) -> Iterator[Env]:
     llm = GatedLLM()
     attach(
         app.state.runtime.engine,
-        settings=RunSettings(allow_private_network=True, cancel_poll_s=0.1),
+        settings=RunSettings(allow_private_network=True),
         llm_factory=lambda _ctx: llm,
     )
     with TestClient(app) as client:

@@ -84,7 +84,7 @@ async def run_worker(runtime: Runtime, model: ScriptedModel) -> AsyncIterator[An
     saved = services.llm_factory, services.gateway, runtime.gateway, runtime.llm_model_factory
     services.llm_factory = None
     runtime.gateway, runtime.llm_model_factory = None, model.factory
-    attach(runtime.engine, settings=RunSettings(cancel_poll_s=0.1, requeue_delay_s=0.1))
+    attach(runtime.engine, settings=RunSettings(requeue_delay_s=0.1))
     worker = build_worker(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentdeck.run.broker import StreamItem
+from agentdeck.run.events.bus import StreamItem
 from agentdeck.thread._sse import Translator, modes_of
 
 

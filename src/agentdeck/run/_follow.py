@@ -2,15 +2,16 @@
 
 A run subscription replays the run's durable events after ``after_seq`` and follows it live
 (with `message.delta` tokens) until it stops. A thread subscription follows every run of the
-thread that is active when it starts or that starts later (found by re-reading the thread's
-runs every `THREAD_POLL_S`), each from its first event. No transaction is held while following.
+thread that is active when it starts or that starts later, each from its first event: the
+thread's runs are listed again only when the bus signals a new one (`RUNS_CHANGED` on the
+thread's key, relayed or seen by the watcher). No transaction is held while following.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -18,7 +19,7 @@ import structlog
 from agentdeck.errors import NotFound, ShuttingDown
 from agentdeck.run import service
 from agentdeck.run._services import services_for
-from agentdeck.run.broker import StreamItem
+from agentdeck.run.events.bus import RUNS_CHANGED, SHUTDOWN, StreamItem, thread_key
 from agentdeck.run.repository import FINAL, scoped_thread
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
-THREAD_POLL_S = 0.5
 _THREAD_WINDOW = 20
 
 
@@ -83,8 +83,6 @@ async def follow_thread(
     if thread is None:
         raise NotFound("thread not found")
     await emit({"type": "subscribed", "thread_id": str(thread_id)})
-    seen: set[uuid.UUID] = set()
-    followers: set[asyncio.Task[None]] = set()
 
     async def stream(run: Any) -> None:
         try:
@@ -97,12 +95,28 @@ async def follow_thread(
         except Exception:  # one run's stream failing must not end the thread's
             log.exception("run.ws_thread_stream_failed", run_id=str(run.id))
 
+    bus = services_for(runtime.sessionmaker).broker
+    key = thread_key(thread_id)
+    with bus.subscribe(key) as signals:
+        if not await bus.ready(key):
+            bus.watch(runtime.sessionmaker)
+        await _follow_runs(runtime, principal, thread_id, signals, stream)
+
+
+async def _follow_runs(
+    runtime: Runtime,
+    principal: Principal,
+    thread_id: uuid.UUID,
+    signals: asyncio.Queue[StreamItem],
+    stream: Callable[[Any], Coroutine[Any, Any, None]],
+) -> None:
+    """Start ``stream`` for each new run of the thread, listing its runs at the start and
+    whenever ``signals`` says one was created; until cancelled or shutdown."""
+    seen: set[uuid.UUID] = set()
+    followers: set[asyncio.Task[None]] = set()
     first = True
-    broker = services_for(runtime.sessionmaker).broker
     try:
         while True:
-            if broker.draining:
-                raise ShuttingDown("the server is shutting down; subscribe again")
             async with runtime.sessionmaker() as session:
                 page = await service.list_runs(
                     session, principal, thread_id=thread_id, limit=_THREAD_WINDOW
@@ -117,7 +131,9 @@ async def follow_thread(
                 followers.add(task)
                 task.add_done_callback(followers.discard)
             first = False
-            await asyncio.sleep(THREAD_POLL_S)
+            while (item := await signals.get()).type != RUNS_CHANGED:
+                if item.type == SHUTDOWN:
+                    raise ShuttingDown("the server is shutting down; subscribe again")
     finally:
         for task in followers:
             task.cancel()

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.auth.principal import scope_for_background_work
-from agentdeck.catalog.service import load_org_models
+from agentdeck.catalog.service import org_models
 from agentdeck.engine.errors import NodeError
 from agentdeck.engine.ports import ChatRequest, ChatResult, DeltaCallback, ToolCall, Usage
 from agentdeck.llm import (
@@ -134,9 +134,10 @@ class GatewayLLM:
 async def load_llm_port(session: AsyncSession, services: RunServices, ctx: LLMContext) -> object:
     """The run's LLMPort: the injected factory's, else the org's models on the gateway.
 
-    The org's providers, aliases and overrides come from the catalog service, read with a
-    scope auth makes for this run's space; calls write usage rows and check budgets when the
-    app attached its gateway (``app.build_worker``).
+    The org's providers, aliases and overrides come from the catalog service (its
+    per-process cache, dropped when they change), read with a scope auth makes for this
+    run's space; calls write usage rows and check budgets when the app attached its
+    gateway (``app.build_worker``).
     """
     if services.llm_factory is not None:
         return services.llm_factory(ctx)
@@ -145,7 +146,7 @@ async def load_llm_port(session: AsyncSession, services: RunServices, ctx: LLMCo
     scope = scope_for_background_work(
         org_id=ctx.org_id, space_id=ctx.space_id, user_id=ctx.user_id, api_key_id=ctx.api_key_id
     )
-    models = await load_org_models(session, scope, services.cipher)
+    models = await org_models(session, scope, services.cipher)
     call = CallContext(
         org_id=str(ctx.org_id), space_id=str(ctx.space_id), run_id=str(ctx.run_id),
         agent_id=str(ctx.agent_id), user_id=str(ctx.user_id),

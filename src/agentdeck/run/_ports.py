@@ -31,7 +31,7 @@ from agentdeck.knowledge._registry import registry_for
 from agentdeck.knowledge.service import search_in_space
 from agentdeck.llm import LLMError
 from agentdeck.models import Run
-from agentdeck.run._stream import wait_for_run
+from agentdeck.run.events.reader import wait_for_run
 from agentdeck.run.repository import agent_in_space, run_by_id
 from agentdeck.tool import service as tools
 from agentdeck.tools.base import ToolError

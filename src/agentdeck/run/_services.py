@@ -22,8 +22,8 @@ from agentdeck.engine.ports import LLMPort
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import sync_engine_of
 from agentdeck.llm import Gateway
-from agentdeck.run._pubsub import Relay
-from agentdeck.run.broker import Broker, EagerWorker
+from agentdeck.run.events.bus import Broker, EagerWorker
+from agentdeck.run.events.relay import Relay
 from agentdeck.run.settings import RunSettings
 
 
@@ -113,6 +113,7 @@ def attach(
         services.broker.add_eager_worker(eager)
     if settings is not None:
         services.settings = settings
+        services.broker.watch_s = settings.watch_s
     if llm_factory is not None:
         services.llm_factory = llm_factory
     if gateway is not None:

@@ -192,6 +192,48 @@ async def cancel_requested(session: AsyncSession, run_id: uuid.UUID) -> bool:
     return bool((await session.execute(stmt)).scalar_one_or_none())
 
 
+async def watched_runs(
+    session: AsyncSession, run_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, int, bool]]:
+    """(status, last event seq, cancel requested) of each of ``run_ids``, in one query."""
+    last = (
+        select(func.coalesce(func.max(RunEvent.seq), 0))
+        .where(RunEvent.run_id == Run.id)
+        .correlate(Run)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(Run.id, Run.status, last, Run.cancel_requested)
+        .where(Run.id.in_(run_ids))
+        .execution_options(**_WORKER)
+    )
+    rows = await session.execute(stmt)
+    return {rid: (status, int(seq), bool(cancel)) for rid, status, seq, cancel in rows}
+
+
+async def cancelling(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``run_ids`` whose cancellation was requested."""
+    stmt = (
+        select(Run.id)
+        .where(Run.id.in_(run_ids), Run.cancel_requested.is_(True))
+        .execution_options(**_WORKER)
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def thread_run_counts(
+    session: AsyncSession, thread_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """How many runs each of ``thread_ids`` has (those with none are left out)."""
+    stmt = (
+        select(Run.thread_id, func.count(Run.id))
+        .where(Run.thread_id.in_(thread_ids))
+        .group_by(Run.thread_id)
+        .execution_options(**_WORKER)
+    )
+    return {tid: int(n) for tid, n in await session.execute(stmt) if tid is not None}
+
+
 async def last_event_seq(session: AsyncSession, run_id: uuid.UUID) -> int:
     """The run's highest event sequence number (0 before its first event)."""
     stmt = select(func.coalesce(func.max(RunEvent.seq), 0)).where(RunEvent.run_id == run_id)

@@ -13,12 +13,12 @@ every run keeps its own event stream and the history stays honest.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jsonschema
 from pydantic import ValidationError
 from sqlalchemy import JSON, event
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentdeck.auth.principal import Principal, require_runner
 from agentdeck.engine import AgentSpec
@@ -30,8 +30,15 @@ from agentdeck.kit.tenancy import TenantScope
 from agentdeck.models import Agent, Job, Run, RunEvent, RunStep
 from agentdeck.run import _specs
 from agentdeck.run._services import services_for
-from agentdeck.run._stream import stream_events, wait_for_run
-from agentdeck.run.broker import STATUS_CHANGED, EagerWorker, StreamItem
+from agentdeck.run.events import reader
+from agentdeck.run.events.bus import (
+    CANCEL_SIGNAL,
+    RUNS_CHANGED,
+    STATUS_CHANGED,
+    EagerWorker,
+    StreamItem,
+    thread_key,
+)
 from agentdeck.run.repository import (
     FINAL,
     RunRepository,
@@ -42,10 +49,15 @@ from agentdeck.run.repository import (
 )
 from agentdeck.worker import queue
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from agentdeck.api import Runtime
+
 EXECUTE = "run.execute"
-CANCEL_SIGNAL = "_cancel"
 
 __all__ = [
+    "CANCEL_SIGNAL",
     "EXECUTE",
     "StreamItem",
     "cancel_run",
@@ -164,6 +176,7 @@ async def create_run(
         await repo.copy_steps(resume_from, run)
     if thread is not None:
         thread.status = "busy"
+        _wake_after_commit(session, StreamItem(thread_key(thread.id), RUNS_CHANGED, {}))
     await enqueue_execution(session, run)
     return run
 
@@ -331,3 +344,53 @@ async def list_steps(
     """Every step attempt of a visible run, in start order. Raises NotFound."""
     run = await get_run(session, principal, run_id)
     return list(await RunRepository(session, principal.scope).steps(run.id))
+
+
+def _sessionmaker(
+    source: Runtime | async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    if isinstance(source, async_sessionmaker):
+        return source
+    return source.sessionmaker
+
+
+async def stream_events(
+    runtime: Runtime | async_sessionmaker[AsyncSession],
+    principal_or_run: Principal | Run,
+    run_id: uuid.UUID,
+    *,
+    after_seq: int = 0,
+    include_deltas: bool = True,
+    on_subscribed: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncIterator[StreamItem]:
+    """A visible run's events: replayed after ``after_seq``, then live, until it stops
+    (`events.reader.stream_events`). Pass the run itself when access is already checked.
+
+    Raises NotFound when the principal cannot see the run, ShuttingDown when this process
+    begins to stop (the run itself goes on).
+    """
+    sessionmaker = _sessionmaker(runtime)
+    run = principal_or_run
+    if not isinstance(run, Run):
+        async with sessionmaker() as session:
+            run = await get_run(session, run, run_id)
+    async for item in reader.stream_events(
+        sessionmaker, run, after_seq=after_seq, include_deltas=include_deltas,
+        on_subscribed=on_subscribed,
+    ):  # fmt: skip
+        yield item
+
+
+async def wait_for_run(
+    runtime: Runtime | async_sessionmaker[AsyncSession],
+    run_id: uuid.UUID,
+    *,
+    timeout_s: float | None = None,
+    ends_at_shutdown: bool = True,
+) -> Run:
+    """The run once it stopped (`events.reader.wait_for_run`). Ids only: check access first
+    (`get_run`). Raises NotFound, TimeoutError after ``timeout_s``, or (with
+    ``ends_at_shutdown``) ShuttingDown when this process begins to stop."""
+    return await reader.wait_for_run(
+        _sessionmaker(runtime), run_id, timeout_s=timeout_s, ends_at_shutdown=ends_at_shutdown
+    )

@@ -56,7 +56,13 @@ class RunSettings(BaseSettings):
         description="When a run waiting for its thread's earlier run is retried anyway (the "
         "earlier run's end makes it due at once; this is the safety net).",
     )
-    cancel_poll_s: float = Field(0.5, gt=0, description="How often a running run checks cancel.")
+    watch_s: float = Field(
+        0.25,
+        gt=0,
+        description="How often a process re-reads, in one query, the runs its clients follow "
+        "whose events nothing relays to it (SQLite with several processes, a relay down), and "
+        "the cancel flags of the runs it executes; never while everything arrives live.",
+    )
     max_concurrency: int = Field(16, ge=1, description="Nodes of one run in flight at once.")
     pubsub: Literal["auto", "off", "postgres", "redis"] = Field(
         "auto", description="Relay of live events between processes (see the module doc)."

@@ -27,11 +27,10 @@ from agentdeck.run import _specs
 from agentdeck.run._llm_port import load_llm_port
 from agentdeck.run._ports import ChildRuns, SpaceKnowledge, SpaceTools
 from agentdeck.run._services import LLMContext, RunServices, services_for
-from agentdeck.run.broker import BrokerSink, StreamItem
+from agentdeck.run.events.bus import BrokerSink, StreamItem
 from agentdeck.run.journal_sql import SqlJournal
 from agentdeck.run.repository import (
     FINAL,
-    cancel_requested,
     earlier_active_on_thread,
     last_event_seq,
     run_by_id,
@@ -106,6 +105,17 @@ async def _execute(ctx: JobContext, run_id: uuid.UUID) -> None:
         prepared = await _prepare(session, ctx, services, run_id)
     if prepared is None:
         return
+    with services.broker.executing(str(run_id)):  # its events are published here
+        await _drive(ctx, services, run_id, prepared)
+
+
+_Prepared = tuple[Run, AgentSpec, "dict[str, Any] | None", object, bool]
+
+
+async def _drive(
+    ctx: JobContext, services: RunServices, run_id: uuid.UUID, prepared: _Prepared
+) -> None:
+    """Run the engine over the prepared run and record how it ended."""
     run, spec, thread, llm, fresh = prepared
     journal = SqlJournal(ctx.sessionmaker, run.org_id)
     if fresh:  # `_prepare` committed its run.started as event 1
@@ -170,7 +180,7 @@ async def _execute(ctx: JobContext, run_id: uuid.UUID) -> None:
 
 async def _prepare(
     session: AsyncSession, ctx: JobContext, services: RunServices, run_id: uuid.UUID
-) -> tuple[Run, AgentSpec, dict[str, Any] | None, object, bool] | None:
+) -> _Prepared | None:
     """Load the run and mark it running; None when there is nothing to do now. The last
     item says the run starts for the first time with no inherited (resumed) steps."""
     run = await run_by_id(session, run_id)
@@ -279,24 +289,18 @@ async def _watch_cancel(
     run_id: uuid.UUID,
     cancel: asyncio.Event,
 ) -> None:
-    """Set ``cancel`` when cancellation is requested (in-process signal or the run row).
+    """Set ``cancel`` when cancellation is requested: the API's signal, in this process or
+    relayed, or (where nothing relays it) the run row's flag as the bus's watcher reads it.
 
-    The row was just read by `_prepare` (its flag is applied by the caller), so the first
-    poll waits one interval: no query competes with the run's start.
+    The row was just read by `_prepare` (its flag is applied by the caller).
     """
-    with services.broker.subscribe(str(run_id)) as signals:
-        while not cancel.is_set():
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow our cancellation.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(services.settings.cancel_poll_s):
-                    while (await signals.get()).type != CANCEL_SIGNAL:
-                        pass
-                    cancel.set()
-                    return
-            async with sessionmaker() as session:
-                if await cancel_requested(session, run_id):
-                    cancel.set()
-                    return
+    bus = services.broker
+    with bus.subscribe(str(run_id)) as signals:
+        if not await bus.ready(str(run_id)):
+            bus.watch(sessionmaker)
+        while (await signals.get()).type != CANCEL_SIGNAL:
+            pass
+        cancel.set()
 
 
 async def _record_result(

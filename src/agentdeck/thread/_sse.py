@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from agentdeck.run.broker import StreamItem
+from agentdeck.run.events.bus import StreamItem
 from agentdeck.thread.service import as_interrupt
 
 SUPPORTED = ("values", "updates", "messages", "messages-tuple", "custom")

@@ -1,16 +1,18 @@
-"""The relay: a process's broker items travel to the brokers of the other processes.
+"""The relay: a process's bus items travel to the buses of the other processes.
 
 When API and worker processes are scaled apart, a worker's `message.delta` tokens (and its
 durable events, status changes, and the API's cancel signals) must reach the other side live.
 The relay publishes every locally published item on the run's channel and LISTENs/SUBSCRIBEs
 to a run's channel while this process has a subscriber for it. Transport: Redis pub/sub when
 `settings.llm.redis_url` is set, else PostgreSQL NOTIFY; SQLite (or ``pubsub="off"``) has no
-relay and streams poll the journal.
+relay: the bus's `watcher` re-reads the journal for the runs it follows instead.
 
 Messages are JSON ``{"o": origin, "r": run_id, "t": type, "s": seq, "d": data}``. A process
 drops its own messages (it delivered them in memory already). PostgreSQL payloads are limited
 to 8000 bytes: a long delta is split into several; any other oversized durable event goes as a
-pointer (`REPLAY`) that makes streams re-read the journal, where the event is stored.
+pointer (`REPLAY`) that makes streams re-read the journal, where the event is stored. A
+channel subscribed again after a reconnect gets a `REPLAY` and a `STATUS_CHANGED` too: what
+was sent while the connection was down is read from the journal.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import Any, Literal
 
 import structlog
 
-from agentdeck.run._channels import Channels, OnMessage, PgChannels, asyncpg_dsn
-from agentdeck.run.broker import REPLAY, StreamItem
+from agentdeck.run.events.bus import REPLAY, STATUS_CHANGED, StreamItem
+from agentdeck.run.events.channels import Channels, OnMessage
+from agentdeck.run.events.postgres import PgChannels, asyncpg_dsn
 
 log = structlog.get_logger(__name__)
 
@@ -38,9 +41,11 @@ class Relay:
 
     def __init__(self, make_channels: Callable[[OnMessage], Channels], prefix: str) -> None:
         self.channels = make_channels(self._on_message)
+        self.channels.on_resumed = self._on_resumed
         self.prefix = prefix
         self.origin = uuid.uuid4().hex[:12]
         self._follows: Counter[str] = Counter()
+        self._keys: dict[str, str] = {}
         self._deliver: Callable[[StreamItem], None] | None = None
 
     def bind(self, deliver: Callable[[StreamItem], None]) -> None:
@@ -58,12 +63,16 @@ class Relay:
         """Receive ``run_id``'s items from other processes (counted: one per subscriber)."""
         self._follows[run_id] += 1
         if self._follows[run_id] == 1:
-            self.channels.listen(self.channel(run_id))
+            channel = self.channel(run_id)
+            self._keys[channel] = run_id
+            self.channels.listen(channel)
 
     def unfollow(self, run_id: str) -> None:
         if self._follows[run_id] <= 1:
             self._follows.pop(run_id, None)
-            self.channels.unlisten(self.channel(run_id))
+            channel = self.channel(run_id)
+            self._keys.pop(channel, None)
+            self.channels.unlisten(channel)
         else:
             self._follows[run_id] -= 1
 
@@ -89,6 +98,12 @@ class Relay:
     async def run(self) -> None:
         """Keep the transport connected until cancelled."""
         await self.channels.run()
+
+    def _on_resumed(self, channel: str) -> None:
+        run_id = self._keys.get(channel)
+        if run_id is not None and self._deliver is not None:
+            self._deliver(StreamItem(run_id, REPLAY, {}))
+            self._deliver(StreamItem(run_id, STATUS_CHANGED, {}))
 
     def _on_message(self, _channel: str, payload: str) -> None:
         item = decode(payload, self.origin)
@@ -138,13 +153,14 @@ def _dump(message: dict[str, Any]) -> str:
 
 
 def relay_for(mode: PubSubMode, db_url: str, redis_url: str | None) -> Relay | None:
-    """The relay the settings ask for; None for SQLite without Redis, or ``mode="off"``."""
+    """The relay the settings ask for; None for SQLite without Redis, or ``mode="off"``.
+    Raises ValueError when the mode needs what the settings lack."""
     if mode == "off":
         return None
     if mode == "redis" or (mode == "auto" and redis_url):
         if not redis_url:
             raise ValueError("AGENTDECK_RUNS__PUBSUB=redis needs AGENTDECK_LLM__REDIS_URL")
-        from agentdeck.run._redis_channels import RedisChannels
+        from agentdeck.run.events.redis import RedisChannels
 
         url = redis_url
         return Relay(lambda on_message: RedisChannels(url, on_message), "agentdeck:run:")

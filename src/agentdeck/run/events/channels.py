@@ -1,8 +1,7 @@
 """Named message channels on a dedicated connection that reconnects by itself.
 
-Two transports share one shape: PostgreSQL ``LISTEN/NOTIFY`` (one raw asyncpg connection,
-outside SQLAlchemy's pool, because a pooled connection would lose its LISTENs when returned)
-and Redis pub/sub (here; the Redis one is in `_redis_channels`). Callers only say which
+Two transports share this shape: PostgreSQL ``LISTEN/NOTIFY`` (`postgres`) and Redis
+pub/sub (`redis`). Callers only say which
 channels they want and what to send; `run()` keeps the connection, re-LISTENs after a drop
 (backoff 0.5 s doubling to 10 s) and closes it when cancelled. Nothing here ever raises into
 a caller: while disconnected, sends are dropped and readers fall back to polling.
@@ -13,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any
 
 import structlog
-from sqlalchemy.engine import URL, make_url
 
 log = structlog.get_logger(__name__)
 
 OnMessage = Callable[[str, str], None]
 """Called with (channel, payload) for every message received on a wanted channel."""
+OnResumed = Callable[[str], None]
+"""Called with a channel that was wanted while disconnected, once it is subscribed: what was
+sent on it meanwhile was missed."""
 
 _BACKOFF_MIN_S = 0.5
 _BACKOFF_MAX_S = 10.0
@@ -37,6 +37,8 @@ class Channels:
 
     def __init__(self, on_message: OnMessage) -> None:
         self._on_message = on_message
+        self.on_resumed: OnResumed | None = None
+        self._resumed: set[str] = set()
         self._wanted: set[str] = set()
         self._active: set[str] = set()
         self._ready: dict[str, asyncio.Event] = {}
@@ -117,6 +119,7 @@ class Channels:
         return self.connected
 
     async def _serve(self) -> None:
+        self._resumed = set(self._wanted)
         self.connected = True
         self._up.set()
         self._dirty.set()
@@ -144,6 +147,10 @@ class Channels:
                 self._active.add(channel)
                 if channel in self._wanted:
                     self._ready.setdefault(channel, asyncio.Event()).set()
+                if channel in self._resumed:
+                    self._resumed.discard(channel)
+                    if self.on_resumed is not None:
+                        self.on_resumed(channel)
             for channel in sorted(self._active - self._wanted):
                 await self._unlisten(channel)
                 raise_if_cancelled()
@@ -202,76 +209,3 @@ def raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-def asyncpg_dsn(url: str | URL) -> str:
-    """A SQLAlchemy ``postgresql+asyncpg://`` URL as a plain DSN for `asyncpg.connect`."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-class PgChannels(Channels):
-    """LISTEN/NOTIFY on one raw asyncpg connection; a keep-alive query notices dead peers."""
-
-    name = "postgresql"
-    limit = 7900  # NOTIFY payloads must stay under 8000 bytes
-    keepalive_s = 10.0
-
-    def __init__(self, dsn: str, on_message: OnMessage) -> None:
-        super().__init__(on_message)
-        self._dsn = dsn
-        self._conn: Any = None
-        self._lock = asyncio.Lock()  # asyncpg runs one operation at a time per connection
-        self._lost = asyncio.Event()
-
-    async def _connect(self) -> None:
-        import asyncpg  # type: ignore[import-untyped, unused-ignore]
-
-        self._lost = asyncio.Event()
-        self._conn = await asyncpg.connect(self._dsn, timeout=10)
-        self._conn.add_termination_listener(lambda _conn: self._lost.set())
-
-    def _on_notify(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
-        self._deliver(channel, payload)
-
-    async def _listen(self, channel: str) -> None:
-        async with self._lock:
-            await self._conn.add_listener(channel, self._on_notify)
-
-    async def _unlisten(self, channel: str) -> None:
-        async with self._lock:
-            await self._conn.remove_listener(channel, self._on_notify)
-
-    async def _publish(self, channel: str, payload: str) -> None:
-        async with self._lock:
-            await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)
-
-    async def _pump(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.keepalive_s):
-                    await self._lost.wait()
-            if self._lost.is_set() or self._conn.is_closed():
-                raise ConnectionError("the LISTEN connection was closed")
-            async with self._lock:
-                await self._conn.execute("SELECT 1", timeout=5)
-
-    async def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            try:
-                await conn.close(timeout=2)
-            except Exception:
-                conn.terminate()
-
-
-JOBS_CHANNEL = "agentdeck_jobs"
-"""`service.enqueue_execution` NOTIFYs it inside the run's transaction (delivered on commit)."""
-
-
-def job_wakeups(db_url: str, wake: Callable[[], None]) -> PgChannels | None:
-    """A LISTEN connection calling ``wake`` on every job NOTIFY; None unless PostgreSQL."""
-    if not db_url.startswith("postgresql"):
-        return None
-    channels = PgChannels(asyncpg_dsn(db_url), lambda _channel, _payload: wake())
-    channels.listen(JOBS_CHANNEL)
-    return channels

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from agentdeck.run._channels import Channels, OnMessage, raise_if_cancelled
+from agentdeck.run.events.channels import Channels, OnMessage, raise_if_cancelled
 
 _CONFIRM_S = 5.0
 
