@@ -146,6 +146,22 @@ class TemporalSettings(BaseModel):
     interrupt_wait_s: float = Field(
         default=30 * 24 * 3600.0, gt=0, description="How long an interrupted run's workflow waits."
     )
+    payload_limit_bytes: int = Field(
+        default=128 * 1024,
+        ge=0,
+        description="Payloads (workflow inputs, activity arguments and results) of this size "
+        "or more are stored in agentdeck's database (`temporal_payloads`) and only referenced "
+        "from the workflow's history (0: never).",
+    )
+    sweep_interval_s: float = Field(
+        default=15.0, gt=0, description="How often a worker looks for runs whose start was lost."
+    )
+    sweep_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A run still pending this long after it was created is started by a worker "
+        "(idempotently: the workflow id is the run id).",
+    )
 
 
 class ServerSettings(BaseModel):

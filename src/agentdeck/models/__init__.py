@@ -18,6 +18,7 @@ from agentdeck.models.provider import Provider
 from agentdeck.models.run import Run, RunEvent, RunStep, Thread
 from agentdeck.models.space import Space, SpaceMember
 from agentdeck.models.store import StoreItem
+from agentdeck.models.temporal_payload import TemporalPayload
 from agentdeck.models.toolset import ToolCallRecord, Toolset
 from agentdeck.models.user import LoginThrottle, RefreshToken, User
 
@@ -55,6 +56,7 @@ __all__ = [
     "Space",
     "SpaceMember",
     "StoreItem",
+    "TemporalPayload",
     "Thread",
     "ThreadMemory",
     "ToolCallRecord",
