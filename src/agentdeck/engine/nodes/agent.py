@@ -16,12 +16,18 @@ With `stream` (the default) the model's tokens go out as `message.delta` events
 (`{ref, label | version, variables}`, resolved as for llm nodes; its system text stands in
 for missing `instructions`). `memory:` adds the thread's conversation and the long-term
 `remember` / `recall` tools (see `_memory`).
+
+The loop (`drive_loop`) makes its model and tool calls through `LoopCalls`: here they are
+made in place (`InPlaceCalls`); the Temporal engine drives the same loop in its workflow and
+makes each call an activity. `start_loop` and `finish_loop` are the I/O before and after.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from agentdeck.engine.errors import Interrupt, NodeError
 from agentdeck.engine.nodes._approval import LoopState, Resumed, interrupt_payload
@@ -64,7 +70,7 @@ def agent_tool(name: str) -> ToolSpec:
     )
 
 
-class _Offer:
+class Offer:
     """The tools the model is shown, and which of their names need approval (model-facing
     name -> the `<toolset>.<tool>` of the definition)."""
 
@@ -75,7 +81,7 @@ class _Offer:
         self.memory = False  # `remember` and `recall` are offered
 
     @classmethod
-    async def of(cls, ctx: NodeContext, node: AgentNode) -> _Offer:
+    async def of(cls, ctx: NodeContext, node: AgentNode) -> Offer:
         offer = cls()
         if node.tools:
             port = ctx.ports.need_tools()
@@ -91,7 +97,7 @@ class _Offer:
         return offer
 
 
-async def _call(ctx: NodeContext, node: AgentNode, offer: _Offer, call: ToolCall, key: str) -> Any:
+async def _call(ctx: NodeContext, node: AgentNode, offer: Offer, call: ToolCall, key: str) -> Any:
     agent = call.name.removeprefix(AGENT_TOOL_PREFIX)
     if call.name.startswith(AGENT_TOOL_PREFIX) and agent in node.agents:
         return await call_subagent(ctx, agent, call.arguments, key)
@@ -105,7 +111,7 @@ async def _call(ctx: NodeContext, node: AgentNode, offer: _Offer, call: ToolCall
 async def _run_tool_call(
     ctx: NodeContext,
     node: AgentNode,
-    offer: _Offer,
+    offer: Offer,
     call: ToolCall,
     index: int,
     knowledge: KnowledgeSearch | None,
@@ -143,19 +149,46 @@ def _decide(call: ToolCall, decision: dict[str, Any]) -> tuple[ToolCall, str | N
     return call, None
 
 
+class LoopCalls(Protocol):
+    """The calls an agent loop makes: one model turn, one tool call."""
+
+    async def model(self, request: ChatRequest, iteration: int) -> ChatResult:
+        """The model's answer to ``request`` (tokens streamed as the node says)."""
+        ...
+
+    async def tool(self, call: ToolCall, index: int, rejected: str | None) -> ChatMessage:
+        """Run call number ``index`` (or tell the model ``rejected``); the tool message."""
+        ...
+
+
+class InPlaceCalls:
+    """LoopCalls made in this process, through the node's ports."""
+
+    def __init__(self, ctx: NodeContext, node: AgentNode, offer: Offer, book: CitationBook) -> None:
+        self.ctx, self.node, self.offer = ctx, node, offer
+        self.knowledge = KnowledgeSearch(ctx, node, book) if node.knowledge_bases else None
+
+    async def model(self, request: ChatRequest, iteration: int) -> ChatResult:
+        return await _ask(self.ctx, self.node, self.ctx.ports.need_llm(), request, iteration)
+
+    async def tool(self, call: ToolCall, index: int, rejected: str | None) -> ChatMessage:
+        return await _run_tool_call(
+            self.ctx, self.node, self.offer, call, index, self.knowledge, rejected
+        )
+
+
 async def _run_queue(
-    ctx: NodeContext,
     node: AgentNode,
-    offer: _Offer,
+    calls: LoopCalls,
+    approve: Mapping[str, str],
     state: LoopState,
-    knowledge: KnowledgeSearch | None,
     decision: dict[str, Any] | None,
 ) -> None:
     """Run the turn's remaining calls in order; the first one needing approval without a
     decision raises Interrupt (the state then holds it and the calls after it)."""
     while state.queue:
         call, rejected = state.queue[0], None
-        ref = offer.approve.get(call.name)
+        ref = approve.get(call.name)
         if ref is not None:
             if decision is None:
                 raise Interrupt(interrupt_payload(node.id, ref, call, state))
@@ -164,7 +197,7 @@ async def _run_queue(
         index = state.next_index
         state.queue.pop(0)
         state.next_index += 1
-        message = await _run_tool_call(ctx, node, offer, call, index, knowledge, rejected)
+        message = await calls.tool(call, index, rejected)
         state.messages.append(message)
 
 
@@ -200,6 +233,79 @@ async def _first_turn(ctx: NodeContext, node: AgentNode) -> LoopState:
     return state
 
 
+@dataclass(slots=True)
+class LoopStart:
+    """Where a loop begins: the tools offered, the passages it may cite, its state (fresh,
+    or an approval's checkpoint) and the person's decision when resuming one."""
+
+    offer: Offer
+    specs: list[ToolSpec]
+    book: CitationBook
+    state: LoopState
+    decision: dict[str, Any] | None
+
+
+async def start_loop(ctx: NodeContext) -> LoopStart:
+    """The tools, the first turn or the resumed checkpoint. Raises the ports' NodeErrors
+    (no LLM port, an unknown tool, a prompt or memory failure) and ResumeError."""
+    node = ctx.node
+    assert isinstance(node, AgentNode)
+    ctx.ports.need_llm()
+    offer = await Offer.of(ctx, node)
+    specs = offer.specs
+    if node.knowledge_bases:
+        specs.append(knowledge_tool(node))
+    resumed = Resumed.of(ctx.resume)
+    if resumed is not None:
+        return LoopStart(offer, specs, CitationBook(ctx.sources), resumed.state, resumed.decision)
+    state = await _first_turn(ctx, node)
+    return LoopStart(offer, specs, CitationBook(ctx.sources), state, None)
+
+
+async def drive_loop(
+    node: AgentNode,
+    calls: LoopCalls,
+    state: LoopState,
+    *,
+    specs: list[ToolSpec],
+    approve: Mapping[str, str],
+    decision: dict[str, Any] | None,
+    key: str,
+    cancelled: Callable[[], bool],
+) -> ChatResult:
+    """Ask the model, run the tools it calls, feed results back, until it answers: the
+    final model result (``state`` holds the conversation and usage). Deterministic apart
+    from ``calls``.
+
+    Raises NodeError(kind="invalid_output") when no answer comes within max_iterations,
+    NodeError(kind="cancelled"), the calls' errors, and Interrupt before a call that needs
+    approval.
+    """
+    while True:
+        await _run_queue(node, calls, approve, state, decision)
+        decision = None
+        if state.iteration >= node.max_iterations:
+            break
+        if cancelled():
+            raise NodeError("cancelled", "run cancelled")
+        request = ChatRequest(
+            model=node.model,
+            messages=tuple(state.messages),
+            tools=tuple(specs),
+            output_schema=node.output_schema,
+            temperature=node.temperature,
+            idempotency_key=f"{key}:{state.iteration}",
+        )
+        result = await calls.model(request, state.iteration)
+        state.iteration += 1
+        state.usage = state.usage + result.usage
+        if not result.tool_calls:
+            return result
+        state.messages.append(ChatMessage("assistant", result.text, tool_calls=result.tool_calls))
+        state.queue = list(result.tool_calls)
+    raise NodeError("invalid_output", f"no final answer after {node.max_iterations} iterations")
+
+
 async def run_agent(ctx: NodeContext) -> NodeResult:
     """Loop: ask the model, run the tools it calls, feed results back, until it answers.
 
@@ -210,46 +316,21 @@ async def run_agent(ctx: NodeContext) -> NodeResult:
     """
     node = ctx.node
     assert isinstance(node, AgentNode)
-    llm = ctx.ports.need_llm()
-    offer = await _Offer.of(ctx, node)
-    specs = offer.specs
-    book = CitationBook(ctx.sources)
-    knowledge = None
-    if node.knowledge_bases:
-        specs.append(knowledge_tool(node))
-        knowledge = KnowledgeSearch(ctx, node, book)
-    resumed = Resumed.of(ctx.resume)
-    decision = None
-    if resumed is not None:
-        state, decision = resumed.state, resumed.decision
-    else:
-        state = await _first_turn(ctx, node)
-    while True:
-        await _run_queue(ctx, node, offer, state, knowledge, decision)
-        decision = None
-        if state.iteration >= node.max_iterations:
-            break
-        if ctx.cancel.is_set():
-            raise NodeError("cancelled", "run cancelled")
-        request = ChatRequest(
-            model=node.model,
-            messages=tuple(state.messages),
-            tools=tuple(specs),
-            output_schema=node.output_schema,
-            temperature=node.temperature,
-            idempotency_key=f"{ctx.idempotency_key}:{state.iteration}",
-        )
-        result = await _ask(ctx, node, llm, request, state.iteration)
-        state.iteration += 1
-        state.usage = state.usage + result.usage
-        if not result.tool_calls:
-            return await _answer(ctx, node, state, book, result)
-        state.messages.append(ChatMessage("assistant", result.text, tool_calls=result.tool_calls))
-        state.queue = list(result.tool_calls)
-    raise NodeError("invalid_output", f"no final answer after {node.max_iterations} iterations")
+    start = await start_loop(ctx)
+    result = await drive_loop(
+        node,
+        InPlaceCalls(ctx, node, start.offer, start.book),
+        start.state,
+        specs=start.specs,
+        approve=start.offer.approve,
+        decision=start.decision,
+        key=ctx.idempotency_key,
+        cancelled=ctx.cancel.is_set,
+    )
+    return await finish_loop(ctx, node, start.state, start.book, result)
 
 
-async def _answer(
+async def finish_loop(
     ctx: NodeContext, node: AgentNode, state: LoopState, book: CitationBook, result: ChatResult
 ) -> NodeResult:
     """The node's output; the turn saved to the thread first (with `memory.thread`)."""
