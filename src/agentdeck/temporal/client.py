@@ -2,15 +2,16 @@
 
 `run.service` hands a committed run here instead of enqueueing its `run.execute` job
 (`RunServices.executor`). Everything happens after the caller's commit, so a workflow exists
-only for a run that exists; a start is idempotent (workflow id = run id), so a run started
-twice is one workflow. A run continuing an interrupted one (`command.resume`) first sends
-the interrupted run's waiting workflow the `resume` update, then starts its own workflow.
+only for a run that exists; a start is idempotent (workflow id = run id, and an id used once
+is never reused), so a run started twice is one workflow. A start lost between the commit
+and Temporal (the API process died) is made later by a worker's `sweeper`. A run continuing
+an interrupted one (`command.resume`) first sends the interrupted run's waiting workflow the
+`resume` update, then starts its own workflow.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +20,7 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -27,15 +28,21 @@ from agentdeck.config import TemporalSettings
 from agentdeck.run._services import services_for
 from agentdeck.run.repository import run_by_id, spec_of
 from agentdeck.temporal._types import Options, ResumeRequest, RunInput
+from agentdeck.temporal.payloads import data_converter
 from agentdeck.temporal.workflow import RunWorkflow
 
 log = structlog.get_logger(__name__)
 
 
-async def connect(settings: TemporalSettings) -> Client:
-    """A client of the configured namespace, converting data with pydantic."""
+async def connect(
+    settings: TemporalSettings, sessionmaker: async_sessionmaker[AsyncSession] | None = None
+) -> Client:
+    """A client of the configured namespace, converting data with pydantic; with a
+    database, payloads over `payload_limit_bytes` are stored there (`payloads`)."""
     return await Client.connect(
-        settings.address, namespace=settings.namespace, data_converter=pydantic_data_converter
+        settings.address,
+        namespace=settings.namespace,
+        data_converter=data_converter(sessionmaker, settings.payload_limit_bytes),
     )
 
 
@@ -58,7 +65,7 @@ class TemporalExecutor:
         """The Temporal client, connected on first use."""
         async with self._lock:
             if self._client is None:
-                self._client = await connect(self.settings)
+                self._client = await connect(self.settings, self.sessionmaker)
         return self._client
 
     def options(self) -> Options:
@@ -84,7 +91,7 @@ class TemporalExecutor:
         """Cancel the run's workflow once ``session`` commits."""
         self._after_commit(session, lambda: self.cancel(run_id))
 
-    def _after_commit(self, session: AsyncSession, work: Callable[[], Awaitable[None]]) -> None:
+    def _after_commit(self, session: AsyncSession, work: Callable[[], Awaitable[object]]) -> None:
         loop = asyncio.get_running_loop()
 
         def on_commit(_session: Any) -> None:
@@ -94,7 +101,7 @@ class TemporalExecutor:
 
         event.listen(session.sync_session, "after_commit", on_commit, once=True)
 
-    async def _logged(self, work: Callable[[], Awaitable[None]]) -> None:
+    async def _logged(self, work: Callable[[], Awaitable[object]]) -> None:
         try:
             await work()
         except Exception:
@@ -107,12 +114,13 @@ class TemporalExecutor:
 
     # -- calls -----------------------------------------------------------------------------
 
-    async def start(self, run_id: uuid.UUID) -> None:
-        """Start the run's workflow (nothing when it exists or the run is gone)."""
+    async def start(self, run_id: uuid.UUID) -> bool:
+        """Start the run's workflow; False when it was started before (running or not) or
+        the run is gone."""
         async with self.sessionmaker() as session:
             run = await run_by_id(session, run_id)
             if run is None:
-                return
+                return False
             spec = await spec_of(session, run.agent_id, run.agent_version)
             command = dict(run.command or {})
             org_id, agent_id, version, inputs = (
@@ -122,7 +130,7 @@ class TemporalExecutor:
                 run.inputs,
             )
         if spec is None:
-            return  # the prepare activity of a started workflow would fail it the same way
+            return False  # the prepare activity of a started workflow would fail it the same way
         client = await self.client()
         if "from_run_id" in command and "resume" in command:
             await self._hand_over(
@@ -137,10 +145,17 @@ class TemporalExecutor:
             inputs=inputs,
             options=self.options(),
         )
-        with contextlib.suppress(WorkflowAlreadyStartedError):  # started before: one run
+        try:
             await client.start_workflow(
-                RunWorkflow.run, payload, id=str(run_id), task_queue=self.settings.task_queue
+                RunWorkflow.run,
+                payload,
+                id=str(run_id),
+                task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
+        except WorkflowAlreadyStartedError:  # started before: one run, one workflow
+            return False
+        return True
 
     async def cancel(self, run_id: uuid.UUID) -> None:
         """Request cancellation of the run's workflow (nothing when there is none)."""
