@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,12 +115,24 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[Served]:
-    """agentdeck (API and in-process worker) on a loopback port."""
+async def serve(
+    settings: Settings,
+    *,
+    start_worker: bool = True,
+    real_models: bool = False,
+    prepare: Callable[[Any], None] | None = None,
+) -> AsyncIterator[Served]:
+    """agentdeck (API and, with ``start_worker``, an in-process worker) on a loopback port.
+    Models are the offline fake unless ``real_models`` (then the providers' wire, to a
+    test's local model server); ``prepare(app)`` runs before the app starts."""
     from agentdeck.app import create_app
     from tests.offline_model import use_offline_models
 
-    app = use_offline_models(create_app(settings, start_worker=True, configure_logs=False))
+    app = use_offline_models(create_app(settings, start_worker=start_worker, configure_logs=False))
+    if real_models:
+        app.state.runtime.llm_model_factory = None
+    if prepare is not None:
+        prepare(app)
     # http nodes may call the tests' servers on 127.0.0.1; held-back runs retry quickly
     attach(
         app.state.runtime.engine,
@@ -193,17 +206,21 @@ class Org:
         body = resp.json()
         return list(body["items"])
 
-    async def events(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's durable events, from its SSE stream (which ends with the run)."""
+    async def events(self, run_id: str, *, deltas: bool = False) -> list[dict[str, Any]]:
+        """The run's events (`type`, `seq`, `data`), from its SSE stream (which ends with
+        the run); token deltas only with ``deltas``."""
         out: list[dict[str, Any]] = []
         url = f"{API}/runs/{run_id}/events"
-        async with self.http.stream("GET", url, headers=self.tenant.headers) as resp:
+        params = {"include_deltas": "true" if deltas else "false"}
+        async with self.http.stream("GET", url, params=params, headers=self.tenant.headers) as resp:
             event: dict[str, Any] = {}
             async for line in resp.aiter_lines():
                 if line.startswith("event:"):
                     event["type"] = line[6:].strip()
                 elif line.startswith("id:"):
                     event["seq"] = int(line[3:].strip())
+                elif line.startswith("data:"):
+                    event["data"] = json.loads(line[5:].strip())
                 elif not line and event:
                     out.append(event)
                     event = {}

@@ -1,10 +1,14 @@
 """Determinism: recorded run histories replay on today's workflow code (`Replayer`).
 
 `histories/*.json` were recorded from runs on the dev server (chain, fan-out with `when`,
-a transform fan-out, a retried node, a human step resumed). A change to the workflow that
-would make a running workflow take another path must be guarded by `workflow.patched`, or
-these fail. Regenerate with ``AGENTDECK_RECORD_HISTORIES=1`` (after such a guarded change,
-keep the old files too). A run recorded just now replays as well.
+a transform fan-out, a retried node, a human step resumed, a `subagent` node and an agent
+node; `supervisor.json`, an agent loop calling two agents, comes from test_agent_loop). A
+change to the workflow that would make a running workflow take another path must be
+guarded by `workflow.patched`, or these fail: `subagent_activity.json` and
+`agent_activity.json` were recorded before the sub-agent became a child workflow and the
+agent loop moved into the workflow, and replay on the old path. ``AGENTDECK_RECORD_HISTORIES=1``
+records the histories whose file is missing (delete one to record it again; after a
+guarded change, keep the old files and record new ones). A run recorded just now replays too.
 """
 
 from __future__ import annotations
@@ -63,7 +67,20 @@ def _agents(url: str) -> dict[str, dict[str, Any]]:
             {"id": "flaky", "type": "http", "method": "POST", "url": f"{url}/h-flaky",
              "retry": {"max_attempts": 3, "initial_delay": 0.05, "jitter": False}},
         ]},
+        "subagent": {"name": "h-subagent", "nodes": [
+            {"id": "ask", "type": "subagent", "agent": "h-child",
+             "inputs": {"q": "{{ inputs.x }}"}},
+            {"id": "out", "type": "transform", "needs": ["ask"], "value": "{{ steps.ask.output }}"},
+        ]},
+        "agent": {"name": "h-agent", "nodes": [
+            {"id": "think", "type": "agent", "prompt": "hi {{ inputs.x }}"},
+        ]},
     }  # fmt: skip
+
+
+CHILD = {"name": "h-child", "nodes": [
+    {"id": "c", "type": "transform", "value": "child {{ inputs.q }}"},
+]}  # fmt: skip
 
 
 async def test_a_run_recorded_now_replays(
@@ -78,13 +95,18 @@ async def test_a_run_recorded_now_replays(
 @pytest.mark.skipif(not RECORD, reason="records histories only with AGENTDECK_RECORD_HISTORIES=1")
 async def test_record_histories(org: Org, temporal_address: str, local_server: LocalServer) -> None:
     HISTORIES.mkdir(exist_ok=True)
+    await org.agent(CHILD)
     for name, definition in _agents(local_server.url).items():
+        if (HISTORIES / f"{name}.json").exists():
+            continue
         agent = await org.agent(definition)
         local_server.log.fail_first = 2 if name == "retry" else 0
         run = await org.run(agent, {"x": "a", "flag": False})
         assert run["status"] == "completed", run
         history = await _history(temporal_address, run["id"])
         (HISTORIES / f"{name}.json").write_text(history.to_json())
+    if (HISTORIES / "human.json").exists():
+        return
     # a human step: the interrupted run's workflow waits, takes the resume update, ends
     hitl = await org.agent(yaml.safe_load(HITL_YAML.format(name="h-human")))
     thread_id, run_id = await org.start(hitl, {"ticket": "t"})

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agentdeck.engine.journal import StepRecord, StepStatus, Usage
+from agentdeck.engine.ports import ChatMessage, ChatRequest, ChatResult, ToolCall, ToolSpec
 
 
 class Options(BaseModel):
@@ -34,6 +35,8 @@ class RunMeta(BaseModel):
     agent_id: str
     user_id: str | None = None
     api_key_id: str | None = None
+    thread_id: str | None = None
+    end_user: str | None = None
 
 
 class RunInput(BaseModel):
@@ -48,6 +51,8 @@ class RunInput(BaseModel):
     options: Options = Field(default_factory=Options)
     continued: int = 0
     """How many times this run's workflow continued as new."""
+    parent_run_id: str | None = None
+    """Set for a sub-agent's child run, whose workflow is a child of its parent's."""
 
 
 class Step(BaseModel):
@@ -134,6 +139,16 @@ class NodeTask(BaseModel):
     resume: Any = None
 
 
+class CloseStep(BaseModel):
+    """Close a node attempt the workflow decided (`close_step`): its running record is
+    finished (or a finished one added when none was started), with ``events``, once."""
+
+    run_id: str
+    org_id: str
+    step: Step
+    events: list[Event] = Field(default_factory=list)
+
+
 class NodeOutcome(BaseModel):
     """How a node attempt ended: completed, interrupted, or failed for good."""
 
@@ -180,3 +195,125 @@ class RunOutcome(BaseModel):
     error: dict[str, Any] | None = None
     interrupt: Any = None
     resumed_by: str | None = None
+
+
+# -- an agent node's loop, driven by the workflow (`agent_loop`, `agent_activities`) ---------
+
+
+class AgentTask(BaseModel):
+    """One attempt of an agent node, as each of its calls' activities needs it."""
+
+    run_id: str
+    meta: RunMeta
+    node: dict[str, Any]
+    config: dict[str, Any]
+    attempt: int
+    index: int | None = None
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    cite: bool = False
+    resume: Any = None
+
+
+class AgentStart(BaseModel):
+    """`agentdeck.agent.setup`'s answer: the tools offered and where the loop begins."""
+
+    specs: list[ToolSpec]
+    tools: list[str]
+    approve: dict[str, str]
+    memory: bool
+    state: dict[str, Any]
+    """`LoopState.dump()`: fresh, or the checkpoint of an approval being resumed."""
+    decision: dict[str, Any] | None = None
+    passages: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ModelCall(BaseModel):
+    """One model turn of an agent loop (`agentdeck.agent.model`)."""
+
+    task: AgentTask
+    request: ChatRequest
+    iteration: int
+
+
+class ToolCallTask(BaseModel):
+    """One tool call of an agent loop (`agentdeck.agent.tool`), numbered `index`."""
+
+    task: AgentTask
+    call: ToolCall
+    index: int
+    rejected: str | None = None
+    tools: list[str]
+    memory: bool
+    passages: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ToolAnswer(BaseModel):
+    """The tool message for the model, and the passages citable after the call."""
+
+    message: ChatMessage
+    passages: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class AgentEnd(BaseModel):
+    """The loop's final answer, to be turned into the node's output (`agentdeck.agent.finish`)."""
+
+    task: AgentTask
+    state: dict[str, Any]
+    passages: list[dict[str, Any]] = Field(default_factory=list)
+    result: ChatResult
+
+
+# -- sub-agents as child workflows (`children`, `child_activities`) ---------------------------
+
+
+class ChildStart(BaseModel):
+    """Create a child run (`agentdeck.child.start`): of `agent` in the parent's space, its
+    id derived from `key`; `step` (a subagent node's running attempt) and `before` (an agent
+    tool's `tool.called`) are journaled with its `subagent.started`, once."""
+
+    run_id: str
+    org_id: str
+    key: str
+    agent: str
+    inputs: dict[str, Any]
+    node_id: str
+    index: int | None = None
+    options: Options
+    step: Step | None = None
+    before: list[Event] = Field(default_factory=list)
+
+
+class ChildStarted(BaseModel):
+    """The child run's workflow input, or the NodeError that kept it from existing."""
+
+    input: RunInput | None = None
+    error: dict[str, Any] | None = None
+
+
+class ChildEnd(BaseModel):
+    """Record how a child run ended (`agentdeck.child.end`): `subagent.ended`, and either
+    the subagent node's step closed (`step`) or the agent tool's `tool.result` (`tool`)."""
+
+    run_id: str
+    org_id: str
+    child_run_id: str | None = None
+    agent: str
+    key: str
+    node_id: str
+    index: int | None = None
+    failure: dict[str, Any] | None = None
+    """Why the parent stopped waiting (timeout, cancelled, the child workflow failed)."""
+    step: Step | None = None
+    """The running attempt to close; its `output` is the default of `on_error: continue`."""
+    tool: dict[str, Any] | None = None
+    """`{node, call_id, name, index}` of the agent tool call."""
+
+
+class ChildEnded(BaseModel):
+    """The child's end: its status and output, the closed step or the tool's message."""
+
+    status: str
+    output: Any = None
+    error: dict[str, Any] | None = None
+    step: Step | None = None
+    content: str | None = None

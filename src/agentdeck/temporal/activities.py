@@ -45,6 +45,7 @@ from agentdeck.run.repository import (
 from agentdeck.run.tasks import THREAD_STATUS, _held_back
 from agentdeck.temporal._types import (
     Batch,
+    CloseStep,
     Finish,
     LostStep,
     NodeOutcome,
@@ -62,7 +63,7 @@ _NODE: TypeAdapter[Node] = TypeAdapter(Node)
 _ANSWERED = (StepStatus.COMPLETED, StepStatus.INTERRUPTED)
 
 
-def _str(value: uuid.UUID | None) -> str | None:
+def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
@@ -122,6 +123,8 @@ class Activities:
                 agent_id=str(run.agent_id),
                 user_id=_str(run.user_id),
                 api_key_id=_str(run.api_key_id),
+                thread_id=_str(run.thread_id),
+                end_user=_str((run.metadata_ or {}).get("end_user")),
             )
             command, cancelled = run.command, run.cancel_requested
         if started is not None:
@@ -182,6 +185,27 @@ class Activities:
         )
         await journal.write(lost.run_id, [record], [("step.failed", {**event, "attempt": attempt})])
         return Step.of(record)
+
+    @activity.defn(name="agentdeck.run.close_step")
+    async def close_step(self, close: CloseStep) -> Step:
+        """Finish the attempt the workflow decided (interrupted, failed, cancelled) with its
+        events, once: a running record is closed, a missing one added; a finished record
+        stays as it is and is answered."""
+        journal = self.journal(close.org_id)
+        step = close.step
+        key = idempotency_key(close.run_id, step.node_id, step.index)
+        record = step.record(close.run_id, key)
+        events = [(e.type, e.data) for e in close.events]
+        for prior in await journal.node_steps(close.run_id, step.node_id, step.index):
+            if prior.attempt != step.attempt:
+                continue
+            if prior.status is StepStatus.RUNNING:
+                await journal.close(record, events)
+                break
+            return Step.of(prior)
+        else:
+            await journal.write(close.run_id, [record], events)
+        return step
 
     @activity.defn(name="agentdeck.run.finish")
     async def finish(self, end: Finish) -> None:

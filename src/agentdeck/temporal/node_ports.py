@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentdeck.engine import NodeError, Ports
 from agentdeck.kit.db import transaction
+from agentdeck.memory.run_memory import RunMemory
 from agentdeck.prompt.resolver import SpacePrompts
 from agentdeck.run._llm_port import load_llm_port
 from agentdeck.run._ports import ChildRuns, SpaceKnowledge, SpaceTools
@@ -65,6 +66,15 @@ async def ports_for(
             retrieval=SpaceKnowledge(sessionmaker, org_id=org, space_id=space),
             subagents=ChildRuns(sessionmaker),
             prompts=SpacePrompts(sessionmaker, org_id=org, space_id=space, user_id=user),
+            memory=RunMemory(
+                sessionmaker,
+                org_id=org,
+                space_id=space,
+                thread_id=_uuid(meta.thread_id),
+                user_id=user,
+                api_key_id=key,
+                end_user=meta.end_user,
+            ),
             http=services.http(),
             allow_private_network=services.settings.allow_private_network,
         )

@@ -20,6 +20,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from agentdeck.config import TemporalSettings
 from agentdeck.run._services import services_for
 from agentdeck.temporal.activities import Activities
+from agentdeck.temporal.agent_activities import AgentActivities
+from agentdeck.temporal.child_activities import ChildActivities
 from agentdeck.temporal.client import TemporalExecutor
 from agentdeck.temporal.workflow import RunWorkflow
 
@@ -62,6 +64,7 @@ def build_worker(
 ) -> Worker:
     """A worker of the run workflow and its activities on the configured task queue."""
     activities = Activities(sessionmaker)
+    agent, child = AgentActivities(activities), ChildActivities(activities)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -70,8 +73,15 @@ def build_worker(
             activities.prepare,
             activities.record,
             activities.fail_step,
+            activities.close_step,
             activities.finish,
             activities.node,
+            agent.setup,
+            agent.model,
+            agent.tool,
+            agent.finish,
+            child.start,
+            child.end,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=max_concurrent_activities,

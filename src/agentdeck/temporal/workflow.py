@@ -3,9 +3,11 @@
 One run is one workflow (workflow id = run id), started with the pinned agent version and
 the run's inputs. Each turn plans (`engine._plan.plan_graph`, the same code as the embedded
 loop) and starts the ready nodes: `transform` and `human` nodes, `when`, `for_each` and every
-template run here, deterministically; any other node attempt is one activity of its kind
-(`agentdeck.node.<type>`) with `activity_id` `<node>[<item>]#<iteration>`, so a replay that
-reorders nodes fails loudly. Per-node `retry` is the activity's RetryPolicy, `timeout` its
+template run here, deterministically; an `agent` node's loop runs here too, each of its
+model and tool calls an activity (`agent_loop`); a `subagent` node is a child workflow
+(`children`); any other node attempt is one activity of its kind (`agentdeck.node.<type>`)
+with `activity_id` `<node>[<item>]#<iteration>`, so a replay that reorders nodes fails
+loudly. Per-node `retry` is the activity's RetryPolicy, `timeout` its
 start-to-close bound (plus a heartbeat timeout that notices a lost worker), `on_error` is
 applied here by the planner. Journal writes are local activities; token deltas never enter
 the history (the node activities publish them to the run broker).
@@ -38,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from agentdeck.engine.journal import StepStatus, idempotency_key
     from agentdeck.engine.journal_memory import MemoryJournal
     from agentdeck.engine.nodes._approval import public_interrupt
-    from agentdeck.engine.spec import AgentSpec, Node
+    from agentdeck.engine.spec import AgentNode, AgentSpec, Node
     from agentdeck.temporal._types import (
         Batch,
         Event,
@@ -46,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         LostStep,
         NodeOutcome,
         NodeTask,
+        Options,
         Prepared,
         ResumeRequest,
         RunInput,
@@ -53,12 +56,20 @@ with workflow.unsafe.imports_passed_through():
         RunOutcome,
         Step,
     )
+    from agentdeck.temporal.agent_loop import AgentDriver
+    from agentdeck.temporal.children import run_subagent_node
 
 NODE_ACTIVITY = "agentdeck.node."
 _LOCAL = timedelta(seconds=60)
 _KINDS: tuple[ErrorKind, ...] = ErrorKind.__args__  # type: ignore[attr-defined]
 BATCHED_TRANSFORM_ITEMS = "batched-transform-items"
 """`workflow.patched` id of the change that writes a transform's for_each items at once."""
+AGENT_LOOP_IN_WORKFLOW = "agent-loop-in-workflow"
+"""`workflow.patched` id of the change that drives an agent node's loop here, one activity
+per model and tool call (before: the whole node was one activity)."""
+SUBAGENT_CHILD_WORKFLOW = "subagent-child-workflow"
+"""`workflow.patched` id of the change that runs a `subagent` node as a child workflow
+(before: one activity starting the child run's own workflow and polling its row)."""
 
 
 class _Continue(Exception):
@@ -106,7 +117,7 @@ class RunWorkflow:
         except _Continue:
             workflow.continue_as_new(inp.model_copy(update={"continued": inp.continued + 1}))
         await self._finish(result)
-        if result.status == "interrupted":
+        if result.status == "interrupted" and inp.parent_run_id is None:  # a child: no resume
             await self._wait_for_resume()
             result.resumed_by = self._resumed_by
         return result
@@ -329,6 +340,17 @@ class RunWorkflow:
             return await self._one(
                 node, base + 1, index, StepStatus.INTERRUPTED, payload, None, config
             )
+        if node.type == "agent" and workflow.patched(AGENT_LOOP_IN_WORKFLOW):
+            assert isinstance(node, AgentNode)
+            graph = self._need_graph()
+            return await AgentDriver(
+                self, node, index, config, base,
+                sources=self._passages(node.id) if node.id in graph.sources else [],
+                cite=node.id in graph.citing,
+                resume=self._state.resumes.get(node.id) if index is None else None,
+            ).run()  # fmt: skip
+        if node.type == "subagent" and workflow.patched(SUBAGENT_CHILD_WORKFLOW):
+            return await run_subagent_node(self, node, index, config, base)
         return await self._activity(node, index, config, base)
 
     async def _activity(
@@ -505,6 +527,27 @@ class RunWorkflow:
         Engine(MemoryJournal())._check_resume(
             self._spec, self._run_id(), self._state, Resume(request.value, request.node)
         )
+
+    # -- for the node drivers (`agent_loop`, `children`) ------------------------------------
+
+    def run_id(self) -> str:
+        return self._run_id()
+
+    def meta(self) -> RunMeta:
+        assert self._meta is not None
+        return self._meta
+
+    def options(self) -> Options:
+        assert self._input is not None
+        return self._input.options
+
+    def key(self, node_id: str, index: int | None) -> str:
+        """The idempotency key of a node (or item) of this run."""
+        return idempotency_key(self._run_id(), node_id, index)
+
+    def count_events(self, n: int) -> None:
+        """Count the history events a command adds (see `_history_full`)."""
+        self._events += n
 
     # -- helpers ---------------------------------------------------------------------------
 
