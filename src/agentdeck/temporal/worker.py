@@ -3,11 +3,13 @@
 `attach(runtime)` sets the run service's executor (so creating, cancelling and resuming a
 run talk to Temporal instead of the job queue); `TemporalWorker` is a companion of
 `agentdeck worker` (and of `agentdeck serve`'s in-process worker) that polls the task queue
-for the run workflow and its activities.
+for the run workflow and its activities, and sweeps for runs whose start was lost.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,7 @@ from agentdeck.temporal.activities import Activities
 from agentdeck.temporal.agent_activities import AgentActivities
 from agentdeck.temporal.child_activities import ChildActivities
 from agentdeck.temporal.client import TemporalExecutor
+from agentdeck.temporal.sweeper import Sweeper
 from agentdeck.temporal.workflow import RunWorkflow
 
 if TYPE_CHECKING:
@@ -107,8 +110,14 @@ class TemporalWorker:
     async def run(self) -> None:
         client = await self.executor.client()
         worker = build_worker(client, self.sessionmaker, self.executor.settings)
+        sweeper = asyncio.create_task(Sweeper(self.executor, self.sessionmaker).run())
         log.info("temporal.worker_started", task_queue=self.executor.settings.task_queue)
-        await worker.run()
+        try:
+            await worker.run()
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
 
 
 __all__ = ["PASSTHROUGH", "TemporalWorker", "attach", "build_worker", "workflow_runner"]
