@@ -36,7 +36,7 @@ from agentdeck.credential.endpoints import router as credential_router
 from agentdeck.errors import install_error_handlers, problem_response
 from agentdeck.gateway import tasks as gateway_tasks
 from agentdeck.gateway.endpoints import router as gateway_router
-from agentdeck.gateway.service import get_gateway
+from agentdeck.gateway.service import close_gateway, get_gateway
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import create_engine, create_sessionmaker
 from agentdeck.knowledge import _crawl_tasks as crawl_tasks
@@ -290,6 +290,7 @@ def create_app(  # noqa: PLR0915 (wiring: one statement per part of the app)
             if relay_task is not None:
                 relay_task.cancel()
                 await asyncio.gather(relay_task, return_exceptions=True)
+            await close_gateway(runtime)  # its queued usage rows are written
             if runtime.http_client is not None:
                 await runtime.http_client.aclose()
             await runtime.engine.dispose()

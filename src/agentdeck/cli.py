@@ -91,6 +91,7 @@ def worker() -> None:
     import signal
 
     from agentdeck.app import build_runtime, build_worker, warm_local_model
+    from agentdeck.gateway.service import close_gateway
     from agentdeck.logging import configure_logging
 
     settings = _settings()
@@ -108,6 +109,7 @@ def worker() -> None:
             await build_worker(runtime).run(stop)
         finally:
             warm.cancel()
+            await close_gateway(runtime)  # its queued usage rows are written
             await runtime.engine.dispose()
 
     aio.run(_run())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from structlog.testing import capture_logs
 
 from agentdeck.api import Runtime
 from agentdeck.llm.types import Attempt
-from agentdeck.usage.service import DbUsageSink
+from agentdeck.usage.service import DbUsageSink, UsageLedger
 from tests.factories import (
     Tenant,
     create_api_key,
@@ -303,3 +304,69 @@ async def test_another_orgs_usage_is_invisible(client: httpx.AsyncClient, runtim
     theirs = await _usage(client, b)
     assert theirs["items"] == [] and theirs["total"]["calls"] == 0
     assert theirs["total"]["cost_usd"] == 0.0
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_ledger_writes_after_the_call_and_everything_at_close(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await create_tenant(client)
+    ledger = UsageLedger(runtime.sessionmaker, flush_after_s=3600)
+    for n in range(3):
+        await ledger.record(usage_record(tenant, model=f"m{n}"))
+    assert await _records(client, tenant) == [], "queued, not written on the caller's path"
+    await ledger.aclose()
+    assert [r["model"] for r in await _records(client, tenant)] == ["m2", "m1", "m0"]
+    await ledger.record(usage_record(tenant, model="late"))  # after close: written at once
+    assert len(await _records(client, tenant)) == 4
+
+
+async def test_the_ledger_keeps_the_good_rows_of_a_batch_with_a_bad_one(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await create_tenant(client)
+    ledger = UsageLedger(runtime.sessionmaker, flush_after_s=3600)
+    missing_space = "0190f5a8-7f0e-7a3c-9f53-2a1b7c9d0e99"
+    await ledger.record(usage_record(tenant, model="first"))
+    await ledger.record(usage_record(tenant, model="bad", space_id=missing_space))  # FK
+    await ledger.record(usage_record(tenant, model="last"))
+    with capture_logs() as logs:
+        await ledger.flush()
+    failed = [e for e in logs if e["event"] == "usage.write_failed"]
+    assert len(failed) == 1 and failed[0]["model"] == "bad"
+    assert failed[0]["org_id"] == tenant.org_id
+    assert [r["model"] for r in await _records(client, tenant)] == ["last", "first"]
+
+
+async def test_the_ledger_counts_its_own_calls_and_reads_other_processes_after_refresh(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await create_tenant(client)
+    space = await personal_space_id(client, tenant)
+    org = uuid.UUID(tenant.org_id)
+    ticks = Ticks()
+    ledger = UsageLedger(runtime.sessionmaker, flush_after_s=3600, refresh_s=5, monotonic=ticks)
+    now = dt.datetime.now(dt.UTC)
+    assert await ledger.spent(org, None, now) == 0.0
+    await ledger.record(usage_record(tenant, cost_usd=1.0))
+    assert await ledger.spent(org, None, now) == pytest.approx(1.0), "counted before written"
+    # Another process's call is in the database only: seen once the sum is read again.
+    await DbUsageSink(runtime.sessionmaker).record(usage_record(tenant, cost_usd=2.0))
+    assert await ledger.spent(org, None, now) == pytest.approx(1.0)
+    ticks.now = 5.0
+    assert await ledger.spent(org, None, now) == pytest.approx(3.0)
+    assert len(await _records(client, tenant)) == 2, "the read wrote the queued row first"
+
+    await ledger.record(usage_record(tenant, space_id=space, cost_usd=0.5))
+    assert await ledger.spent(org, uuid.UUID(space), now) == pytest.approx(0.5)
+    assert await ledger.spent(org, None, now) == pytest.approx(3.5)
+    next_month = now + dt.timedelta(days=32)
+    assert await ledger.spent(org, None, next_month) == 0.0
+    await ledger.aclose()

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import Response, status
+from fastapi import Depends, Response, status
 
-from agentdeck.api import SessionDep, new_router
+from agentdeck.api import RuntimeDep, SessionDep, new_router
 from agentdeck.auth.principal import Admin, Reader
 from agentdeck.budget import service
 from agentdeck.budget.schemas import BudgetOut, BudgetSet, SpaceBudgetOut
+from agentdeck.gateway.service import flush_usage
 
-router = new_router("/budget", tags=["budget"])
+
+async def _written(runtime: RuntimeDep) -> None:
+    # The spend these routes answer counts this process's usage rows still queued.
+    await flush_usage(runtime)
+
+
+router = new_router("/budget", tags=["budget"], dependencies=[Depends(_written)])
 
 
 @router.get("", response_model=BudgetOut)

@@ -28,9 +28,9 @@ class BudgetRepository(ScopedRepository[Budget]):
         return await self.all(stmt)
 
 
-async def for_check(session: AsyncSession, org_id: uuid.UUID, keys: list[str]) -> Sequence[Budget]:
-    """The org's budgets with these scope keys, for the guard (which acts for no caller)."""
-    stmt = select(Budget).where(Budget.org_id == org_id, Budget.scope_key.in_(keys))
+async def for_check(session: AsyncSession, org_id: uuid.UUID) -> Sequence[Budget]:
+    """Every budget of the org, for the guard (which acts for no caller)."""
+    stmt = select(Budget).where(Budget.org_id == org_id)
     return (await session.execute(stmt.execution_options(**_GUARD))).scalars().all()
 
 

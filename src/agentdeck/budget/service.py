@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +25,7 @@ from agentdeck.budget.repository import ORG_KEY, BudgetRepository
 from agentdeck.budget.schemas import BudgetOut, BudgetSet, SpaceBudgetOut
 from agentdeck.errors import Forbidden, NotFound
 from agentdeck.kit.db import transaction, utcnow
+from agentdeck.kit.org_cache import OrgCache
 from agentdeck.kit.tenancy import OrgRole, org_role_at_least
 from agentdeck.llm.errors import BudgetExceeded
 from agentdeck.llm.types import CallContext
@@ -200,10 +203,55 @@ def _uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
+@dataclass
+class _Limit:
+    """A budget as the guard keeps it between checks (a snapshot, not the row)."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    scope_key: str
+    space_id: uuid.UUID | None
+    monthly_usd: float
+    warn_at: float
+    warned_period: str | None
+
+
+# Every check reads the org's limits from here; a budget set or removed in this process
+# drops them at once, in another process within the TTL.
+LIMITS_TTL_S = 5.0
+_limits: OrgCache[list[_Limit]] = OrgCache(Budget, ttl_s=LIMITS_TTL_S)
+
+
+class SpendMeter(Protocol):
+    """Where the guard learns what was spent (see :class:`~agentdeck.usage.service.UsageLedger`)."""
+
+    async def spent(self, org_id: uuid.UUID, space_id: uuid.UUID | None, now: dt.datetime) -> float:
+        """The org's (or the space's) spend in ``now``'s UTC month."""
+        ...
+
+
+class DbSpend:
+    """A :class:`SpendMeter` that sums ``usage_records`` at every check."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def spent(self, org_id: uuid.UUID, space_id: uuid.UUID | None, now: dt.datetime) -> float:
+        since, until = usage.month_bounds(now)
+        async with self._sessionmaker() as session:
+            return await usage.spent_usd(
+                session, org_id, since=since, until=until, space_id=space_id
+            )
+
+
 class DbBudgetGuard:
     """A :class:`~agentdeck.llm.ports.BudgetGuard` over the ``budgets`` table.
 
-    Storage errors propagate: without the spend it cannot tell whether a call fits.
+    The org's limits come from a per-process cache (dropped when a budget changes) and the
+    spend from ``spend`` (the process's :class:`~agentdeck.usage.service.UsageLedger`
+    answers from memory; by default the database is summed at every check), so a check
+    in the steady state touches no database. Storage errors propagate: without the spend
+    it cannot tell whether a call fits.
     """
 
     def __init__(
@@ -211,9 +259,20 @@ class DbBudgetGuard:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         clock: Callable[[], dt.datetime] = utcnow,
+        spend: SpendMeter | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._clock = clock
+        self._spend = spend or DbSpend(sessionmaker)
+
+    async def _load(self, org_id: uuid.UUID) -> list[_Limit]:
+        async with self._sessionmaker() as session:
+            rows = await repository.for_check(session, org_id)
+        return [
+            _Limit(b.id, b.org_id, b.scope_key, b.space_id, b.monthly_usd, b.warn_at,
+                   b.warned_period)
+            for b in rows
+        ]  # fmt: skip
 
     async def check(self, ctx: CallContext, estimated_cost: float) -> None:
         """Return when the call fits the org's and the space's monthly limits.
@@ -226,83 +285,75 @@ class DbBudgetGuard:
         if org_id is None:
             return
         space_id = _uuid(ctx.space_id)
+        keys = (ORG_KEY, str(space_id) if space_id else ORG_KEY)
+        limits = [b for b in await _limits.get(org_id, lambda: self._load(org_id))
+                  if b.scope_key in keys]  # fmt: skip
+        if not limits:
+            return
         now = self._clock()
-        keys = [ORG_KEY] + ([str(space_id)] if space_id else [])
         refusal: BudgetExceeded | None = None
-        async with transaction(self._sessionmaker) as session:
-            budgets = await repository.for_check(session, org_id, keys)
-            for budget in sorted(budgets, key=lambda b: b.scope_key != ORG_KEY):
-                failed = await self._check_one(session, budget, space_id, estimated_cost, now)
-                refusal = refusal or failed
+        for limit in sorted(limits, key=lambda b: b.scope_key != ORG_KEY):
+            failed = await self._check_one(limit, space_id, estimated_cost, now)
+            refusal = refusal or failed
         if refusal is not None:
             raise refusal
 
     async def _check_one(
-        self,
-        session: AsyncSession,
-        budget: Budget,
-        space_id: uuid.UUID | None,
-        estimated: float,
-        now: dt.datetime,
+        self, limit: _Limit, space_id: uuid.UUID | None, estimated: float, now: dt.datetime
     ) -> BudgetExceeded | None:
-        scope = "org" if budget.scope_key == ORG_KEY else "space"
-        since, until = usage.month_bounds(now)
-        spent = await usage.spent_usd(
-            session,
-            budget.org_id,
-            since=since,
-            until=until,
-            space_id=space_id if scope == "space" else None,
-        )
+        scope = "org" if limit.scope_key == ORG_KEY else "space"
+        spent = await self._spend.spent(limit.org_id, space_id if scope == "space" else None, now)
         projected = spent + max(estimated, 0.0)
         period = usage.period_of(now)
-        if projected >= budget.warn_at * budget.monthly_usd and budget.warned_period != period:
-            await self._warn(session, budget, scope, spent, estimated, period)
-        if projected <= budget.monthly_usd:
+        if projected >= limit.warn_at * limit.monthly_usd and limit.warned_period != period:
+            await self._warn(limit, scope, spent, estimated, period)
+        if projected <= limit.monthly_usd:
             return None
         where = "the organisation's" if scope == "org" else "this space's"
         return BudgetExceeded(
-            f"{where} monthly budget of ${budget.monthly_usd:.2f} would be exceeded: "
+            f"{where} monthly budget of ${limit.monthly_usd:.2f} would be exceeded: "
             f"${spent:.4f} spent in {period} plus an estimated ${estimated:.4f} for this call",
-            budget_usd=budget.monthly_usd,
+            budget_usd=limit.monthly_usd,
             spent_usd=_money(spent),
             estimated_usd=_money(estimated),
             scope=scope,
             space_id=str(space_id) if scope == "space" else None,
         )
 
-    @staticmethod
     async def _warn(
-        session: AsyncSession,
-        budget: Budget,
-        scope: str,
-        spent: float,
-        estimated: float,
-        period: str,
+        self, limit: _Limit, scope: str, spent: float, estimated: float, period: str
     ) -> None:
-        if not await repository.mark_warned(session, budget.id, period):
-            return  # a concurrent check already warned for this period
-        facts = {
-            "scope": scope,
-            "space_id": budget.space_id,
-            "period": period,
-            "budget_usd": budget.monthly_usd,
-            "warn_at": budget.warn_at,
-            "spent_usd": _money(spent),
-            "estimated_usd": _money(estimated),
-        }
-        audit.record(
-            session,
-            org_id=budget.org_id,
-            actor=_SYSTEM,
-            action="budget.warning",
-            target_type="budget",
-            target_id=budget.id,
-            changes=facts,
-        )
+        # Marked first, so this process's concurrent checks do not all try; the database's
+        # conditional update decides between processes.
+        before, limit.warned_period = limit.warned_period, period
+        try:
+            async with transaction(self._sessionmaker) as session:
+                if not await repository.mark_warned(session, limit.id, period):
+                    return  # a concurrent check already warned for this period
+                facts = {
+                    "scope": scope,
+                    "space_id": limit.space_id,
+                    "period": period,
+                    "budget_usd": limit.monthly_usd,
+                    "warn_at": limit.warn_at,
+                    "spent_usd": _money(spent),
+                    "estimated_usd": _money(estimated),
+                }
+                audit.record(
+                    session,
+                    org_id=limit.org_id,
+                    actor=_SYSTEM,
+                    action="budget.warning",
+                    target_type="budget",
+                    target_id=limit.id,
+                    changes=facts,
+                )
+        except BaseException:
+            limit.warned_period = before
+            raise
         log.warning(
             "budget.warning",
-            org_id=str(budget.org_id),
-            budget_id=str(budget.id),
+            org_id=str(limit.org_id),
+            budget_id=str(limit.id),
             **{k: str(v) if isinstance(v, uuid.UUID) else v for k, v in facts.items()},
         )

@@ -19,12 +19,13 @@ from agentdeck.catalog.schemas import (
 )
 from agentdeck.errors import Forbidden, InvalidInput, NotFound
 from agentdeck.kit.crypto import Cipher
+from agentdeck.kit.org_cache import OrgCache
 from agentdeck.kit.tenancy import OrgRole, TenantScope, org_role_at_least
 from agentdeck.llm.catalog import Catalog
 from agentdeck.llm.local import LOCAL_MODEL_NAME
 from agentdeck.llm.routing import BUILTIN_LOCAL
 from agentdeck.llm.types import AliasConfig, Capabilities, ModelOverride, ProviderConfig
-from agentdeck.models import ModelAlias
+from agentdeck.models import ModelAlias, Provider
 from agentdeck.models import ModelOverride as OverrideRow
 from agentdeck.provider import service as providers
 
@@ -82,6 +83,23 @@ async def load_org_models(session: AsyncSession, scope: TenantScope, cipher: Cip
         o.model: _override_of(o) for o in await OverrideRepository(session, scope).everything()
     }
     return OrgModels([providers.to_config(r, cipher) for r in rows], aliases, overrides)
+
+
+# What every gateway call of an org resolves against, kept per process: a change to a
+# provider (its key included), an alias or an override drops it at once in this process;
+# other processes see it within the TTL.
+ORG_MODELS_TTL_S = 5.0
+_org_models: OrgCache[OrgModels] = OrgCache(
+    Provider, ModelAlias, OverrideRow, ttl_s=ORG_MODELS_TTL_S
+)
+
+
+async def org_models(session: AsyncSession, scope: TenantScope, cipher: Cipher) -> OrgModels:
+    """:func:`load_org_models`, answered from this process's cache while it is fresh.
+
+    The value is shared: callers must not change it.
+    """
+    return await _org_models.get(scope.org_id, lambda: load_org_models(session, scope, cipher))
 
 
 async def list_models(

@@ -28,26 +28,35 @@ async def get_value(
     return (await session.execute(stmt.execution_options(**_BYPASS))).scalar_one_or_none()
 
 
-async def put_value(
-    session: AsyncSession, org_id: uuid.UUID, key: str, value: str, expires_at: dt.datetime
+async def put_values(
+    session: AsyncSession, rows: list[tuple[uuid.UUID, str, str, dt.datetime]]
 ) -> None:
+    """Upsert each ``(org_id, key, value, expires_at)``; the last of a repeated key wins."""
     now = utcnow()
-    values = {
-        "id": uuid.uuid4(),
-        "org_id": org_id,
-        "key": key,
-        "value": value,
-        "expires_at": expires_at,
-        "created_at": now,
-        "updated_at": now,
-    }
+    latest = {(org_id, key): (value, expires) for org_id, key, value, expires in rows}
+    values = [
+        {
+            "id": uuid.uuid4(),
+            "org_id": org_id,
+            "key": key,
+            "value": value,
+            "expires_at": expires,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for (org_id, key), (value, expires) in latest.items()
+    ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(LLMCacheEntry).values(**values)
+    stmt = insert(LLMCacheEntry)
     stmt = stmt.on_conflict_do_update(
         index_elements=["org_id", "key"],
-        set_={"value": value, "expires_at": expires_at, "updated_at": now},
+        set_={
+            "value": stmt.excluded.value,
+            "expires_at": stmt.excluded.expires_at,
+            "updated_at": stmt.excluded.updated_at,
+        },
     )
-    await session.execute(stmt.execution_options(**_BYPASS))
+    await session.execute(stmt.execution_options(**_BYPASS), values)
 
 
 async def purge_expired(session: AsyncSession, now: dt.datetime) -> None:

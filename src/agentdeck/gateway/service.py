@@ -2,6 +2,11 @@
 
 It joins the gateway core (`agentdeck.llm`) with the org's providers, aliases and catalog
 overrides, and with the platform's ports: usage rows, budgets and the response cache.
+
+A call through it does no database work in the steady state: the org's models come from
+the catalog's per-process cache, budgets are checked against the usage ledger's counters,
+usage rows are written in batches after the call, and the response cache answers from
+memory first and is written behind.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentdeck.api import Runtime
 from agentdeck.budget.service import DbBudgetGuard
-from agentdeck.catalog.service import OrgModels, load_org_models
+from agentdeck.catalog.service import OrgModels, org_models
 from agentdeck.gateway import repository
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.kit.tenancy import TenantScope
@@ -27,8 +32,9 @@ from agentdeck.llm import (
     RedisResponseCache,
     ResponseCache,
 )
+from agentdeck.llm.cache import TieredCache
 from agentdeck.llm.types import StreamEvent
-from agentdeck.usage.service import DbUsageSink
+from agentdeck.usage.service import UsageLedger
 
 log = structlog.get_logger(__name__)
 
@@ -55,35 +61,57 @@ class DbResponseCache:
             return await repository.get_value(session, parts[0], parts[1], utcnow())
 
     async def set(self, key: str, value: str, ttl: int) -> None:
-        parts = self._split(key)
-        if parts is None:
+        await self.set_many([(key, value, ttl)])
+
+    async def set_many(self, entries: list[tuple[str, str, int]]) -> None:
+        """Store each ``(key, value, ttl)`` in one transaction; never raises (a failed
+        write is logged as ``llm.cache_write_failed``)."""
+        now = utcnow()
+        rows = []
+        for key, value, ttl in entries:
+            parts = self._split(key)
+            if parts is not None:
+                rows.append((parts[0], parts[1], value, now + dt.timedelta(seconds=ttl)))
+        if not rows:
             return
         try:
             async with transaction(self._sessionmaker) as session:
-                expires = utcnow() + dt.timedelta(seconds=ttl)
-                await repository.put_value(session, parts[0], parts[1], value, expires)
+                await repository.put_values(session, rows)
         except Exception:
-            log.exception("llm.cache_write_failed")
+            log.exception("llm.cache_write_failed", entries=len(rows))
 
 
 def get_gateway(runtime: Runtime) -> Gateway:
     """The process's gateway (one HTTP pool), writing usage rows and checking budgets."""
     if runtime.gateway is None:
         settings = runtime.settings.llm
-        cache: ResponseCache = (
+        shared: ResponseCache = (
             RedisResponseCache.from_url(settings.redis_url)
             if settings.redis_url
             else DbResponseCache(runtime.sessionmaker)
         )
+        ledger = UsageLedger(runtime.sessionmaker)
         runtime.gateway = Gateway(
-            usage_sink=DbUsageSink(runtime.sessionmaker),
-            budget=DbBudgetGuard(runtime.sessionmaker),
-            cache=cache,
+            usage_sink=ledger,
+            budget=DbBudgetGuard(runtime.sessionmaker, spend=ledger),
+            cache=TieredCache(shared),
             model_factory=runtime.llm_model_factory,
             http_client=runtime.http(),
             cache_ttl_s=settings.cache_ttl_s,
         )
     return runtime.gateway
+
+
+async def flush_usage(runtime: Runtime) -> None:
+    """Write the usage rows this process's gateway still holds, so a read sees them."""
+    if runtime.gateway is not None:
+        await runtime.gateway.flush()
+
+
+async def close_gateway(runtime: Runtime) -> None:
+    """At shutdown: write what the gateway still holds (usage rows, cache entries)."""
+    if runtime.gateway is not None:
+        await runtime.gateway.aclose()
 
 
 def call_context(
@@ -141,6 +169,7 @@ class OrgLLM:
 async def org_llm(
     runtime: Runtime, session: AsyncSession, ctx: CallContext, scope: TenantScope
 ) -> OrgLLM:
-    """The gateway for the scope's org. Loads providers (keys decrypted), aliases, overrides."""
-    models = await load_org_models(session, scope, runtime.cipher)
+    """The gateway for the scope's org: its providers (keys decrypted), aliases and
+    overrides, from the catalog's per-process cache."""
+    models = await org_models(session, scope, runtime.cipher)
     return OrgLLM(get_gateway(runtime), models, ctx)

@@ -20,6 +20,7 @@ from pydantic_ai.models import Model
 from agentdeck.kit import netguard
 from agentdeck.llm._calls import Caller
 from agentdeck.llm._streaming import stream_chat
+from agentdeck.llm.cache import TieredCache
 from agentdeck.llm.catalog import Catalog
 from agentdeck.llm.errors import LLMError, ProviderUnavailableError, UnknownModelError
 from agentdeck.llm.ports import BudgetGuard, ResponseCache, UsageSink
@@ -90,8 +91,16 @@ class Gateway:
     def _default_factory(self, provider: ProviderConfig, model: str) -> Model:
         return build_model(provider, model, self._http)
 
+    async def flush(self) -> None:
+        """Store the usage records a buffering sink still holds (before usage is read)."""
+        await self._usage.flush()
+
     async def aclose(self) -> None:
-        """Close the HTTP client if the gateway created it."""
+        """Store what the usage sink and the cache still hold, then close the HTTP client
+        if the gateway created it. Called once, at shutdown."""
+        await self._usage.aclose()
+        if isinstance(self._cache, TieredCache):
+            await self._cache.aclose()
         if self._own_client:
             await self._http.aclose()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import structlog
 
@@ -16,12 +16,37 @@ log = structlog.get_logger("agentdeck.llm")
 CallKind = Literal["chat", "stream", "embed"]
 
 
+@runtime_checkable
+class BufferedUsageSink(Protocol):
+    """A sink that writes after the call (e.g. in batches): it can be flushed and closed."""
+
+    async def record(self, record: UsageRecord) -> None: ...
+
+    async def flush(self) -> None:
+        """Store every record received so far."""
+        ...
+
+    async def aclose(self) -> None:
+        """Store what is left and stop."""
+        ...
+
+
 class UsageRecorder:
     """Turns call outcomes into `UsageRecord`s for the sink and one `llm.call` log line."""
 
     def __init__(self, sink: UsageSink, clock: Callable[[], float]) -> None:
         self._sink = sink
         self._clock = clock
+
+    async def flush(self) -> None:
+        """Store what a buffering sink still holds (nothing to do for other sinks)."""
+        if isinstance(self._sink, BufferedUsageSink):
+            await self._sink.flush()
+
+    async def aclose(self) -> None:
+        """Flush and stop a buffering sink."""
+        if isinstance(self._sink, BufferedUsageSink):
+            await self._sink.aclose()
 
     async def success(
         self, ctx: CallContext, kind: CallKind, result: ChatResult, started: float

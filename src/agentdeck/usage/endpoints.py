@@ -5,15 +5,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Depends, Query
 
-from agentdeck.api import SessionDep, new_router
+from agentdeck.api import RuntimeDep, SessionDep, new_router
 from agentdeck.auth.principal import Reader
+from agentdeck.gateway.service import flush_usage
 from agentdeck.kit.pagination import MAX_LIMIT
 from agentdeck.usage import service
 from agentdeck.usage.schemas import GroupBy, UsageRecordOut, UsageRecordPage, UsageSummary
 
-router = new_router("/usage", tags=["usage"])
+
+async def _written(runtime: RuntimeDep) -> None:
+    # The gateway writes usage rows after its calls, in batches: this process's are
+    # written before they are read (another process's within its flush interval).
+    await flush_usage(runtime)
+
+
+router = new_router("/usage", tags=["usage"], dependencies=[Depends(_written)])
 
 _FROM = Query(
     alias="from",

@@ -106,6 +106,12 @@ async def insert_record(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(stmt.execution_options(**{UNSCOPED_REASON: "usage sink"}))
 
 
+async def insert_records(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert usage rows in one statement (executemany); for the batched sink."""
+    stmt = insert(UsageRecord).execution_options(**{UNSCOPED_REASON: "usage sink"})
+    await session.execute(stmt, rows)
+
+
 async def spent_usd(
     session: AsyncSession,
     org_id: uuid.UUID,

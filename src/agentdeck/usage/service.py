@@ -5,9 +5,12 @@ Org owners and admins see the whole organisation's usage; members see their own 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -124,6 +127,152 @@ class DbUsageSink:
                 model=record.model,
                 status=record.status,
             )
+
+
+_BATCH_ROWS = 500
+
+
+@dataclass
+class _Spend:
+    base: float  # the database's sum for the key when it was read
+    local: float  # this process's calls of the key since then (not in ``base``)
+    read_at: float  # monotonic seconds
+
+
+def _cost_keys(row: dict[str, Any]) -> list[tuple[uuid.UUID, uuid.UUID | None, str]]:
+    period = period_of(row["created_at"])
+    keys: list[tuple[uuid.UUID, uuid.UUID | None, str]] = [(row["org_id"], None, period)]
+    if row["space_id"] is not None:
+        keys.append((row["org_id"], row["space_id"], period))
+    return keys
+
+
+class UsageLedger:
+    """The gateway's usage sink and spend meter for one process.
+
+    :meth:`record` only queues the row: no I/O on the caller's path. A background task
+    writes what is queued ``flush_after_s`` after the first queued row, in one transaction
+    per batch (a batch the database refuses is written row by row, and a row it still
+    refuses is logged as ``usage.write_failed`` and dropped, as :class:`DbUsageSink`
+    does). :meth:`flush` writes everything queued now (reads of usage call it first);
+    :meth:`aclose` flushes and stops, at shutdown. Rows still queued when the process is
+    killed without a shutdown are lost: at most ``flush_after_s`` of calls.
+
+    :meth:`spent` answers a month's spend of an org or a space from memory: the database's
+    sum, read again after ``refresh_s``, plus this process's calls since it was read.
+    Other processes' calls count from the next read, so with several processes a budget
+    can be passed by what the others spent in the last ``refresh_s``.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        flush_after_s: float = 0.05,
+        refresh_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._clock = clock
+        self._flush_after_s = flush_after_s
+        self._refresh_s = refresh_s
+        self._monotonic = monotonic
+        self._queue: list[dict[str, Any]] = []
+        self._spend: dict[tuple[uuid.UUID, uuid.UUID | None, str], _Spend] = {}
+        self._lock = asyncio.Lock()  # one writer at a time; a spend read waits for it
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def record(self, record: UsageRecord) -> None:
+        """Queue ``record``'s row and count its cost. Never raises; waits only once
+        :meth:`aclose` was called (the row is then written at once)."""
+        org_id = _uuid(record.org_id)
+        if org_id is None:
+            log.warning("usage.unattributed", provider=record.provider, model=record.model)
+            return
+        row = row_values(record, org_id, self._clock())
+        self._queue.append(row)
+        if row["cost_usd"]:
+            for key in _cost_keys(row):
+                spend = self._spend.get(key)
+                if spend is not None:
+                    spend.local += row["cost_usd"]
+        if self._closed:  # after shutdown began, nothing waits for a timer
+            await self.flush()
+        elif self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._write_soon())
+
+    async def _write_soon(self) -> None:
+        try:
+            await asyncio.sleep(self._flush_after_s)
+            await self.flush()
+        finally:
+            self._task = None
+        if self._queue and not self._closed:  # queued while the batch was written
+            self._task = asyncio.get_running_loop().create_task(self._write_soon())
+
+    async def flush(self) -> None:
+        """Write every queued row (what the database refuses is logged and dropped)."""
+        async with self._lock:
+            await self._write_queued()
+
+    async def aclose(self) -> None:
+        """Write what is queued and stop the background task."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self.flush()
+
+    async def _write_queued(self) -> None:
+        while self._queue:
+            batch = self._queue[:_BATCH_ROWS]
+            del self._queue[:_BATCH_ROWS]
+            try:
+                await self._insert(batch)
+            except asyncio.CancelledError:
+                self._queue[:0] = batch
+                raise
+            except Exception:
+                for row in batch:  # keep the good rows of a batch with a bad one
+                    try:
+                        await self._insert([row])
+                    except Exception:
+                        log.exception(
+                            "usage.write_failed", org_id=str(row["org_id"]),
+                            provider=row["provider"], model=row["model"], status=row["status"],
+                        )  # fmt: skip
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        async with transaction(self._sessionmaker) as session:
+            await repository.insert_records(session, rows)
+
+    async def spent(self, org_id: uuid.UUID, space_id: uuid.UUID | None, now: dt.datetime) -> float:
+        """What the org (or one space of it) spent in ``now``'s UTC month, this process's
+        queued calls included. Storage errors propagate."""
+        key = (org_id, space_id, period_of(now))
+        spend = self._spend.get(key)
+        if spend is not None and self._monotonic() - spend.read_at < self._refresh_s:
+            return spend.base + spend.local
+        async with self._lock:
+            spend = self._spend.get(key)
+            if spend is not None and self._monotonic() - spend.read_at < self._refresh_s:
+                return spend.base + spend.local
+            await self._write_queued()
+            since, until = month_bounds(now)
+            read_at = self._monotonic()
+            async with self._sessionmaker() as session:
+                base = await repository.spent_usd(
+                    session, org_id, since=since, until=until, space_id=space_id
+                )
+            # Rows queued while the sum was read are not in it (writes wait for the lock).
+            local = float(sum(r["cost_usd"] for r in self._queue if key in _cost_keys(r)))
+            if len(self._spend) >= 10_000:
+                self._spend.clear()
+            self._spend[key] = _Spend(base, local, read_at)
+            return base + local
 
 
 def _own_user(scope: TenantScope) -> uuid.UUID | None:
