@@ -1,27 +1,22 @@
 """The offline model's engine, with a fake loader: one load, under the heavy-import lock,
-retried after a failure; and the generation defaults (end of turn, repetition penalty,
-default length). The real model runs in `test_local_chat_api.py` (marked local_model)."""
+retried after a failure; and the default length. The decoder's own behaviour (end of turn,
+repetition penalty) is in `test_llama_decoder.py`; the real model runs in
+`test_local_chat_api.py` and `test_model_host.py` (marked local_model)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 import pytest
 from pydantic_ai.messages import ModelRequest, UserPromptPart
 from pydantic_ai.models import ModelRequestParameters
 
 from agentdeck.kit.imports import heavy_lock
-from agentdeck.llm.local import (
-    DEFAULT_MAX_NEW_TOKENS,
-    REPETITION_PENALTY,
-    LoadedModel,
-    LocalEngine,
-    LocalModel,
-    generation_kwargs,
-)
+from agentdeck.llm.local import DEFAULT_MAX_NEW_TOKENS, LocalModel
+from agentdeck.modelhost.smollm2 import LoadedModel, LocalEngine
 from agentdeck.rag.embeddings import LocalMiniLM
 
 
@@ -52,7 +47,7 @@ class CountingLoader:
         self.under_lock.append(_held_elsewhere())
         if self.calls <= self.failures:
             raise KeyError("accelerate")  # what a concurrent transformers import raised
-        return LoadedModel(model=object(), tokenizer=object(), stop_ids=[2, 0, 1])
+        return cast(LoadedModel, object())  # the engine keeps it; nothing here generates
 
 
 async def test_concurrent_first_loads_load_once_under_the_heavy_lock() -> None:
@@ -96,23 +91,14 @@ async def test_the_embedder_and_the_chat_model_load_under_one_lock() -> None:
     assert loader.under_lock == [True] and embedder.under_lock == [True]
 
 
-def test_generation_stops_at_the_end_of_turn_and_penalises_repetition() -> None:
-    kwargs = generation_kwargs(64, None, [2, 0, 1])
-    assert kwargs["eos_token_id"] == [2, 0, 1] and kwargs["pad_token_id"] == 2
-    assert kwargs["repetition_penalty"] == REPETITION_PENALTY > 1.0
-    assert kwargs["do_sample"] is False and kwargs["max_new_tokens"] == 64
-    sampled = generation_kwargs(64, 0.7, [2])
-    assert sampled["do_sample"] is True and sampled["temperature"] == 0.7
-
-
 class _FakeEngine(LocalEngine):
     def __init__(self) -> None:
         super().__init__()
         self.max_tokens: list[int] = []
 
-    async def generate(  # type: ignore[override]
+    async def generate(
         self, chat: list[dict[str, str]], max_new_tokens: int, temperature: float | None
-    ) -> AsyncIterator[tuple[str, int, int]]:
+    ) -> AsyncGenerator[tuple[str, int, int]]:
         self.max_tokens.append(max_new_tokens)
         yield "Bonjour !", 3, 2
         yield "", 3, 2
