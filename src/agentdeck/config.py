@@ -105,6 +105,27 @@ class LLMSettings(BaseModel):
     )
 
 
+class ModelsSettings(BaseModel):
+    """Where the offline models (the local chat model, the local embedders) run."""
+
+    host: Literal["process", "inline"] = Field(
+        default="process",
+        description=(
+            "`process`: `agentdeck serve` and `agentdeck worker` run them in one child process "
+            "of their own, started and stopped with them; `inline`: in the serving process."
+        ),
+    )
+    wait_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a call waits for each answer of the model host (while the "
+        "model loads, or behind other generations) before it fails.",
+    )
+    max_queued: int = Field(
+        default=64, ge=0, description="Calls per model waiting in the host beyond which it is busy."
+    )
+
+
 class McpSettings(BaseModel):
     """agentdeck as an MCP server at /mcp."""
 
@@ -188,6 +209,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     agents: AgentSettings = Field(default_factory=AgentSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)

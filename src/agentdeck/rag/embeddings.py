@@ -6,6 +6,10 @@
 - `Model2VecStatic`: a static model2vec model distilled from the same MiniLM (256 dims,
   ~100x faster); distilled on first use if its directory is empty.
 - `HashingEmbedder`: deterministic feature hashing, for tests and bulk benchmark vectors.
+
+Where the two local models run: here, in a worker thread, unless a `LocalEmbeddingHost` is
+installed with `use_host` (the served app installs the model host, `agentdeck.modelhost`,
+whose child process makes the same model from its `LocalSpec` and embeds there).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import itertools
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -45,6 +50,42 @@ class Embedder(Protocol):
 class EmbedderUnavailable(EmbeddingError):
     """The model could not be loaded this time (a clash while importing its libraries, a
     full disk, ...); it is not remembered, and a later call may well succeed."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSpec:
+    """What makes a local embedding model: enough for another process to make the same one."""
+
+    kind: Literal["minilm", "static"]
+    model_dir: str | None
+    dim: int
+    batch_size: int = 32
+
+    def build(self) -> LocalMiniLM | Model2VecStatic:
+        """The in-process model of this spec (nothing loads until its first `embed`)."""
+        directory = Path(self.model_dir) if self.model_dir else None
+        if self.kind == "minilm":
+            return LocalMiniLM(directory, batch_size=self.batch_size)
+        return Model2VecStatic(directory, dim=self.dim)
+
+
+class LocalEmbeddingHost(Protocol):
+    """Runs local embedding models elsewhere (the model host's child process)."""
+
+    async def embed(self, spec: LocalSpec, texts: Sequence[str]) -> list[list[float]]:
+        """Embed ``texts`` with the model of ``spec``; raises `EmbeddingError` (and
+        `EmbedderUnavailable` when it may work next time)."""
+        ...
+
+
+_HOST: list[LocalEmbeddingHost | None] = [None]
+
+
+def use_host(host: LocalEmbeddingHost | None) -> LocalEmbeddingHost | None:
+    """Run every local model of this process in ``host`` from now on (None: here again);
+    returns the host it replaces."""
+    previous, _HOST[0] = _HOST[0], host
+    return previous
 
 
 def _normalised(matrix: Any) -> list[list[float]]:
@@ -106,10 +147,18 @@ class LocalMiniLM(_LazyModel):
             raise EmbeddingError("Install sentence-transformers for local embeddings.") from exc
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
+    @property
+    def spec(self) -> LocalSpec:
+        """This model, as another process makes it."""
+        directory = str(self.model_dir) if self.model_dir else None
+        return LocalSpec("minilm", directory, self.dim, self.batch_size)
+
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """See `Embedder.embed`. Long texts are truncated at the model's 256 tokens."""
         if not texts:
             return []
+        if (host := _HOST[0]) is not None:
+            return await host.embed(self.spec, texts)
         model = await self.get()
 
         def encode() -> list[list[float]]:
@@ -146,10 +195,17 @@ class Model2VecStatic(_LazyModel):
             raise EmbeddingError(f"{self.model_dir} holds a {model.dim}-dim model, not {self.dim}.")
         return model
 
+    @property
+    def spec(self) -> LocalSpec:
+        """This model, as another process makes it."""
+        return LocalSpec("static", str(self.model_dir), self.dim)
+
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """See `Embedder.embed`."""
         if not texts:
             return []
+        if (host := _HOST[0]) is not None:
+            return await host.embed(self.spec, texts)
         model = await self.get()
         return await asyncio.to_thread(lambda: _normalised(model.encode(list(texts))))
 
