@@ -142,3 +142,52 @@ async def test_purge_job_deletes_expired_entries(runtime_app: Runtime) -> None:
             .execution_options(tenant_bypass="test")
         )
     assert rows.all() == []
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_db_cache_misses_without_a_query_and_finds_other_processes_entries(
+    runtime_app: Runtime,
+) -> None:
+    from sqlalchemy import event
+
+    value_reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT llm_cache.value"):
+            value_reads.append(statement)
+
+    org = await _org_id(runtime_app)
+    ours, theirs = Ticks(), Ticks()
+    here = DbResponseCache(runtime_app.sessionmaker, monotonic=ours)
+    there = DbResponseCache(runtime_app.sessionmaker, monotonic=theirs)  # another process
+    first, second = f"{org}:first-{uuid.uuid4().hex[:8]}", f"{org}:second-{uuid.uuid4().hex[:8]}"
+    engine = runtime_app.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await there.set(first, "1", ttl=60)
+        assert await here.get(first) == "1", "found by the first read of the index"
+        assert len(value_reads) == 1
+        assert await here.get(f"{org}:never-written") is None
+        await there.set(second, "2", ttl=60)
+        assert await there.get(second) == "2", "a process knows its own writes at once"
+        assert await here.get(second) is None and len(value_reads) == 2, "a miss: no query"
+        ours.now += 2.0  # the index is refreshed: the other process's entry is found
+        assert await here.get(second) == "2" and len(value_reads) == 3
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_db_cache_gives_up_the_index_beyond_max_keys(runtime_app: Runtime) -> None:
+    org = await _org_id(runtime_app)
+    cache = DbResponseCache(runtime_app.sessionmaker, max_keys=1)
+    keys = [f"{org}:many-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    await cache.set_many([(key, key[-8:], 60) for key in keys])
+    other = DbResponseCache(runtime_app.sessionmaker, max_keys=1)
+    assert [await other.get(key) for key in keys] == [key[-8:] for key in keys]

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.kit.db import utcnow
+from agentdeck.kit.ids import uuid7
 from agentdeck.kit.tenancy import UNSCOPED_REASON
 from agentdeck.models import LLMCacheEntry
 
@@ -28,15 +29,36 @@ async def get_value(
     return (await session.execute(stmt.execution_options(**_BYPASS))).scalar_one_or_none()
 
 
+def written_since(at: dt.datetime) -> uuid.UUID:
+    """The smallest entry id written at or after ``at`` (ids are UUIDv7, made at each
+    write, so they sort by the time of the write)."""
+    return uuid.UUID(int=(int(at.timestamp() * 1000) & ((1 << 48) - 1)) << 80)
+
+
+async def live_keys(
+    session: AsyncSession, now: dt.datetime, *, since: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, str, dt.datetime]]:
+    """``(org_id, key, expires_at)`` of the live entries of every org (the index of the
+    cache's keys), those written after the id ``since`` when given; at most ``limit``."""
+    stmt = select(LLMCacheEntry.org_id, LLMCacheEntry.key, LLMCacheEntry.expires_at).where(
+        LLMCacheEntry.expires_at > now
+    )
+    if since is not None:
+        stmt = stmt.where(LLMCacheEntry.id > since)
+    rows = await session.execute(stmt.limit(limit).execution_options(**_BYPASS))
+    return [(org_id, key, expires) for org_id, key, expires in rows.all()]
+
+
 async def put_values(
     session: AsyncSession, rows: list[tuple[uuid.UUID, str, str, dt.datetime]]
 ) -> None:
-    """Upsert each ``(org_id, key, value, expires_at)``; the last of a repeated key wins."""
+    """Upsert each ``(org_id, key, value, expires_at)``; the last of a repeated key wins.
+    Each write gives the entry a new id (UUIDv7), so :func:`live_keys` finds it."""
     now = utcnow()
     latest = {(org_id, key): (value, expires) for org_id, key, value, expires in rows}
     values = [
         {
-            "id": uuid.uuid4(),
+            "id": uuid7(),
             "org_id": org_id,
             "key": key,
             "value": value,
@@ -51,6 +73,7 @@ async def put_values(
     stmt = stmt.on_conflict_do_update(
         index_elements=["org_id", "key"],
         set_={
+            "id": stmt.excluded.id,
             "value": stmt.excluded.value,
             "expires_at": stmt.excluded.expires_at,
             "updated_at": stmt.excluded.updated_at,

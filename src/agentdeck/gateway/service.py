@@ -12,8 +12,10 @@ memory first and is written behind.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,13 +39,39 @@ from agentdeck.llm.types import StreamEvent
 from agentdeck.usage.service import UsageLedger
 
 log = structlog.get_logger(__name__)
+# Index reads overlap by this much: for writes committed a while after their id was made,
+# and for clocks of other processes a little behind.
+_INDEX_OVERLAP = dt.timedelta(seconds=10)
 
 
 class DbResponseCache:
-    """A :class:`~agentdeck.llm.ResponseCache` in the database; keys are ``<org>:<sha256>``."""
+    """A :class:`~agentdeck.llm.ResponseCache` in the database; keys are ``<org>:<sha256>``.
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    A miss costs no query: the cache keeps the keys of the table's live entries in memory
+    and reads a value only for a key it knows. Every ``index_refresh_s`` it adds the keys
+    written since, by any process (a range of the entries' time-ordered ids), and every
+    ``index_reload_s`` it reads the whole index again (dropping what expired), so an entry
+    another process wrote is found within ``index_refresh_s``. Beyond ``max_keys`` live
+    keys the index is given up and every lookup reads the table.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        index_refresh_s: float = 2.0,
+        index_reload_s: float = 60.0,
+        max_keys: int = 50_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._refresh_s = index_refresh_s
+        self._reload_s = index_reload_s
+        self._max_keys = max_keys
+        self._monotonic = monotonic
+        self._keys: dict[str, dt.datetime] | None = {}  # None: given up
+        self._read_at: dt.datetime | None = None  # when the index was last read
+        self._refreshed = self._reloaded = -math.inf
 
     @staticmethod
     def _split(key: str) -> tuple[uuid.UUID, str] | None:
@@ -57,8 +85,44 @@ class DbResponseCache:
         parts = self._split(key)
         if parts is None:
             return None
+        now = utcnow()
+        if not await self._may_hold(key, now):
+            return None
         async with self._sessionmaker() as session:
-            return await repository.get_value(session, parts[0], parts[1], utcnow())
+            return await repository.get_value(session, parts[0], parts[1], now)
+
+    async def _may_hold(self, key: str, now: dt.datetime) -> bool:
+        tick = self._monotonic()
+        if self._keys is not None and tick - self._refreshed >= self._refresh_s:
+            self._refreshed = tick  # before the query: concurrent lookups use the old index
+            whole = tick - self._reloaded >= self._reload_s
+            if whole:
+                self._reloaded = tick
+            await self._read_index(now, whole=whole)
+        if self._keys is None:
+            return True
+        expires = self._keys.get(key)
+        return expires is not None and expires > now
+
+    async def _read_index(self, now: dt.datetime, *, whole: bool) -> None:
+        since = None
+        if not whole and self._read_at is not None:
+            since = repository.written_since(self._read_at - _INDEX_OVERLAP)
+        try:
+            async with self._sessionmaker() as session:
+                rows = await repository.live_keys(
+                    session, now, since=since, limit=self._max_keys + 1
+                )
+        except Exception:
+            log.exception("llm.cache_index_failed")  # the old index stays; retried later
+            return
+        keys = {} if since is None or self._keys is None else self._keys
+        keys.update({f"{org_id}:{digest}": expires for org_id, digest, expires in rows})
+        if len(keys) > self._max_keys:
+            log.warning("llm.cache_index_given_up", max_keys=self._max_keys)
+            self._keys = None
+            return
+        self._keys, self._read_at = keys, now
 
     async def set(self, key: str, value: str, ttl: int) -> None:
         await self.set_many([(key, value, ttl)])
@@ -79,6 +143,9 @@ class DbResponseCache:
                 await repository.put_values(session, rows)
         except Exception:
             log.exception("llm.cache_write_failed", entries=len(rows))
+            return
+        if self._keys is not None:
+            self._keys.update({f"{org}:{digest}": expires for org, digest, _, expires in rows})
 
 
 def get_gateway(runtime: Runtime) -> Gateway:
