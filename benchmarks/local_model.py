@@ -1,17 +1,23 @@
 """The offline model through the public surface, as a person meets it after `make serve`.
 
-    .venv/bin/python benchmarks/local_model.py [--documents N]
+    .venv/bin/python benchmarks/local_model.py [--documents N] [--host process|inline]
 
 Starts `agentdeck serve` on a free loopback port with a new data directory, waits for
 /healthz, signs up, makes an API key, then times `POST /api/v1/llm/chat` with "Say hello in
 French": cold (the first request right after /healthz answers, while the model may still be
-warming up), then warm, as JSON and as a stream (time to the first `delta` event). With
-``--documents N`` it also uploads N documents within a second to a knowledge base on the
-local embedding model and waits for each to reach ``ready`` (issue 11 item 15).
+warming up), then warm, as JSON and as a stream (time to the first `delta` event, and how
+long after the server's start that was). With ``--documents N`` it also uploads N documents
+within a second to a knowledge base on the local embedding model and waits for each to reach
+``ready`` (issue 11 item 15).
 
-The converted model lives in the user cache (`agentdeck.llm.local.cache_dir`); delete it to
-measure the very first start on a machine. Every request goes to 127.0.0.1 only, and every
-wait is bounded.
+``--host`` is ``AGENTDECK_MODELS__HOST``: ``process`` (the default) runs the models in the
+server's model host, a child process started first thing, so the model loads while the
+server starts; ``inline`` loads them in the serving process (as before the host). The server's
+and the host's resident memory are printed after the warm request.
+
+The converted model lives in the user cache (`agentdeck.modelhost.smollm2.cache_dir`); delete
+it to measure the very first start on a machine. Every request goes to 127.0.0.1 only, and
+every wait is bounded.
 """
 
 from __future__ import annotations
@@ -133,14 +139,42 @@ async def _documents(client: httpx.AsyncClient, headers: dict[str, str], count: 
     print(f"documents after {elapsed:.1f} s: {sorted(statuses.values())}")
 
 
-async def _served(job: str, documents: int) -> None:
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _memory(server: int) -> str:
+    """Resident memory of the server and of its model host (its `modelhost.child`)."""
+    parts = [f"server {_rss_mib(server):.0f} MiB"]
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != server:
+                continue
+            if b"agentdeck.modelhost.child" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                parts.append(f"model host {_rss_mib(int(entry)):.0f} MiB")
+        except (OSError, ValueError):
+            continue
+    return ", ".join(parts)
+
+
+async def _served(job: str, documents: int, host: str) -> None:
     """One fresh `agentdeck serve`: the first request right after /healthz, then a warm one."""
     port = _free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="agentdeck-bench-"))
-    env = {**os.environ, "AGENTDECK_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "AGENTDECK_DATA_DIR": str(data_dir),
+        "HF_HUB_OFFLINE": "1",
+        "AGENTDECK_MODELS__HOST": host,
+    }
     log = (data_dir / "serve.log").open("wb")
     agentdeck = Path(sys.executable).with_name("agentdeck")
     command = [str(agentdeck), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    launched = time.perf_counter()
     server = await asyncio.create_subprocess_exec(
         *command, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
     )
@@ -159,8 +193,13 @@ async def _served(job: str, documents: int) -> None:
                     tokens, text = body["usage"]["output_tokens"], body["message"]
                     print(f"[chat] {when}: answer {seconds:.2f} s, {tokens} tokens: {text!r}")
                 elif job == "stream":
+                    sent = time.perf_counter() - launched
                     first, total, text = await _stream(client, headers)
-                    print(f"[stream] {when}: first token {first:.2f} s, answer {total:.2f} s")
+                    print(
+                        f"[stream] {when}: first token {first:.2f} s "
+                        f"({sent + first:.1f} s after the server started), answer {total:.2f} s"
+                    )
+            print(f"[{job}] memory: {_memory(server.pid)}")
     finally:
         server.terminate()
         try:
@@ -171,16 +210,19 @@ async def _served(job: str, documents: int) -> None:
         log.close()
 
 
-async def main(documents: int) -> None:
+async def main(documents: int, host: str) -> None:
     """A server for the JSON answer, one for the stream (each first request is cold), and
     with ``documents`` one for the uploads."""
-    await _served("chat", 0)
-    await _served("stream", 0)
+    print(f"models in: {host}")
+    await _served("chat", 0, host)
+    await _served("stream", 0, host)
     if documents:
-        await _served("documents", documents)
+        await _served("documents", documents, host)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=0, help="also upload N documents")
-    asyncio.run(main(parser.parse_args().documents))
+    parser.add_argument("--host", choices=("process", "inline"), default="process")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.documents, arguments.host))
