@@ -1,4 +1,6 @@
-"""Usage rules: the database sink for the gateway, and who may read which sums.
+"""Usage rules: the gateway's sinks (the batched :class:`UsageLedger`, which also meters
+the month's spend for budgets, and :class:`DbUsageSink`, a row per call at once), and who
+may read which sums.
 
 Org owners and admins see the whole organisation's usage; members see their own calls.
 """
