@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -235,6 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--json-logs", action="store_true")
     args = parser.parse_args(argv)
+    # Ctrl-C in a terminal reaches the whole process group: the server shuts down in order
+    # and then closes our socket, which is what ends this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from agentdeck.logging import configure_logging
 
     configure_logging(json_logs=args.json_logs, level=args.log_level)
