@@ -25,6 +25,7 @@ from agentdeck.apikey.endpoints import router as apikey_router
 from agentdeck.assistant.endpoints import router as assistant_router
 from agentdeck.audit.endpoints import router as audit_router
 from agentdeck.auth import tasks as auth_tasks
+from agentdeck.auth import principal_cache
 from agentdeck.auth.endpoints import me_router
 from agentdeck.auth.endpoints import router as auth_router
 from agentdeck.budget.endpoints import router as budget_router
@@ -182,6 +183,7 @@ async def warm_local_model(settings: Settings) -> None:
 def build_runtime(settings: Settings) -> Runtime:
     """Open the database and load (or create) the secrets. Refuses weak production secrets."""
     jwt_secret, master_key, older = resolve_secrets(settings)
+    principal_cache.install()  # a change to keys, members or spaces empties it on commit
     engine = create_engine(
         settings.resolved_db_url,
         echo=settings.db.echo,

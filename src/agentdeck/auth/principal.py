@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 
 from agentdeck.api import RuntimeDep, SessionDep
 from agentdeck.audit.service import Actor
+from agentdeck.auth.principal_cache import principal_cache
 from agentdeck.auth.repository import AuthRepository
 from agentdeck.auth.revocations import session_revocations
 from agentdeck.auth.tokens import InvalidToken, decode_access_token, looks_like_api_key
@@ -50,6 +51,11 @@ class Principal:
     user_id: uuid.UUID
     scope: TenantScope
     space_limited: bool = False
+    expires_at: dt.datetime | None = None
+    """When the API key expires (None: never, or a user)."""
+
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
 
     @property
     def org_id(self) -> uuid.UUID:
@@ -176,8 +182,9 @@ async def _from_api_key(repo: AuthRepository, key: str) -> Principal:
         key_scopes=frozenset(KeyScope(s) for s in api_key.scopes),
     )
     return Principal(
-        kind="api_key", user_id=api_key.created_by, scope=scope, space_limited=space_limited
-    )
+        kind="api_key", user_id=api_key.created_by, scope=scope, space_limited=space_limited,
+        expires_at=api_key.expires_at,
+    )  # fmt: skip
 
 
 async def _session_ended(repo: AuthRepository, session_id: uuid.UUID | None) -> bool:
@@ -208,8 +215,14 @@ async def get_principal(
     token = api_key or (bearer.credentials if bearer else None)
     if not token:
         raise Unauthorized("missing credentials: send a Bearer token or an X-Api-Key header")
+    generation = principal_cache.generation
+    principal: Principal | None
     if looks_like_api_key(token):
-        principal = await _from_api_key(repo, token)
+        key = "key:" + sha256_hex(token)
+        principal = principal_cache.get(key)
+        if principal is None or principal.expired():
+            principal = await _from_api_key(repo, token)
+            principal_cache.put(key, principal, generation)
     else:
         auth = runtime.settings.auth
         try:
@@ -218,11 +231,15 @@ async def get_principal(
             raise Unauthorized("invalid or expired access token") from exc
         if await _session_ended(repo, claims.session_id):
             raise Unauthorized("this sign-in has ended (signed out or revoked); sign in again")
-        user = await repo.user_by_id(claims.user_id)
-        if user is None or not user.is_active:
-            raise Unauthorized("invalid or expired access token")
-        scope = await scope_for_user(repo, claims.org_id, claims.user_id)
-        principal = Principal(kind="user", user_id=claims.user_id, scope=scope)
+        key = f"user:{claims.org_id}:{claims.user_id}"
+        principal = principal_cache.get(key)
+        if principal is None:
+            user = await repo.user_by_id(claims.user_id)
+            if user is None or not user.is_active:
+                raise Unauthorized("invalid or expired access token")
+            scope = await scope_for_user(repo, claims.org_id, claims.user_id)
+            principal = Principal(kind="user", user_id=claims.user_id, scope=scope)
+            principal_cache.put(key, principal, generation)
     structlog.contextvars.bind_contextvars(
         org_id=str(principal.org_id), user_id=str(principal.user_id)
     )

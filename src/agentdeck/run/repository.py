@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.repository import ScopedRepository
@@ -85,6 +86,11 @@ class RunRepository(ScopedRepository[Run]):
 async def scoped_agent(
     session: AsyncSession, scope: TenantScope, agent_id: uuid.UUID
 ) -> Agent | None:
+    """The agent if the scope sees it; one this session already loaded is not read again."""
+    known = session.sync_session.identity_map.get(identity_key(Agent, agent_id))
+    if isinstance(known, Agent):
+        seen = known.org_id == scope.org_id and scope.can_see_space(known.space_id)
+        return known if seen else None
     stmt = select(Agent).where(
         Agent.id == agent_id,
         Agent.org_id == scope.org_id,

@@ -342,7 +342,11 @@ async def list_steps(
     session: AsyncSession, principal: Principal, run_id: uuid.UUID
 ) -> list[RunStep]:
     """Every step attempt of a visible run, in start order. Raises NotFound."""
-    run = await get_run(session, principal, run_id)
+    return await steps_of(session, principal, await get_run(session, principal, run_id))
+
+
+async def steps_of(session: AsyncSession, principal: Principal, run: Run) -> list[RunStep]:
+    """Every step attempt of ``run`` (visible to the principal: checked), in start order."""
     return list(await RunRepository(session, principal.scope).steps(run.id))
 
 
@@ -394,3 +398,15 @@ async def wait_for_run(
     return await reader.wait_for_run(
         _sessionmaker(runtime), run_id, timeout_s=timeout_s, ends_at_shutdown=ends_at_shutdown
     )
+
+
+async def wait_until_stopped(
+    runtime: Runtime | async_sessionmaker[AsyncSession],
+    run_id: uuid.UUID,
+    *,
+    known: str | None = None,
+) -> str:
+    """The run's final status once it stopped, without reading the run at the end
+    (`events.reader.wait_until_stopped`). Ids only: check access first. Raises NotFound,
+    ShuttingDown when this process begins to stop."""
+    return await reader.wait_until_stopped(_sessionmaker(runtime), run_id, known=known)

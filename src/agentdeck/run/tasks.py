@@ -94,8 +94,7 @@ async def _fail_for_good(ctx: JobContext, run_id: uuid.UUID, reason: str) -> Non
                 thread.status, thread.updated_at = THREAD_STATUS["failed"], now
             await release_thread(session, run.thread_id)
     services.broker.publish(StreamItem(str(run_id), "run.failed", data, seq))
-    services.broker.status_changed(str(run_id))
-    services.broker.wake_workers()  # a run waiting for this thread may start now
+    services.broker.status_changed(str(run_id), "failed")
     log.warning("run.failed_for_good", run_id=str(run_id), reason=reason)
 
 
@@ -173,8 +172,8 @@ async def _drive(
     records = await journal.load(str(run_id))
     async with transaction(ctx.sessionmaker) as session:
         await _record_result(session, run, result, records)
-    services.broker.status_changed(str(run_id))
-    services.broker.wake_workers()
+        await ctx.finish(session)  # the job is done in the same commit
+    services.broker.status_changed(str(run_id), result.status)  # queued: `release_thread`
     log.info("run.finished", run_id=str(run_id), status=result.status)
 
 

@@ -94,7 +94,7 @@ async def wait_run(
     run, _ = await _runs.start(session, principal, body, thread)
     run_id = run.id
     await session.commit()
-    return await _runs.wait_values(runtime, session, principal, run_id)
+    return await _runs.wait_values(runtime, session, principal, run_id, known="pending")
 
 
 @router.get("/threads/{thread_id}/runs", response_model=list[RunOut])
@@ -208,4 +208,4 @@ async def wait_stateless_run(
     run, _ = await _runs.start(session, principal, body, None)
     run_id = run.id
     await session.commit()
-    return await _runs.wait_values(runtime, session, principal, run_id)
+    return await _runs.wait_values(runtime, session, principal, run_id, known="pending")

@@ -98,7 +98,7 @@ async def get_on_thread(
 async def values_of(session: AsyncSession, principal: Principal, run: Run) -> dict[str, Any]:
     """The run's state `{inputs, steps, output}` (with `__interrupt__` / `__error__`)."""
     steps: dict[str, Any] = {}
-    for step in await runs.list_steps(session, principal, run.id):
+    for step in await runs.steps_of(session, principal, run):
         if step.item_index == -1 and step.status == "completed":
             steps[step.node_id] = step.output
     values: dict[str, Any] = {"inputs": run.inputs, "steps": steps, "output": run.output}
@@ -114,10 +114,16 @@ async def values_of(session: AsyncSession, principal: Principal, run: Run) -> di
 
 
 async def wait_values(
-    runtime: Runtime, session: AsyncSession, principal: Principal, run_id: uuid.UUID
+    runtime: Runtime,
+    session: AsyncSession,
+    principal: Principal,
+    run_id: uuid.UUID,
+    *,
+    known: str | None = None,
 ) -> dict[str, Any]:
-    """Wait until the run stops (commit first: hold no transaction); its final state."""
-    await runs.wait_for_run(runtime, run_id)
+    """Wait until the run stops (commit first: hold no transaction); its final state, read
+    in one transaction. ``known``: the status the caller just saw (it created the run)."""
+    await runs.wait_until_stopped(runtime, run_id, known=known)
     session.expire_all()  # the worker changed the run and its steps meanwhile
     return await values_of(session, principal, await runs.get_run(session, principal, run_id))
 

@@ -43,12 +43,20 @@ from agentdeck.worker import queue
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JobContext:
     """What a handler gets: the job row and a way to open transactions."""
 
     job: Job
     sessionmaker: async_sessionmaker[AsyncSession]
+    worker_id: str = ""
+    finished: bool = False
+
+    async def finish(self, session: AsyncSession) -> None:
+        """Mark the job done in the handler's own (last) transaction, saving the worker's
+        separate one; if that transaction rolls back, the worker records the outcome."""
+        await queue.finish(session, self.job, self.worker_id, None)
+        self.finished = True
 
 
 JobHandler = Callable[[JobContext], Awaitable[None]]
@@ -196,15 +204,17 @@ class Worker:
 
     async def _execute(self, job: Job) -> None:
         error: str | None = None
+        ctx = JobContext(job=job, sessionmaker=self.sessionmaker, worker_id=self.id)
         try:
-            await self.handlers[job.kind](JobContext(job=job, sessionmaker=self.sessionmaker))
+            await self.handlers[job.kind](ctx)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
             log.exception("worker.job_failed", job_id=str(job.id), kind=job.kind)
-        async with transaction(self.sessionmaker) as session:
-            await queue.finish(session, job, self.id, error)
+        if error is not None or not ctx.finished:  # else the handler's commit finished it
+            async with transaction(self.sessionmaker) as session:
+                await queue.finish(session, job, self.id, error)
         log.info("worker.job_finished", job_id=str(job.id), kind=job.kind, ok=error is None)
 
     async def run_once(self) -> bool:

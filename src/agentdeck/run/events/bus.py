@@ -194,9 +194,9 @@ class Broker:
         for queue in self._subscribers.get(item.run_id, ()):
             queue.put_nowait(item)
 
-    def status_changed(self, run_id: str) -> None:
-        """Tell waiters the run row has a new status."""
-        self.publish(StreamItem(run_id, STATUS_CHANGED, {}))
+    def status_changed(self, run_id: str, status: str | None = None) -> None:
+        """Tell waiters the run row has a new (committed) status, named when known."""
+        self.publish(StreamItem(run_id, STATUS_CHANGED, {"status": status} if status else {}))
 
     def add_waker(self, wake: Callable[[], None]) -> None:
         """Register a worker's ``wake`` (called after a run job is committed)."""

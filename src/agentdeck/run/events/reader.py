@@ -127,20 +127,42 @@ async def wait_for_run(
     ``timeout_s``, or (with ``ends_at_shutdown``, for a client's request) ShuttingDown when
     this process begins to stop.
     """
+    await wait_until_stopped(
+        sessionmaker, run_id, timeout_s=timeout_s, ends_at_shutdown=ends_at_shutdown
+    )
+    return await _status(sessionmaker, run_id)
+
+
+async def wait_until_stopped(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    run_id: uuid.UUID,
+    *,
+    timeout_s: float | None = None,
+    ends_at_shutdown: bool = True,
+    known: str | None = None,
+) -> str:
+    """The run's final status, once it has one (what `wait_for_run` waits for, without
+    reading the run at the end: the bus names the status it committed). ``known`` is the
+    status the caller has just seen (a run it created: ``"pending"``), which saves the first
+    read. Raises as `wait_for_run` does.
+    """
     bus = services_for(sessionmaker).broker
     rid = str(run_id)
     with bus.subscribe(rid) as queue:
         await _subscribed(bus, sessionmaker, rid)
+        status = known
         async with asyncio.timeout(timeout_s):
             while True:
-                run = await _status(sessionmaker, run_id)
-                if run.status in FINAL:
-                    return run
+                if status is None:
+                    status = (await _status(sessionmaker, run_id)).status
+                if status in FINAL:
+                    return status
                 item = await _until_status(queue)
+                status = item.data.get("status") if item.type == STATUS_CHANGED else None
                 if ends_at_shutdown and item.type == SHUTDOWN:
-                    run = await _status(sessionmaker, run_id)
-                    if run.status in FINAL:
-                        return run
+                    status = (await _status(sessionmaker, run_id)).status
+                    if status in FINAL:
+                        return status
                     raise ShuttingDown(_SHUTDOWN_DETAIL)
 
 
