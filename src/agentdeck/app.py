@@ -24,8 +24,8 @@ from agentdeck.api import Runtime
 from agentdeck.apikey.endpoints import router as apikey_router
 from agentdeck.assistant.endpoints import router as assistant_router
 from agentdeck.audit.endpoints import router as audit_router
-from agentdeck.auth import tasks as auth_tasks
 from agentdeck.auth import principal_cache
+from agentdeck.auth import tasks as auth_tasks
 from agentdeck.auth.endpoints import me_router
 from agentdeck.auth.endpoints import router as auth_router
 from agentdeck.budget.endpoints import router as budget_router
