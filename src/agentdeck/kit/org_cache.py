@@ -1,6 +1,7 @@
 """Values per organisation kept in this process, dropped when the organisation's rows change.
 
-An :class:`OrgCache` watches mapped classes whose rows carry ``org_id``. When any session
+An :class:`OrgCache` watches mapped classes whose rows carry ``org_id`` (or name the
+attribute that holds the org id in ``__org_key__``, as the organisation row does). When any session
 flushes a new, changed or deleted row of a watched class, the org's entry is dropped at
 once, and again when that session commits: a reader that loaded between the flush and the
 commit saw what was true before, and must not keep it. Changes are seen through the ORM;
@@ -74,7 +75,7 @@ def _changed(cache: OrgCache[Any], session: Session) -> set[uuid.UUID]:
     orgs: set[uuid.UUID] = set()
     for obj in chain(session.new, session.dirty, session.deleted):
         if isinstance(obj, cache.watched):
-            org_id = getattr(obj, "org_id", None)
+            org_id = getattr(obj, getattr(obj, "__org_key__", "org_id"), None)
             if isinstance(org_id, uuid.UUID):
                 orgs.add(org_id)
     return orgs

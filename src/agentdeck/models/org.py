@@ -17,6 +17,12 @@ class Organization(Base):
 
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(String(2000), default=None)
+    # Run quotas its owners set (None: only the operator's, AGENTDECK_RUNS__QUOTA_*).
+    max_runs_in_flight: Mapped[int | None] = mapped_column(default=None)
+    max_runs_per_minute: Mapped[int | None] = mapped_column(default=None)
+
+    __org_key__ = "id"
+    """The attribute holding the organisation id (`kit.org_cache` watches this row)."""
 
 
 class OrgMembership(OrgColumn, OrgOwned, Base):

@@ -47,6 +47,12 @@ class OrgOut(BaseModel):
     description: str | None
     role: OrgRole
     created_at: dt.datetime
+    max_runs_in_flight: int | None = Field(
+        None, description="Most runs pending or running at once (null: no org limit)."
+    )
+    max_runs_per_minute: int | None = Field(
+        None, description="Most runs created per minute (null: no org limit)."
+    )
 
 
 class OrgSummary(BaseModel):
@@ -85,6 +91,12 @@ class OrgUpdate(BaseModel):
 
     name: Name | None = None
     description: Description | None = None
+    max_runs_in_flight: int | None = Field(
+        None, ge=1, le=1_000_000, description="Run quota: runs in flight (null: none)."
+    )
+    max_runs_per_minute: int | None = Field(
+        None, ge=1, le=1_000_000, description="Run quota: runs created per minute (null: none)."
+    )
 
 
 class MemberOut(BaseModel):

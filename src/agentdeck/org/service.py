@@ -64,6 +64,8 @@ def org_out(org: Organization, principal: Principal) -> OrgOut:
         description=org.description,
         role=principal.scope.org_role,
         created_at=org.created_at,
+        max_runs_in_flight=org.max_runs_in_flight,
+        max_runs_per_minute=org.max_runs_per_minute,
     )
 
 

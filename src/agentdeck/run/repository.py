@@ -18,7 +18,7 @@ from sqlalchemy.orm.util import identity_key
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.repository import ScopedRepository
 from agentdeck.kit.tenancy import TenantScope, scoped
-from agentdeck.models import Agent, AgentVersion, Run, RunEvent, RunStep, Thread
+from agentdeck.models import Agent, AgentVersion, Organization, Run, RunEvent, RunStep, Thread
 
 _WORKER = {"tenant_bypass": "run-worker"}
 ACTIVE = ("pending", "running")
@@ -148,14 +148,37 @@ async def thread_by_id(session: AsyncSession, thread_id: uuid.UUID) -> Thread | 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def running_in_org(session: AsyncSession, org_id: uuid.UUID, but: uuid.UUID) -> int:
+async def org_quotas(session: AsyncSession, org_id: uuid.UUID) -> tuple[int | None, int | None]:
+    """The run quotas the org's owners set: (runs in flight, runs per minute)."""
+    stmt = select(Organization.max_runs_in_flight, Organization.max_runs_per_minute).where(
+        Organization.id == org_id
+    )
+    row = (await session.execute(stmt)).first()
+    return (None, None) if row is None else (row[0], row[1])
+
+
+async def runs_in_flight(session: AsyncSession, org_id: uuid.UUID) -> int:
+    """How many of the org's runs are pending or running."""
     stmt = (
         select(func.count())
         .select_from(Run)
-        .where(Run.org_id == org_id, Run.status == "running", Run.id != but)
+        .where(Run.org_id == org_id, Run.status.in_(ACTIVE))
         .execution_options(**_WORKER)
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def runs_created_since(
+    session: AsyncSession, org_id: uuid.UUID, since: dt.datetime
+) -> tuple[int, dt.datetime | None]:
+    """How many runs the org created since ``since``, and when the oldest of them was."""
+    stmt = (
+        select(func.count(), func.min(Run.created_at))
+        .where(Run.org_id == org_id, Run.created_at >= since)
+        .execution_options(**_WORKER)
+    )
+    count, oldest = (await session.execute(stmt)).one()
+    return int(count), oldest
 
 
 async def earlier_active_on_thread(session: AsyncSession, run: Run) -> bool:

@@ -28,7 +28,7 @@ from agentdeck.kit.ids import uuid7
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import TenantScope
 from agentdeck.models import Agent, Job, Run, RunEvent, RunStep
-from agentdeck.run import _specs
+from agentdeck.run import _specs, quota
 from agentdeck.run._services import services_for
 from agentdeck.run.events import reader
 from agentdeck.run.events.bus import (
@@ -133,7 +133,8 @@ async def create_run(
 
     Raises NotFound (agent, version or thread not visible), Forbidden (no right to run),
     InvalidInput (inputs fail the agent's schema, bad command or resume value), Conflict
-    (the thread has an active run and the strategy is `reject`; nothing to resume).
+    (the thread has an active run and the strategy is `reject`; nothing to resume),
+    TooManyRequests (a run quota of the org is reached: `quota`).
     """
     scope = principal.scope
     agent = await scoped_agent(session, scope, agent_id)
@@ -161,6 +162,8 @@ async def create_run(
         and await repo.active_on_thread(thread.id)
     ):
         raise Conflict("the thread already has a run in progress", field="thread_id")
+    if parent_run_id is None:
+        await quota.admit(session, scope.org_id, services_for(session).settings)
     run = Run(
         id=uuid7(), org_id=scope.org_id, space_id=agent.space_id, agent_id=agent.id,
         agent_version=version_no, assistant_id=assistant_id, thread_id=thread_id,

@@ -56,6 +56,12 @@ class RunSettings(BaseSettings):
         description="When a run waiting for its thread's earlier run is retried anyway (the "
         "earlier run's end makes it due at once; this is the safety net).",
     )
+    quota_runs_in_flight: int = Field(
+        0, ge=0, description="Most runs pending or running per org (0: no limit): 429 above."
+    )
+    quota_runs_per_minute: int = Field(
+        0, ge=0, description="Most runs an org creates per minute (0: no limit): 429 above."
+    )
     watch_s: float = Field(
         0.25,
         gt=0,
