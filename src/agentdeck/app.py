@@ -8,7 +8,7 @@ import functools
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -68,6 +68,9 @@ from agentdeck.thread.endpoints import router as thread_router
 from agentdeck.tool.endpoints import router as toolset_router
 from agentdeck.usage.endpoints import router as usage_router
 from agentdeck.worker.loop import JobHandler, Periodic, Worker, WorkerOptions
+
+if TYPE_CHECKING:
+    from agentdeck.modelhost.host import ModelHost
 
 API_PREFIX = "/api/v1"
 log = structlog.get_logger(__name__)
@@ -259,9 +262,14 @@ async def _drain(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 def create_app(  # noqa: PLR0915 (wiring: one statement per part of the app)
-    settings: Settings | None = None, *, configure_logs: bool = True, start_worker: bool = False
+    settings: Settings | None = None,
+    *,
+    configure_logs: bool = True,
+    start_worker: bool = False,
+    model_host: ModelHost | None = None,
 ) -> FastAPI:
-    """The agentdeck ASGI application; with ``start_worker`` it also runs a worker in-process."""
+    """The agentdeck ASGI application; with ``start_worker`` it also runs a worker in-process,
+    and with ``model_host`` the offline models run in that host's child process."""
     settings = settings or get_settings()
     if configure_logs:
         configure_logging(json_logs=settings.is_production, level=settings.log_level)
@@ -275,6 +283,8 @@ def create_app(  # noqa: PLR0915 (wiring: one statement per part of the app)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if model_host is not None:
+            await model_host.open()
         worker = build_worker(runtime, embedded=True) if start_worker else None
         worker_task = asyncio.create_task(worker.run(stop)) if worker else None
         warm_task = asyncio.create_task(warm_local_model(settings)) if start_worker else None
@@ -289,6 +299,8 @@ def create_app(  # noqa: PLR0915 (wiring: one statement per part of the app)
                 warm_task.cancel()
             if worker_task is not None:
                 await worker_task
+            if model_host is not None:
+                await model_host.close()
             if relay_task is not None:
                 relay_task.cancel()
                 await asyncio.gather(relay_task, return_exceptions=True)

@@ -16,6 +16,7 @@ from agentdeck.kit import aio
 if TYPE_CHECKING:
     from agentdeck.api import Runtime
     from agentdeck.auth.principal import Principal
+    from agentdeck.modelhost.host import ModelHost
 
 app = typer.Typer(help="agentdeck: build, run and govern AI agents.", no_args_is_help=True)
 admin = typer.Typer(help="Administrative tasks.", no_args_is_help=True)
@@ -59,16 +60,17 @@ def serve(
 
     The embedded SQLite database is migrated first.
     """
+    settings = _settings()
+    model_host = _model_host(settings, warm=not no_worker)  # first: it loads while we start
     from agentdeck.app import create_app
     from agentdeck.kit.db import is_sqlite
     from agentdeck.run.settings import WorkerSettings
     from agentdeck.server import serve as serve_app
 
-    settings = _settings()
     try:
         if is_sqlite(settings.resolved_db_url):
             _migrate(settings)
-        application = create_app(settings, start_worker=not no_worker)
+        application = create_app(settings, start_worker=not no_worker, model_host=model_host)
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -96,8 +98,11 @@ def worker() -> None:
 
     settings = _settings()
     configure_logging(json_logs=settings.is_production, level=settings.log_level)
+    host = _model_host(settings, warm=True)
 
     async def _run() -> None:
+        if host is not None:
+            await host.open()
         runtime = build_runtime(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -109,6 +114,8 @@ def worker() -> None:
             await build_worker(runtime).run(stop)
         finally:
             warm.cancel()
+            if host is not None:
+                await host.close()
             await close_gateway(runtime)  # its queued usage rows are written
             await runtime.engine.dispose()
 
@@ -252,6 +259,21 @@ def _key_id(settings: Settings) -> str:
     from agentdeck.kit.crypto import key_id
 
     return key_id(resolve_secrets(settings)[1])
+
+
+def _model_host(settings: Settings, *, warm: bool) -> ModelHost | None:
+    """The offline models' own process (None with ``AGENTDECK_MODELS__HOST=inline``). It
+    starts first when it has the chat model to preload, so the model loads while the server
+    starts (the first answer after /healthz finds it loaded)."""
+    if settings.models.host != "process":
+        return None
+    from agentdeck.modelhost.host import ModelHost
+    from agentdeck.modelhost.smollm2 import installed
+
+    warm_chat = warm and settings.llm.warm_local_model and installed()
+    host = ModelHost.from_settings(settings, warm_chat=warm_chat)
+    host.start()
+    return host
 
 
 def _freeze_start_up_heap() -> None:
