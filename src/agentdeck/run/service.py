@@ -70,14 +70,37 @@ __all__ = [
 ]
 
 
+_VALIDATORS: dict[int, tuple[AgentSpec, jsonschema.Draft202012Validator]] = {}
+_MAX_VALIDATORS = 1024
+
+
+def _validator(spec: AgentSpec, schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """The inputs validator of an agent version, built (and its schema checked) once per
+    process: `jsonschema.validate` checks the schema itself on every call."""
+    known = _VALIDATORS.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    if len(_VALIDATORS) >= _MAX_VALIDATORS:
+        _VALIDATORS.pop(next(iter(_VALIDATORS)))
+    _VALIDATORS[id(spec)] = (spec, validator)
+    return validator
+
+
 def _check_inputs(spec: AgentSpec, inputs: dict[str, Any] | None) -> None:
     if spec.inputs is None:
         return
     try:
-        jsonschema.validate(inputs or {}, spec.inputs, jsonschema.Draft202012Validator)
-    except jsonschema.ValidationError as exc:
-        path = ".".join(str(p) for p in exc.absolute_path)
-        raise InvalidInput(exc.message, field=f"inputs.{path}" if path else "inputs") from exc
+        error = jsonschema.exceptions.best_match(
+            _validator(spec, spec.inputs).iter_errors(inputs or {})
+        )
+    except jsonschema.SchemaError as exc:
+        message = f"the agent's inputs schema is invalid: {exc.message}"
+        raise InvalidInput(message, field="inputs") from exc
+    if error is not None:
+        path = ".".join(str(p) for p in error.absolute_path)
+        raise InvalidInput(error.message, field=f"inputs.{path}" if path else "inputs")
 
 
 def _wake_after_commit(session: AsyncSession, *signals: StreamItem) -> None:
