@@ -12,6 +12,12 @@ What keeps the loop free:
   A statement that failed with BUSY changed nothing, so running it again is safe, and a
   COMMIT that met BUSY leaves its transaction open to be retried (SQLite's documented rule).
 
+Write transactions of one process queue on a gate (one `asyncio.Lock` per database file)
+before ``BEGIN IMMEDIATE``, in arrival order, instead of all polling SQLite's lock: with
+hundreds of runs writing at once, polling waiters spent the CPU the holder needed. BUSY
+retries remain for the lock held by other processes (and this process's journal thread).
+A gate wait longer than ``busy_timeout_s`` fails like SQLite's own: "database is locked".
+
 What it does not protect against: a single statement that itself runs for long (a scan of
 a huge table) holds the loop for that long. This schema's queries are indexed; bulk work
 (vector stores, ingestion) uses its own connections off the loop.
@@ -77,6 +83,8 @@ class InlineCursor:
         self._cursor.arraysize = value
 
     async def execute(self, sql: str, parameters: Any = None) -> InlineCursor:
+        if sql == "BEGIN IMMEDIATE":
+            await self._conn._enter_gate()
         if parameters is None:
             await self._conn._retry(lambda: self._cursor.execute(sql))
         else:
@@ -121,14 +129,44 @@ class _InlineQueue:
             future.set_exception(exc)
 
 
+_GATES: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def _gate(path: str) -> asyncio.Lock:
+    """The write gate of ``path`` in this process (and event loop)."""
+    key = (id(asyncio.get_running_loop()), path)
+    gate = _GATES.get(key)
+    if gate is None:
+        gate = _GATES[key] = asyncio.Lock()
+    return gate
+
+
 class InlineConnection:
     """The aiosqlite connection API over a `sqlite3.Connection`, executed inline."""
 
-    def __init__(self, raw: sqlite3.Connection, busy_timeout_s: float) -> None:
+    def __init__(self, raw: sqlite3.Connection, busy_timeout_s: float, path: str = "") -> None:
         self._raw: sqlite3.Connection | None = raw
         self._conn = raw  # aiosqlite's name, used by SQLAlchemy's isolation-level setter
         self._tx = _InlineQueue()
         self._busy_timeout_s = busy_timeout_s
+        self._path = path
+        self._held: asyncio.Lock | None = None
+
+    async def _enter_gate(self) -> None:
+        if self._held is not None or not self._path:
+            return
+        gate = _gate(self._path)
+        try:
+            async with asyncio.timeout(self._busy_timeout_s):
+                await gate.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        self._held = gate
+
+    def _leave_gate(self) -> None:
+        gate, self._held = self._held, None
+        if gate is not None:
+            gate.release()
 
     @property
     def _connection(self) -> sqlite3.Connection | None:
@@ -176,11 +214,19 @@ class InlineConnection:
 
     async def commit(self) -> None:
         raw = self._open()
-        await self._retry(raw.commit)
+        try:
+            await self._retry(raw.commit)
+        finally:
+            if not raw.in_transaction:
+                self._leave_gate()
 
     async def rollback(self) -> None:
         raw = self._open()
-        await self._retry(raw.rollback)
+        try:
+            await self._retry(raw.rollback)
+        finally:
+            if not raw.in_transaction:
+                self._leave_gate()
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._open().create_function(*args, **kwargs)
@@ -189,14 +235,16 @@ class InlineConnection:
         raw, self._raw = self._raw, None
         if raw is not None:
             raw.close()
+        self._leave_gate()
 
     def stop(self) -> None:
         raw, self._raw = self._raw, None
         if raw is not None:
             raw.close()
+        self._leave_gate()
 
 
 def inline_connect(path: str, busy_timeout_s: float) -> InlineConnection:
     """Open ``path`` for inline use: busy timeout 0 in SQLite, the wait happens in `_retry`."""
     raw = sqlite3.connect(path, timeout=0, check_same_thread=False)
-    return InlineConnection(raw, busy_timeout_s)
+    return InlineConnection(raw, busy_timeout_s, path)

@@ -69,7 +69,13 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 10_000
             async def connect() -> InlineConnection:
                 return inline_connect(path, busy_s)
 
-            engine = create_async_engine(url, echo=echo, async_creator=connect)
+            # Writers queue on the write gate in order (`_sqlite_inline`); a connection waits
+            # there, not in the pool, so the pool is not what bounds a burst of runs, and a
+            # checkout waits as long as the backlog takes instead of failing after 30 s.
+            engine = create_async_engine(
+                url, echo=echo, async_creator=connect, pool_size=20, max_overflow=20,
+                pool_timeout=300,
+            )  # fmt: skip
             busy_timeout_ms = 0
         else:
             engine = create_async_engine(
