@@ -24,6 +24,7 @@ from tests.examples.conftest import Deck, make_deck
 from tests.factories import create_tenant
 from tests.temporal.conftest import Served, serve, temporal_settings
 from tests.temporal.test_replay import HISTORIES, RECORD
+from tests.temporal.test_worker_crash import HeldModel, _until
 from tests.tools.servers import loopback_allowed, serving
 
 SPECIALISTS = ("market-analyst", "risk-analyst")
@@ -145,3 +146,35 @@ async def test_another_tenant_gets_404_for_the_agent_tool_child_runs(
         for path in ("", "/steps", "/events"):
             resp = await deck.http.get(f"/api/v1/runs/{run_id}{path}", headers=other.headers)
             assert resp.status_code == 404, (path, resp.text)
+
+
+async def test_cancel_stops_the_model_call_in_flight(deck_app: Served) -> None:
+    """Cancelling the run while the supervisor's second model turn is in flight cancels
+    that activity; the step is recorded failed (cancelled) and the run cancelled, once."""
+    model = HeldModel()
+    async with (
+        serving(model) as model_base,
+        httpx.AsyncClient(base_url=deck_app.url, timeout=60) as http,
+    ):
+        deck = await make_deck(http, deck_app.url, f"{model_base}/v1")
+        try:
+            for name in (*SPECIALISTS, "supervisor"):
+                await deck.import_example(name)
+            thread = await deck.sdk.threads.create()
+            tid = thread["thread_id"]
+            created = await deck.sdk.runs.create(
+                tid, "launch-supervisor", input={"question": QUESTION}
+            )
+            await _until(lambda: "merge" in model.kinds, 60, "the second model turn")
+            await deck.sdk.runs.cancel(tid, created["run_id"])
+            await deck.sdk.runs.join(tid, created["run_id"])
+            run = await deck.get(f"/api/v1/runs/{created['run_id']}")
+            events = [t for t, _ in await deck.events(run["id"])]
+            (step,) = (await deck.get(f"/api/v1/runs/{run['id']}/steps"))["items"]
+        finally:
+            model.release.set()
+            await deck.sdk.aclose()
+    assert run["status"] == "cancelled", run
+    assert (step["status"], step["error"]["kind"]) == ("failed", "cancelled")
+    assert events[-1] == "run.cancelled" and events.count("run.cancelled") == 1
+    assert model.kinds.count("merge") == 1  # not made again

@@ -247,7 +247,12 @@ class Activities:
     async def node(self, args: Sequence[RawValue]) -> NodeOutcome:
         """One attempt of one node (or for_each item); see the module docstring."""
         task = activity.payload_converter().from_payload(args[0].payload, NodeTask)
-        return await _NodeAttempt(self, task).run()
+        # from the start: its journal writes may wait for the database (SQLite's one writer)
+        heart = asyncio.create_task(_heartbeat(activity.info().heartbeat_timeout))
+        try:
+            return await _NodeAttempt(self, task).run()
+        finally:
+            heart.cancel()
 
 
 class _NodeAttempt:
@@ -333,14 +338,10 @@ class _NodeAttempt:
                 cite=task.cite,
                 resume=task.resume,
             )
-            heart = asyncio.create_task(_heartbeat(self.info.heartbeat_timeout))
-            try:
-                if node.timeout is None:
-                    return await EXECUTORS[node.type](ctx)
-                async with asyncio.timeout(node.timeout):
-                    return await EXECUTORS[node.type](ctx)
-            finally:
-                heart.cancel()
+            if node.timeout is None:
+                return await EXECUTORS[node.type](ctx)
+            async with asyncio.timeout(node.timeout):
+                return await EXECUTORS[node.type](ctx)
 
     async def _failed(self, failure: NodeError, failures: int) -> NodeOutcome:
         policy = self.node.retry

@@ -75,7 +75,11 @@ class AgentActivities:
             started_at=utcnow(),
         )
         journal = self.owner.journal(task.meta.org_id)
-        await journal.write(task.run_id, [started], [("step.started", event)], finished=False)
+        heart = asyncio.create_task(_heartbeat(activity.info().heartbeat_timeout))
+        try:  # heartbeating from the start: the write may wait for the database
+            await journal.write(task.run_id, [started], [("step.started", event)], finished=False)
+        finally:
+            heart.cancel()
         async with self._context(task, node) as ctx:
             try:
                 start = await start_loop(ctx)

@@ -89,6 +89,9 @@ def build_worker(
         workflow_runner=workflow_runner(),
         max_concurrent_activities=max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=5),
+        # a worker killed holding a run's cached workflow: its next task moves to another
+        # worker after this (default 10 s), as a lost activity does after its heartbeat
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.heartbeat_timeout_s),
     )
 
 
