@@ -419,9 +419,14 @@ def new_data_dir(prefix: str) -> Path:
 
 
 def langgraph_cli() -> str:
-    found = VENV_BIN / "langgraph"
+    """The `langgraph` CLI: this venv's (the `bench` extra), or the one named by
+    AGENTDECK_BENCH_LANGGRAPH (a separate venv: the extra pins packages agentdeck upgrades)."""
+    found = Path(os.environ.get("AGENTDECK_BENCH_LANGGRAPH") or VENV_BIN / "langgraph")
     if not found.exists():
-        raise SystemExit("no `langgraph` CLI: pip install -e '.[bench]' (langgraph-cli[inmem])")
+        raise SystemExit(
+            "no `langgraph` CLI: pip install -e '.[bench]' (langgraph-cli[inmem]), or set "
+            "AGENTDECK_BENCH_LANGGRAPH to one in another venv"
+        )
     return str(found)
 
 

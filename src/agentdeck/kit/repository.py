@@ -65,6 +65,12 @@ class ScopedRepository(Generic[M]):
         next_cursor = encode_cursor(rows[size - 1].id) if len(rows) > size else None  # type: ignore[attr-defined]
         return Page[M](items=rows[:size], next_cursor=next_cursor)
 
+    async def window(self, stmt: Select[M], *, limit: int, offset: int) -> list[M]:
+        """Newest first, ``limit`` rows after skipping ``offset`` (LangGraph-style paging),
+        in SQL: a filter applied by the caller's statement never stops at a first page."""
+        ordered = stmt.order_by(self.model.id.desc()).offset(offset).limit(limit)
+        return list((await self.session.execute(ordered)).scalars())
+
     def add(self, row: M) -> M:
         self.session.add(row)
         return row

@@ -37,14 +37,27 @@ class RunRepository(ScopedRepository[Run]):
         limit: int,
         cursor: str | None,
     ) -> Page[Run]:
+        stmt = self._runs_where(agent_id, thread_id, {status} if status else None)
+        return await self.page(stmt, limit=limit, cursor=cursor)
+
+    async def on_thread(
+        self, thread_id: uuid.UUID, *, statuses: set[str] | None, limit: int, offset: int
+    ) -> Sequence[Run]:
+        """The thread's runs, newest first, filtered and windowed in SQL."""
+        stmt = self._runs_where(None, thread_id, statuses)
+        return await self.window(stmt, limit=limit, offset=offset)
+
+    def _runs_where(
+        self, agent_id: uuid.UUID | None, thread_id: uuid.UUID | None, statuses: set[str] | None
+    ) -> Any:
         stmt = self.select()
         if agent_id is not None:
             stmt = stmt.where(Run.agent_id == agent_id)
         if thread_id is not None:
             stmt = stmt.where(Run.thread_id == thread_id)
-        if status is not None:
-            stmt = stmt.where(Run.status == status)
-        return await self.page(stmt, limit=limit, cursor=cursor)
+        if statuses is not None:
+            stmt = stmt.where(Run.status.in_(sorted(statuses)))
+        return stmt
 
     async def last_on_thread(self, thread_id: uuid.UUID) -> Run | None:
         stmt = self.select().where(Run.thread_id == thread_id).order_by(Run.id.desc()).limit(1)

@@ -364,6 +364,21 @@ async def list_runs(
     )
 
 
+async def runs_on_thread(
+    session: AsyncSession,
+    principal: Principal,
+    thread_id: uuid.UUID,
+    *,
+    statuses: set[str] | None = None,
+    limit: int = 10,
+    offset: int = 0,
+) -> list[Run]:
+    """A visible thread's runs, newest first: ``limit`` after ``offset``, optionally only
+    those in ``statuses`` (the caller checked the thread)."""
+    repo = RunRepository(session, principal.scope)
+    return list(await repo.on_thread(thread_id, statuses=statuses, limit=limit, offset=offset))
+
+
 async def list_steps(
     session: AsyncSession, principal: Principal, run_id: uuid.UUID
 ) -> list[RunStep]:

@@ -109,9 +109,10 @@ async def list_runs(
     """The thread's runs, newest first (`status` in LangGraph's or agentdeck's words)."""
     thread = await service.get(session, principal, thread_id)
     wanted = {k for k, v in _runs.STATUS.items() if status in (k, v)} if status else None
-    page = await runs.list_runs(session, principal, thread_id=thread.id, limit=200)
-    items = [r for r in page.items if wanted is None or r.status in wanted]
-    return [_runs.run_out(r) for r in items[offset : offset + limit]]
+    found = await runs.runs_on_thread(
+        session, principal, thread.id, statuses=wanted, limit=limit, offset=offset
+    )
+    return [_runs.run_out(r) for r in found]
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}", response_model=RunOut)
