@@ -19,7 +19,6 @@ from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import JSON, text
 
-from agentdeck.api import Runtime
 from agentdeck.app import build_runtime, build_worker
 from agentdeck.auth.principal import Principal, scope_for_user
 from agentdeck.auth.repository import AuthRepository
@@ -33,6 +32,7 @@ from agentdeck.run import service
 from agentdeck.run._services import attach, services_for
 from agentdeck.run.journal_sql import SqlJournal
 from agentdeck.run.settings import RunSettings
+from agentdeck.runtime import Runtime
 
 
 class StepCost(NamedTuple):

@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
-from agentdeck.api import Runtime
 from agentdeck.models import Base
+from agentdeck.runtime import Runtime
 
 
 def _diff(conn: Connection) -> list[Any]:

@@ -1,4 +1,5 @@
-"""Shared API plumbing: the runtime on app.state, the request session, routers that commit.
+"""Shared API plumbing: the runtime on app.state (`agentdeck.runtime`), the request session,
+routers that commit.
 
 Services never commit. A router made by :func:`new_router` commits the request's session
 after the handler returns and before the response is sent, so a client never sees success
@@ -7,50 +8,16 @@ for work that was not stored; any error rolls it back.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-import httpx2
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.config import Settings
 from agentdeck.errors import InvalidInput
-from agentdeck.kit import nesting, netguard
-from agentdeck.kit.crypto import Cipher
-from agentdeck.llm import Gateway
-from agentdeck.llm.providers import ModelFactory
-from agentdeck.run.settings import network_policy
-
-
-@dataclass
-class Runtime:
-    """Process-wide objects the API needs, built once by ``create_app``."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    cipher: Cipher
-    jwt_secret: str
-    http_client: httpx2.AsyncClient | None = None
-    # The LLM gateway (built on first use by agentdeck.gateway.service.get_gateway) and, in
-    # tests, the pydantic-ai model factory it uses instead of real providers.
-    gateway: Gateway | None = None
-    llm_model_factory: ModelFactory | None = None
-
-    def __post_init__(self) -> None:
-        # The one outbound network policy of the process, from its settings.
-        netguard.configure(network_policy(self.settings))
-
-    def http(self) -> httpx2.AsyncClient:
-        """The shared outbound HTTP client (created on first use; tests may replace it).
-        Every request obeys the network policy (`kit.netguard.GuardedTransport`)."""
-        if self.http_client is None:
-            self.http_client = netguard.guarded_client(timeout=30.0, follow_redirects=False)
-        return self.http_client
+from agentdeck.kit import nesting
+from agentdeck.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -138,9 +105,8 @@ def new_router(prefix: str = "", **kwargs: Any) -> APIRouter:
     return APIRouter(prefix=prefix, route_class=TransactionalRoute, **kwargs)
 
 
-def parse_uuid(value: str) -> uuid.UUID | None:
-    """Parse an id, returning ``None`` when it is not a UUID."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+# Until the Temporal engine's and the agent feature's imports move (other engineers' files
+# at the time of the move): the runtime lives in `agentdeck.runtime`, `parse_uuid` in kit.
+from agentdeck.kit.ids import parse_uuid  # noqa: E402
+
+__all__ = ["Runtime", "RuntimeDep", "SessionDep", "new_router", "parse_uuid"]

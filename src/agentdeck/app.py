@@ -20,7 +20,6 @@ from sqlalchemy import text
 from agentdeck import __version__
 from agentdeck._middleware import RequestContextMiddleware
 from agentdeck.agent.endpoints import router as agent_router
-from agentdeck.api import Runtime
 from agentdeck.apikey.endpoints import router as apikey_router
 from agentdeck.assistant.endpoints import router as assistant_router
 from agentdeck.audit.endpoints import router as audit_router
@@ -62,6 +61,7 @@ from agentdeck.run.events.postgres import job_wakeups
 from agentdeck.run.events.relay import PubSubMode, Relay, relay_for
 from agentdeck.run.settings import RunSettings, WorkerSettings
 from agentdeck.run.ws import router as ws_router
+from agentdeck.runtime import Runtime
 from agentdeck.space.endpoints import router as space_router
 from agentdeck.store.endpoints import router as store_router
 from agentdeck.thread.endpoints import router as thread_router

@@ -14,9 +14,9 @@ from agentdeck.config import ConfigError, Settings, get_settings
 from agentdeck.kit import aio
 
 if TYPE_CHECKING:
-    from agentdeck.api import Runtime
     from agentdeck.auth.principal import Principal
     from agentdeck.modelhost.host import ModelHost
+    from agentdeck.runtime import Runtime
 
 app = typer.Typer(help="agentdeck: build, run and govern AI agents.", no_args_is_help=True)
 admin = typer.Typer(help="Administrative tasks.", no_args_is_help=True)

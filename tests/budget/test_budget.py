@@ -10,10 +10,10 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from agentdeck.api import Runtime
 from agentdeck.budget.service import DbBudgetGuard
 from agentdeck.llm.errors import BudgetExceeded
 from agentdeck.llm.types import CallContext
+from agentdeck.runtime import Runtime
 from agentdeck.usage.service import DbUsageSink
 from tests.factories import (
     Tenant,

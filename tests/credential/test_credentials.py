@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select, update
 from structlog.testing import capture_logs
 
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import scope_for_background_work
 from agentdeck.credential.service import CredentialUnreadable, auth_headers
 from agentdeck.errors import NotFound
 from agentdeck.models import Credential
+from agentdeck.runtime import Runtime
 from tests.credential.support import LocalServer, audit_text, create_credential
 from tests.factories import (
     add_space_member,

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import scope_for_background_work
 from agentdeck.credential.service import (
     CredentialNeedsReauth,
@@ -22,6 +21,7 @@ from agentdeck.credential.service import (
     auth_headers,
 )
 from agentdeck.kit.tenancy import TenantScope
+from agentdeck.runtime import Runtime
 from tests.credential.support import Answer, LocalServer, audit_text, create_credential
 from tests.factories import Tenant, create_tenant, personal_space_id
 

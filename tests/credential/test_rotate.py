@@ -10,13 +10,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import scope_for_background_work
 from agentdeck.config import resolve_secrets
 from agentdeck.credential.service import CredentialUnreadable, auth_headers, rotate_master_key
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import transaction
 from agentdeck.models import Credential
+from agentdeck.runtime import Runtime
 from tests.credential.support import create_credential
 from tests.factories import create_tenant, personal_space_id
 

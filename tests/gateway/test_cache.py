@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from agentdeck.api import Runtime
 from agentdeck.gateway.service import DbResponseCache
 from agentdeck.llm import RedisResponseCache
+from agentdeck.runtime import Runtime
 from tests.factories import create_tenant
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic_ai import models
 
-from agentdeck.api import Runtime
+from agentdeck.runtime import Runtime
 from tests.factories import create_tenant
 
 pytestmark = [

@@ -11,7 +11,7 @@ from pydantic_ai import models
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from agentdeck.api import Runtime
+from agentdeck.runtime import Runtime
 from tests.factories import create_tenant
 from tests.llm.llm_wire import openai_completion, openai_error, openai_stream
 

@@ -14,8 +14,8 @@ import pytest
 from pydantic_ai import models
 from tests.factories import create_tenant
 
-from agentdeck.api import Runtime
 from agentdeck.llm.local import DEFAULT_MAX_NEW_TOKENS
+from agentdeck.runtime import Runtime
 
 pytestmark = [
     pytest.mark.local_model,

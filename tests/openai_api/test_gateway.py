@@ -12,7 +12,7 @@ import httpx2
 import pytest
 from pydantic_ai import models
 
-from agentdeck.api import Runtime
+from agentdeck.runtime import Runtime
 from tests.factories import create_api_key, create_tenant, import_agent, personal_space_id
 from tests.llm.llm_wire import openai_completion, openai_error, openai_stream
 

@@ -13,7 +13,7 @@ import httpx2
 import pytest
 from pydantic_ai import models
 
-from agentdeck.api import Runtime
+from agentdeck.runtime import Runtime
 from tests.factories import create_tenant
 from tests.llm.llm_wire import openai_completion
 

@@ -15,11 +15,11 @@ import httpx
 import httpx2
 import pytest
 
-from agentdeck.api import Runtime
 from agentdeck.app import create_app
 from agentdeck.config import ConfigError, NetworkSettings, Settings
 from agentdeck.kit import netguard
 from agentdeck.run.settings import network_policy
+from agentdeck.runtime import Runtime
 from tests.factories import Tenant, create_tenant
 
 KEY = "sk-test-" + "k" * 24

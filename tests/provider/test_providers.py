@@ -9,11 +9,11 @@ import httpx2
 import pytest
 from sqlalchemy import select
 
-from agentdeck.api import Runtime
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import transaction
 from agentdeck.models import Provider
 from agentdeck.provider.service import rotate_master_key
+from agentdeck.runtime import Runtime
 from tests.factories import create_api_key, create_tenant
 
 SECRET = "sk-test-" + "x" * 24 + "9876"

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from sqlalchemy import JSON, Select, select
 
-from agentdeck.api import Runtime
 from agentdeck.app import build_worker
 from agentdeck.auth.principal import Principal, scope_for_user
 from agentdeck.auth.repository import AuthRepository
@@ -20,6 +19,7 @@ from agentdeck.models import Run, RunEvent, RunStep, Thread
 from agentdeck.run import service
 from agentdeck.run._services import attach, services_for
 from agentdeck.run.settings import RunSettings
+from agentdeck.runtime import Runtime
 from tests.engine.conftest import FakeLLM, LocalServer, local_server  # noqa: F401 - fixture
 from tests.factories import Tenant, create_agent_row, create_tenant, personal_space_id
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from agentdeck.api import Runtime
 from agentdeck.run import service
+from agentdeck.runtime import Runtime
 from tests.run.conftest import Org, make_org
 
 SPEC = {

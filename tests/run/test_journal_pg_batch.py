@@ -13,12 +13,12 @@ import asyncpg
 import pytest
 from sqlalchemy import delete
 
-from agentdeck.api import Runtime
 from agentdeck.engine import AgentSpec, Engine
 from agentdeck.engine.journal import JournalConflict, StepStatus
 from agentdeck.models import Run
 from agentdeck.run import _pg_journal
 from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.runtime import Runtime
 from tests.run.conftest import insert_run, stored_events, stored_steps
 
 pytestmark = pytest.mark.usefixtures("_postgres_only")

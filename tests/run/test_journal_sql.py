@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from agentdeck.api import Runtime
 from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord, StepStatus
 from agentdeck.models import RunStep
 from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.runtime import Runtime
 from tests.engine.journal_conformance import JournalConformance
 from tests.factories import create_agent_row, create_tenant, personal_space_id
 from tests.run.conftest import insert_run, stored_events, stored_steps

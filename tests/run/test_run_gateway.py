@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from agentdeck.api import Runtime
 from agentdeck.app import build_worker
 from agentdeck.run import service
 from agentdeck.run._services import attach, services_for
 from agentdeck.run.settings import RunSettings
+from agentdeck.runtime import Runtime
 from tests.run.conftest import Org
 
 LLM_AGENT = {

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from agentdeck.api import Runtime
 from agentdeck.errors import Conflict, InvalidInput, NotFound
 from agentdeck.run import service
+from agentdeck.runtime import Runtime
 from tests.engine.conftest import FakeLLM, LocalServer
 from tests.run.conftest import Org
 

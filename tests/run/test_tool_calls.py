@@ -16,10 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from agentdeck.api import Runtime
 from agentdeck.models import ToolCallRecord
 from agentdeck.run import service
 from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.runtime import Runtime
 from tests.run.conftest import Org
 from tests.run.tool_support import ScriptedModel, run_worker
 from tests.tool.support import SECRET, GitHub, bearer_credential, github_toolset

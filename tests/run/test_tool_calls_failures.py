@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from agentdeck.api import Runtime
 from agentdeck.run import service
 from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.runtime import Runtime
 from tests.run.conftest import Org
 from tests.run.tool_support import ScriptedModel, run_worker
 from tests.tool.support import github_toolset

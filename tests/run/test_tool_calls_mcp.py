@@ -15,9 +15,9 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from starlette.types import Receive, Scope, Send
 
-from agentdeck.api import Runtime
 from agentdeck.run import service
 from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.runtime import Runtime
 from tests.run.conftest import Org
 from tests.run.tool_support import ScriptedModel, run_worker
 from tests.tool.support import SECRET, bearer_credential

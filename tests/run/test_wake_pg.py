@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy import text
 
-from agentdeck.api import Runtime
 from agentdeck.app import build_runtime
 from agentdeck.config import Settings
 from agentdeck.run.events.postgres import JOBS_CHANNEL, PgChannels, job_wakeups
 from agentdeck.run.service import EXECUTE
+from agentdeck.runtime import Runtime
 from agentdeck.worker.loop import JobContext, Worker, WorkerOptions
 from tests.run.conftest import Org
 

@@ -18,10 +18,10 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
-from agentdeck.api import Runtime
 from agentdeck.app import build_worker
 from agentdeck.run._services import attach, services_for
 from agentdeck.run.settings import RunSettings
+from agentdeck.runtime import Runtime
 
 Turn = list[tuple[str, dict[str, Any]]]
 

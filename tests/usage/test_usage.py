@@ -11,8 +11,8 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from agentdeck.api import Runtime
 from agentdeck.llm.types import Attempt
+from agentdeck.runtime import Runtime
 from agentdeck.usage.service import DbUsageSink, UsageLedger
 from tests.factories import (
     Tenant,

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from agentdeck.api import Runtime
 from agentdeck.models import Job
+from agentdeck.runtime import Runtime
 
 
 @pytest.fixture

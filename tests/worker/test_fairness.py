@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from agentdeck.api import Runtime
 from agentdeck.kit.db import transaction
+from agentdeck.runtime import Runtime
 from agentdeck.worker import queue
 from agentdeck.worker.loop import JobContext, Worker, WorkerOptions
 from tests.worker.conftest import job_row

@@ -6,10 +6,10 @@ import uuid
 
 from sqlalchemy import select
 
-from agentdeck.api import Runtime
 from agentdeck.auth import tasks as auth_tasks
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import Job, LoginThrottle, RefreshToken
+from agentdeck.runtime import Runtime
 from agentdeck.worker import queue
 from agentdeck.worker.loop import JobContext, Worker, WorkerOptions
 from tests.worker.conftest import job_row

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.agent import service as agents
-from agentdeck.api import parse_uuid
 from agentdeck.assistant.repository import AssistantRepository, AssistantVersionRepository
 from agentdeck.assistant.schemas import (
     AssistantCreate,
@@ -25,6 +24,7 @@ from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import Conflict, NotFound
 from agentdeck.kit.db import utcnow
+from agentdeck.kit.ids import parse_uuid
 from agentdeck.kit.tenancy import SpaceRole
 from agentdeck.models import Assistant, AssistantVersion
 

@@ -8,7 +8,6 @@ from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.api import Runtime
 from agentdeck.audit import service as audit
 from agentdeck.audit.service import Actor
 from agentdeck.auth._throttle import LoginThrottler, throttle_keys
@@ -32,6 +31,7 @@ from agentdeck.models import (
     SpaceMember,
     User,
 )
+from agentdeck.runtime import Runtime
 
 _BAD_CREDENTIALS = "wrong e-mail or password"
 

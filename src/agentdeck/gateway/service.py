@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agentdeck.api import Runtime
 from agentdeck.budget.service import DbBudgetGuard
 from agentdeck.catalog.service import OrgModels, org_models
 from agentdeck.gateway import repository
@@ -36,6 +35,7 @@ from agentdeck.llm import (
 )
 from agentdeck.llm.cache import TieredCache
 from agentdeck.llm.types import StreamEvent
+from agentdeck.runtime import Runtime
 from agentdeck.usage.service import UsageLedger
 
 log = structlog.get_logger(__name__)

@@ -45,3 +45,11 @@ def uuid7() -> uuid.UUID:
 
 _new = object.__new__
 _set = object.__setattr__
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """Parse an id, returning ``None`` when it is not a UUID."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

@@ -23,12 +23,12 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agentdeck.api import Runtime
 from agentdeck.config import get_settings
 from agentdeck.kit.db import sync_engine_of
 from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.rag import Embedder, EmbeddingError, LocalMiniLM, Model2VecStatic, VectorStore
 from agentdeck.rag._distill import STATIC_DIMS
+from agentdeck.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 

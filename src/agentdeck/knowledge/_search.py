@@ -14,7 +14,6 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.api import Runtime
 from agentdeck.errors import AppError, InvalidInput
 from agentdeck.knowledge._registry import LOCAL_DIMS, registry_for
 from agentdeck.knowledge.schemas import SearchItem
@@ -24,6 +23,7 @@ from agentdeck.rag import Embedder
 from agentdeck.rag.errors import EmbeddingError, StoreError
 from agentdeck.rag.stores.base import check_filters
 from agentdeck.rag.types import SearchHit, SearchMode
+from agentdeck.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,6 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from agentdeck.api import Runtime
 from agentdeck.errors import InvalidInput
 from agentdeck.kit.text import NUL, dotted, nul_path
 from agentdeck.knowledge._fetch import fetch_page
@@ -25,6 +24,7 @@ from agentdeck.knowledge.service import PayloadTooLarge, UnsupportedMediaType
 from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.rag.errors import LoadError
 from agentdeck.rag.loaders import detect_format
+from agentdeck.runtime import Runtime
 
 _GENERIC_MEDIA = {"", "application/octet-stream", "binary/octet-stream"}
 _FOREIGN_MEDIA = ("image/", "audio/", "video/", "font/", "model/")

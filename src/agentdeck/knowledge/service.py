@@ -20,7 +20,6 @@ import structlog
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.api import Runtime
 from agentdeck.audit import service as audit
 from agentdeck.audit.service import Actor
 from agentdeck.auth.principal import Principal
@@ -39,6 +38,7 @@ from agentdeck.rag._distill import default_static_dir
 from agentdeck.rag._tokenizer import minilm_model_dir
 from agentdeck.rag.errors import LoadError
 from agentdeck.rag.loaders import detect_format
+from agentdeck.runtime import Runtime
 from agentdeck.worker import queue
 
 log = structlog.get_logger(__name__)

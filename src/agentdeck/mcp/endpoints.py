@@ -16,11 +16,11 @@ from starlette.requests import HTTPConnection
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import get_principal
 from agentdeck.errors import AppError, problem_response
 from agentdeck.mcp.schemas import ProtectedResourceMetadata
 from agentdeck.mcp.server import PRINCIPAL_KEY, McpServer
+from agentdeck.runtime import Runtime
 
 MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource"

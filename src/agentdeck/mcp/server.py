@@ -22,11 +22,11 @@ from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
 from agentdeck import __version__
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import AppError
 from agentdeck.mcp import service
 from agentdeck.mcp.schemas import ToolResult
+from agentdeck.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.agent import service as agents
-from agentdeck.api import Runtime
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal, require_runner
 from agentdeck.errors import AppError, Conflict, InvalidInput, NotFound, ShuttingDown
@@ -28,6 +27,7 @@ from agentdeck.knowledge import service as knowledge
 from agentdeck.mcp.schemas import ToolInfo, ToolResult
 from agentdeck.models import Agent, KnowledgeBase, Run
 from agentdeck.run import service as runs
+from agentdeck.runtime import Runtime
 from agentdeck.thread import service as threads
 from agentdeck.thread.schemas import ThreadCreate
 

@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import Principal, scope_for_background_work
 from agentdeck.engine.errors import NodeError
 from agentdeck.engine.nodes._context import Conversation
@@ -20,6 +19,7 @@ from agentdeck.kit.db import transaction
 from agentdeck.kit.tenancy import TenantScope
 from agentdeck.knowledge._registry import registry_for
 from agentdeck.memory import service
+from agentdeck.runtime import Runtime
 
 _NOBODY = uuid.UUID(int=0)
 

@@ -14,13 +14,13 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.tenancy import TenantScope
 from agentdeck.memory.repository import ThreadMemoryRepository
 from agentdeck.models import ThreadMemory
+from agentdeck.runtime import Runtime
 from agentdeck.store import service as store
 from agentdeck.store.schemas import ItemPut, ItemSearch
 

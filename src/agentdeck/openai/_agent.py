@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.agent import service as agents
-from agentdeck.api import Runtime, parse_uuid
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import AppError, InvalidInput, NotFound
+from agentdeck.kit.ids import parse_uuid
 from agentdeck.llm import Usage
 from agentdeck.models import Run
 from agentdeck.run import service as runs
+from agentdeck.runtime import Runtime
 from agentdeck.thread import service as threads
 from agentdeck.thread.schemas import ThreadCreate
 

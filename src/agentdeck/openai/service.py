@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.agent import service as agents
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import Principal, require_runner
 from agentdeck.catalog import service as catalog
 from agentdeck.errors import AppError, InvalidInput, NotFound
@@ -25,6 +24,7 @@ from agentdeck.openai._errors import openai_error
 from agentdeck.openai._gateway import answer_text, chat_request, stream_chunks, text_of
 from agentdeck.openai.schemas import ChatCompletionIn, ResponseIn
 from agentdeck.run import service as runs
+from agentdeck.runtime import Runtime
 
 _AGENT_PAGES = 20  # at most 20 x 200 agents are listed
 

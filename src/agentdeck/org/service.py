@@ -13,7 +13,6 @@ import uuid
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.api import Runtime
 from agentdeck.apikey import service as apikey_service
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
@@ -32,6 +31,7 @@ from agentdeck.org.schemas import (
     OrgSummary,
     OrgUpdate,
 )
+from agentdeck.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 

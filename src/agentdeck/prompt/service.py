@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.api import parse_uuid
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import Conflict, Forbidden, NotFound
 from agentdeck.kit.db import utcnow
+from agentdeck.kit.ids import parse_uuid
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import SpaceRole, TenantScope, space_role_at_least
 from agentdeck.models import Prompt, PromptVersion

@@ -23,8 +23,8 @@ from agentdeck.run.events.bus import RUNS_CHANGED, SHUTDOWN, StreamItem, thread_
 from agentdeck.run.repository import FINAL, scoped_thread
 
 if TYPE_CHECKING:
-    from agentdeck.api import Runtime
     from agentdeck.auth.principal import Principal
+    from agentdeck.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 Emit = Callable[[dict[str, Any]], Awaitable[None]]

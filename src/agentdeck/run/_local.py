@@ -19,13 +19,13 @@ from rich.live import Live
 from rich.table import Table
 
 from agentdeck.agent import service as agents
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import Principal
 from agentdeck.engine import AgentSpec, SpecError, parse_spec, validate
 from agentdeck.errors import AppError, NotFound
 from agentdeck.kit.db import transaction
 from agentdeck.models import Run
 from agentdeck.run import service
+from agentdeck.runtime import Runtime
 from agentdeck.worker.loop import Worker
 
 EXIT = {"completed": 0, "failed": 1, "cancelled": 1, "interrupted": 3}

@@ -52,7 +52,7 @@ from agentdeck.worker import queue
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from agentdeck.api import Runtime
+    from agentdeck.runtime import Runtime
 
 EXECUTE = "run.execute"
 

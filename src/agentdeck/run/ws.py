@@ -29,12 +29,12 @@ import structlog
 from fastapi import APIRouter, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials
 
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import Principal, get_principal
 from agentdeck.errors import AppError, Forbidden, InvalidInput, TooManyRequests
 from agentdeck.kit.tenancy import KeyScope, key_scopes_grant
 from agentdeck.run._follow import follow_run, follow_thread
 from agentdeck.run.schemas import MAX_SEQ
+from agentdeck.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["runs"])

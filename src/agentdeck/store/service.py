@@ -14,13 +14,13 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.api import Runtime
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import Forbidden, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
 from agentdeck.knowledge._registry import LOCAL, registry_for
 from agentdeck.models import StoreItem
+from agentdeck.runtime import Runtime
 from agentdeck.store._match import index_text, matches, similarity
 from agentdeck.store.repository import SEP, StoreRepository
 from agentdeck.store.schemas import (

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentdeck.api import parse_uuid
 from agentdeck.assistant.service import matches
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal, require_runner
 from agentdeck.errors import Conflict, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
+from agentdeck.kit.ids import parse_uuid
 from agentdeck.memory import service as memory
 from agentdeck.models import Thread
 from agentdeck.run import service as runs

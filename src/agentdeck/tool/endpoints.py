@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import Path, Query, Response, status
 
-from agentdeck.api import Runtime, RuntimeDep, SessionDep, new_router
+from agentdeck.api import RuntimeDep, SessionDep, new_router
 from agentdeck.auth.principal import Principal, Reader, Writer
 from agentdeck.kit.pagination import MAX_LIMIT
+from agentdeck.runtime import Runtime
 from agentdeck.tool import service
 from agentdeck.tool._build import CredentialAccess
 from agentdeck.tool.schemas import (
