@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import httpx2
-from sqlalchemy import JSON
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentdeck.auth.principal import scope_for_background_work
@@ -30,9 +29,8 @@ from agentdeck.kit.tenancy import TenantScope
 from agentdeck.knowledge._registry import registry_for
 from agentdeck.knowledge.service import search_in_space
 from agentdeck.llm import LLMError
-from agentdeck.models import Run
 from agentdeck.run.events.reader import wait_for_run
-from agentdeck.run.repository import agent_in_space, run_by_id
+from agentdeck.run.repository import run_by_id
 from agentdeck.tool import service as tools
 from agentdeck.tools.base import ToolError
 from agentdeck.tools.registry import ToolRegistry
@@ -199,7 +197,7 @@ class ChildRuns:
     async def start(
         self, agent: str, inputs: Mapping[str, Any], *, parent_run_id: str, idempotency_key: str
     ) -> str:
-        from agentdeck.run.service import enqueue_execution
+        from agentdeck.run.service import create_child_run
 
         child_id = child_run_id(idempotency_key)
         async with transaction(self.sessionmaker) as session:
@@ -208,19 +206,13 @@ class ChildRuns:
             parent = await run_by_id(session, uuid.UUID(parent_run_id))
             if parent is None:
                 raise NodeError("subagent", f"parent run {parent_run_id} is gone")
-            target = await agent_in_space(session, parent.space_id, agent)
-            if target is None:
-                raise NodeError("subagent", f"no agent named {agent!r} in this space")
-            child = Run(
-                id=child_id, org_id=parent.org_id, space_id=parent.space_id, agent_id=target.id,
-                agent_version=target.current_version, parent_run_id=parent.id,
-                status="pending", inputs=dict(inputs), output=JSON.NULL, config={},
-                metadata_={"idempotency_key": idempotency_key}, user_id=parent.user_id,
-                api_key_id=parent.api_key_id,
-            )  # fmt: skip
-            session.add(child)
-            await session.flush()
-            await enqueue_execution(session, child)
+            try:
+                await create_child_run(
+                    session, parent, agent, dict(inputs), run_id=child_id,
+                    idempotency_key=idempotency_key,
+                )  # fmt: skip
+            except (NotFound, InvalidInput) as exc:
+                raise NodeError("subagent", f"{agent}: {exc.detail}") from exc
         return str(child_id)
 
     async def wait(self, child_run_id: str) -> SubagentResult:

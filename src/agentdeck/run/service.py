@@ -42,10 +42,12 @@ from agentdeck.run.events.bus import (
 from agentdeck.run.repository import (
     FINAL,
     RunRepository,
+    agent_in_space,
     pending_on_thread,
     scoped_agent,
     scoped_thread,
     scoped_version,
+    spec_of,
 )
 from agentdeck.worker import queue
 
@@ -205,6 +207,45 @@ async def create_run(
         _wake_after_commit(session, StreamItem(thread_key(thread.id), RUNS_CHANGED, {}))
     await enqueue_execution(session, run)
     return run
+
+
+async def create_child_run(
+    session: AsyncSession,
+    parent: Run,
+    agent_name: str,
+    inputs: dict[str, Any],
+    *,
+    run_id: uuid.UUID,
+    idempotency_key: str,
+) -> Run:
+    """A sub-agent run of ``parent`` (the agent named ``agent_name`` in its space), pending,
+    with its execution enqueued in the caller's transaction: the same rules as `create_run`
+    (the child's inputs must fit its agent's schema), for the parent's user and key.
+
+    Raises NotFound (no such agent in the space), InvalidInput (inputs fail the schema).
+    """
+    target = await agent_in_space(session, parent.space_id, agent_name)
+    if target is None:
+        raise NotFound(f"no agent named {agent_name!r} in this space", field="agent")
+    spec = await _specs.load(
+        target.id,
+        target.current_version,
+        lambda: spec_of(session, target.id, target.current_version),
+    )
+    if spec is None:
+        raise NotFound(f"agent {agent_name!r} has no version {target.current_version}")
+    _check_inputs(spec, inputs)
+    child = Run(
+        id=run_id, org_id=parent.org_id, space_id=parent.space_id, agent_id=target.id,
+        agent_version=target.current_version, parent_run_id=parent.id, status="pending",
+        inputs=inputs, output=JSON.NULL, config={},
+        metadata_={"idempotency_key": idempotency_key}, user_id=parent.user_id,
+        api_key_id=parent.api_key_id,
+    )  # fmt: skip
+    session.add(child)
+    await session.flush()
+    await enqueue_execution(session, child)
+    return child
 
 
 async def _version_spec(
