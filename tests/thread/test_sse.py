@@ -37,6 +37,9 @@ def test_steps_interrupts_messages_and_custom() -> None:
     assert delta[1][1]["langgraph_node"] == "m"
     (custom,) = _parse(t.translate(StreamItem("r1", "tool.called", {"tool": "x"}, 5)))
     assert custom == ("custom", {"event": "tool.called", "tool": "x"})
+    child = {"node": "ask", "run_id": "c1", "agent": "helper"}
+    (started,) = _parse(t.translate(StreamItem("r1", "subagent.started", child, 7)))
+    assert started == ("custom", {"event": "subagent.started", **child})
     interrupted = _parse(
         t.translate(
             StreamItem("r1", "run.interrupted", {"interrupt": {"node": "h", "message": "ok?"}}, 6)

@@ -7,7 +7,8 @@
 * `updates`: `{node: output}` per step, `{"__interrupt__": [...]}` on an interrupt;
 * `messages-tuple` (event `messages`): `[chunk, metadata]` per model token;
   `messages` (event `messages/partial`): the message so far;
-* `custom`: tool calls and results, retries, skipped and failed steps;
+* `custom`: tool calls and results, retries, skipped and failed steps, and the sub-agent
+  runs a step starts and sees end (`subagent.started` / `subagent.ended`, with `run_id`);
 * a failed run sends `error` (`{error, message}`) instead of `end`.
 """
 
@@ -21,7 +22,10 @@ from agentdeck.run.events.bus import StreamItem
 from agentdeck.thread.service import as_interrupt
 
 SUPPORTED = ("values", "updates", "messages", "messages-tuple", "custom")
-_CUSTOM = frozenset({"tool.called", "tool.result", "step.retrying", "step.skipped", "step.failed"})
+_CUSTOM = frozenset({
+    "tool.called", "tool.result", "step.retrying", "step.skipped", "step.failed",
+    "subagent.started", "subagent.ended",
+})  # fmt: skip
 
 
 def frame(event: str, data: Any, event_id: int | None = None) -> str:
