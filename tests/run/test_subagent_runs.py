@@ -50,7 +50,12 @@ async def test_a_childs_inputs_are_checked_against_its_schema(
             if r.parent_run_id == good.id
         ]
     assert child.status == "completed"
+    url, params = "/api/v1/runs", {"parent_run_id": str(good.id)}
+    listed = await client.get(url, params=params, headers=org.tenant.headers)
+    assert [r["id"] for r in listed.json()["items"]] == [str(child.id)]
     other: Org = await make_org(client, app)
+    hidden = await client.get(url, params=params, headers=other.tenant.headers)
+    assert hidden.status_code == 200 and hidden.json()["items"] == []
     async with runtime.sessionmaker() as session:
         with pytest.raises(NotFound):
             await service.get_run(session, other.principal, child.id)

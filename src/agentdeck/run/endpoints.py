@@ -47,14 +47,16 @@ async def list_runs(
     session: SessionDep,
     agent_id: uuid.UUID | None = None,
     thread_id: uuid.UUID | None = None,
+    parent_run_id: uuid.UUID | None = None,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RunPage:
-    """Runs in the spaces the caller can see, newest first."""
+    """Runs in the spaces the caller can see, newest first (``parent_run_id``: the sub-agent
+    runs a run started)."""
     page = await service.list_runs(
         session, principal, agent_id=agent_id, thread_id=thread_id, status=status,
-        limit=limit, cursor=cursor,
+        limit=limit, cursor=cursor, parent_run_id=parent_run_id,
     )  # fmt: skip
     return RunPage(
         items=[RunOut.model_validate(r) for r in page.items], next_cursor=page.next_cursor

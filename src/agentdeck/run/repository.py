@@ -36,8 +36,11 @@ class RunRepository(ScopedRepository[Run]):
         status: str | None,
         limit: int,
         cursor: str | None,
+        parent_run_id: uuid.UUID | None = None,
     ) -> Page[Run]:
         stmt = self._runs_where(agent_id, thread_id, {status} if status else None)
+        if parent_run_id is not None:
+            stmt = stmt.where(Run.parent_run_id == parent_run_id)
         return await self.page(stmt, limit=limit, cursor=cursor)
 
     async def on_thread(

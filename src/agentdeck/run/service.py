@@ -398,11 +398,14 @@ async def list_runs(
     status: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    parent_run_id: uuid.UUID | None = None,
 ) -> Page[Run]:
-    """The caller's visible runs, newest first. Raises InvalidCursor."""
+    """The caller's visible runs, newest first (``parent_run_id``: a run's sub-agent runs).
+    Raises InvalidCursor."""
     return await RunRepository(session, principal.scope).list(
-        agent_id=agent_id, thread_id=thread_id, status=status, limit=limit, cursor=cursor
-    )
+        agent_id=agent_id, thread_id=thread_id, status=status, limit=limit, cursor=cursor,
+        parent_run_id=parent_run_id,
+    )  # fmt: skip
 
 
 async def runs_on_thread(
