@@ -33,7 +33,7 @@ from agentdeck.engine.spec import Node
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import RunEvent
 from agentdeck.run._services import RunServices, services_for
-from agentdeck.run.broker import StreamItem
+from agentdeck.run.events.bus import StreamItem
 from agentdeck.run.repository import (
     FINAL,
     last_event_seq,

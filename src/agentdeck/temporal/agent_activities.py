@@ -37,7 +37,7 @@ from agentdeck.engine.nodes.agent import InPlaceCalls, Offer, finish_loop, start
 from agentdeck.engine.ports import ChatResult
 from agentdeck.engine.spec import AgentNode, Node
 from agentdeck.kit.db import utcnow
-from agentdeck.run.broker import StreamItem
+from agentdeck.run.events.bus import StreamItem
 from agentdeck.temporal._types import (
     AgentEnd,
     AgentStart,

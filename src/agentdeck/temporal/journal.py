@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agentdeck.engine.journal import NO_USAGE, EventRecord, StepRecord, StepStatus, Usage
 from agentdeck.kit.db import utcnow
 from agentdeck.models import RunEvent, RunStep
-from agentdeck.run.broker import Broker, StreamItem
+from agentdeck.run.events.bus import Broker, StreamItem
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

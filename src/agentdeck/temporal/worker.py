@@ -29,7 +29,7 @@ from agentdeck.temporal.sweeper import Sweeper
 from agentdeck.temporal.workflow import RunWorkflow
 
 if TYPE_CHECKING:
-    from agentdeck.api import Runtime
+    from agentdeck.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
