@@ -198,7 +198,8 @@ class Worker:
             except Exception:  # a slow or dropped database: try again at the next beat
                 log.warning("worker.heartbeat_failed", jobs=len(held), exc_info=True)
                 continue
-            for job_id in held.keys() - alive - lost:
+            running = {job.id for job in self._running.values()}
+            for job_id in (held.keys() & running) - alive - lost:  # not: finished meanwhile
                 lost.add(job_id)
                 log.warning("worker.lease_lost", job_id=str(job_id), kind=held[job_id].kind)
 
