@@ -16,6 +16,8 @@ export default defineConfig({
     chunkSizeWarningLimit: 1200,
     modulePreload: { polyfill: false },
   },
+  // The graph worker (src/lib/graph.worker.ts) is an ES module worker.
+  worker: { format: "es" },
   server: {
     proxy: { "/api": { target: api, changeOrigin: false, ws: true } },
   },

@@ -1,15 +1,29 @@
 import { createContext, lazy, Suspense, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore } from "react";
 import { api, currentSession, onSessionChange, setSession } from "./lib/api";
+import { prefetchAgent } from "./lib/agentLoad";
 import type { Me, Space } from "./lib/types";
 import { Link, match, navigate, usePath } from "./router";
 import { SignIn } from "./pages/SignIn";
 import { CommandPalette } from "./components/CommandPalette";
 
 const loadEditor = () => import("./pages/AgentEditor");
-// A deep link to the editor fetches its (largest) chunk while /me is still answering.
-if (/^\/agents\/[^/]+$/.test(location.pathname)) void loadEditor();
+let editorModule: Awaited<ReturnType<typeof loadEditor>> | null = null;
+const loadEditorOnce = () => loadEditor().then((m) => (editorModule = m));
+// A deep link to the editor fetches its (largest) chunk, the agent and its graph's analysis
+// while /me is still answering.
+const deepAgent = /^\/agents\/([^/]+)$/.exec(location.pathname)?.[1];
+if (deepAgent) {
+  void loadEditorOnce();
+  if (currentSession()) prefetchAgent(deepAgent);
+}
 const Agents = lazy(() => import("./pages/Agents"));
-const AgentEditor = lazy(loadEditor);
+const LazyEditor = lazy(loadEditorOnce);
+/** The editor without suspending when its chunk is already there (a deep link fetched it
+ * early): a suspended first render would show "Loading…" and retry a frame or more later. */
+function AgentEditor(props: { agentId: string }) {
+  const Editor = editorModule?.default ?? LazyEditor;
+  return <Editor {...props} />;
+}
 const RunView = lazy(() => import("./pages/RunView"));
 const Runs = lazy(() => import("./pages/Runs"));
 const Approvals = lazy(() => import("./pages/Approvals"));

@@ -38,7 +38,7 @@ export interface AgentGraph {
   definition: Record<string, unknown> | null;
 }
 
-const EMPTY: AgentGraph = {
+export const EMPTY_GRAPH: AgentGraph = {
   name: null,
   inputs: null,
   nodes: [],
@@ -66,40 +66,59 @@ export function parseAgentYaml(source: string): AgentGraph {
     line: e.linePos?.[0]?.line ?? 1,
     message: e.message.split("\n")[0],
   }));
-  if (problems.length) return { ...EMPTY, problems };
+  if (problems.length) return { ...EMPTY_GRAPH, problems };
   const root = doc.contents;
-  if (!isMap(root)) return { ...EMPTY, problems: [{ line: 1, message: "the definition must be a mapping" }] };
+  if (!isMap(root)) return { ...EMPTY_GRAPH, problems: [{ line: 1, message: "the definition must be a mapping" }] };
   const definition = doc.toJS() as Record<string, unknown>;
   const seq = root.get("nodes", true) as YamlNode | undefined;
-  const nodes: GraphNode[] = [];
   if (isSeq(seq)) {
-    const plain = Array.isArray(definition.nodes) ? (definition.nodes as unknown[]) : [];
-    seq.items.forEach((item, index) => {
-      const data = (plain[index] ?? {}) as Record<string, unknown>;
+    const spans = seq.items.map((item): [number, number] => {
       const range = (item as YamlNode).range ?? [0, 0, 0];
-      const id = text(data.id) ?? `#${index + 1}`;
-      const onError = text(data.on_error);
-      nodes.push({
-        id,
-        type: text(data.type) ?? "?",
-        needs: asStringList(data.needs),
-        when: text(data.when),
-        forEach: text(data.for_each),
-        onError: onError && onError !== "fail" && onError !== "continue" ? onError : null,
-        line: lineOf(range[0]),
-        endLine: Math.max(lineOf(range[0]), lineOf(Math.max(range[0], range[1] - 1))),
-        data,
-      });
+      const first = lineOf(range[0]);
+      return [first, Math.max(first, lineOf(Math.max(range[0], range[1] - 1)))];
     });
-  } else if (seq !== undefined && !isScalar(seq)) {
-    problems.push({ line: 1, message: "`nodes` must be a list" });
+    return graphOf(definition, definition.nodes, spans, problems);
   }
+  if (seq !== undefined && !isScalar(seq)) problems.push({ line: 1, message: "`nodes` must be a list" });
+  return graphOf(definition, [], [], problems);
+}
+
+/** The graph of an already parsed definition (the server's, of a saved version): the same
+ * nodes and edges as its YAML gives, without line numbers (0). */
+export function graphOfDefinition(definition: Record<string, unknown>): AgentGraph {
+  return graphOf(definition, definition.nodes, null, []);
+}
+
+function graphOf(
+  definition: Record<string, unknown>,
+  items: unknown,
+  spans: [number, number][] | null,
+  problems: YamlProblem[],
+): AgentGraph {
+  const plain = Array.isArray(items) ? (items as unknown[]) : [];
+  const nodes: GraphNode[] = plain.map((item, index) => {
+    const data = (item && typeof item === "object" ? item : {}) as Record<string, unknown>;
+    const id = text(data.id) ?? `#${index + 1}`;
+    const onError = text(data.on_error);
+    const [line, endLine] = spans?.[index] ?? [0, 0];
+    return {
+      id,
+      type: text(data.type) ?? "?",
+      needs: asStringList(data.needs),
+      when: text(data.when),
+      forEach: text(data.for_each),
+      onError: onError && onError !== "fail" && onError !== "continue" ? onError : null,
+      line,
+      endLine,
+      data,
+    };
+  });
   const known = new Set(nodes.map((n) => n.id));
   const edges: GraphEdge[] = [];
   for (const node of nodes) {
     for (const need of node.needs) {
       if (!known.has(need)) {
-        problems.push({ line: node.line, message: `${node.id}: needs unknown node ${need}` });
+        problems.push({ line: node.line || 1, message: `${node.id}: needs unknown node ${need}` });
         continue;
       }
       edges.push({

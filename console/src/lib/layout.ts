@@ -93,3 +93,57 @@ export function layoutGraph(graph: AgentGraph): Positions {
 export function structureKey(graph: AgentGraph): string {
   return graph.nodes.map((n) => `${n.id}:${n.type}`).join(",") + "|" + graph.edges.map((e) => `${e.id}${e.conditional ? "?" : ""}`).join(",");
 }
+
+export interface Viewport {
+  x: number;
+  y: number;
+  zoom: number;
+}
+
+/** The viewport that shows the nodes `ids` (all when empty) in a `width` x `height` pane,
+ * with `padding` (a fraction of the pane) around them, zoom clamped to [min, max]: centred,
+ * or with their top at the top of the pane (`top`: the start of a graph that goes on). */
+export function fitViewport(
+  positions: Positions,
+  ids: string[],
+  width: number,
+  height: number,
+  { minZoom, maxZoom, padding = 0.1, top = false }: { minZoom: number; maxZoom: number; padding?: number; top?: boolean },
+): Viewport {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const id of ids.length ? ids : positions.keys()) {
+    const p = positions.get(id);
+    if (!p) continue;
+    x0 = Math.min(x0, p.x);
+    y0 = Math.min(y0, p.y);
+    x1 = Math.max(x1, p.x + NODE_W);
+    y1 = Math.max(y1, p.y + NODE_H);
+  }
+  if (x0 === Infinity) return { x: 0, y: 0, zoom: 1 };
+  const w = x1 - x0, h = y1 - y0;
+  const zoom = Math.min(maxZoom, Math.max(minZoom, Math.min(width / (w * (1 + padding)), height / (h * (1 + padding)))));
+  const y = top ? (height * padding) / 2 - y0 * zoom : height / 2 - (y0 + h / 2) * zoom;
+  return { x: width / 2 - (x0 + w / 2) * zoom, y, zoom };
+}
+
+/** SVG path data of edges drawn as React Flow draws its default (bezier) edges from a
+ * node's bottom centre to another's top centre, each with a closed arrowhead at its end.
+ * One string for all the lines and one for all the arrowheads, so a layer of a thousand
+ * edges is two DOM elements. */
+export function edgePaths(edges: { source: string; target: string }[], positions: Positions): { lines: string; arrows: string } {
+  const lines: string[] = [];
+  const arrows: string[] = [];
+  const r = (v: number) => Math.round(v * 10) / 10;
+  for (const e of edges) {
+    const s = positions.get(e.source);
+    const t = positions.get(e.target);
+    if (!s || !t) continue;
+    const sx = s.x + NODE_W / 2, sy = s.y + NODE_H;
+    const tx = t.x + NODE_W / 2, ty = t.y;
+    const d = ty - sy;
+    const offset = d >= 0 ? 0.5 * d : 0.25 * 25 * Math.sqrt(-d);
+    lines.push(`M${r(sx)} ${r(sy)}C${r(sx)} ${r(sy + offset)} ${r(tx)} ${r(ty - offset)} ${r(tx)} ${r(ty)}`);
+    arrows.push(`M${r(tx - 5)} ${r(ty - 9)}L${r(tx)} ${r(ty)}L${r(tx + 5)} ${r(ty - 9)}Z`);
+  }
+  return { lines: lines.join(""), arrows: arrows.join("") };
+}

@@ -4,7 +4,11 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { stringify } from "yaml";
 import { api, ApiError, type FieldError } from "../lib/api";
-import { parseAgentYaml, nodeAtLine, nodeOfError, type AgentGraph } from "../lib/graph";
+import { draftKey, loadAgent, readDraft } from "../lib/agentLoad";
+import type { Analysis } from "../lib/analyse";
+import { analysed, analyseSource } from "../lib/graphWorker";
+import { EMPTY_GRAPH, graphOfDefinition, parseAgentYaml, nodeAtLine, nodeOfError, type AgentGraph } from "../lib/graph";
+import { layoutGraph, structureKey } from "../lib/layout";
 import { diffGraphs, unionGraph } from "../lib/diff";
 import type { Agent, AgentVersion } from "../lib/types";
 import { Link } from "../router";
@@ -15,23 +19,15 @@ import { Problem, errorText } from "../components/Problem";
 import { when } from "../lib/format";
 import { RunForm } from "./RunForm";
 
-interface Draft {
-  base: number;
-  text: string;
-}
-
-const draftKey = (id: string) => `agentdeck.draft.${id}`;
-
-function readDraft(id: string): Draft | null {
-  try {
-    return JSON.parse(localStorage.getItem(draftKey(id)) ?? "null") as Draft | null;
-  } catch {
-    return null;
-  }
-}
-
 export function sourceOf(v: AgentVersion): string {
   return v.source ?? stringify(v.definition);
+}
+
+/** The graph of a saved version at once, from the definition the server already parsed;
+ * the YAML's line numbers follow from the graph worker. */
+function savedAnalysis(v: AgentVersion): Analysis {
+  const graph = graphOfDefinition(v.definition);
+  return { graph, key: structureKey(graph), positions: layoutGraph(graph) };
 }
 
 /** `value` after it stopped changing for `ms`; the first non-empty value at once. */
@@ -59,20 +55,14 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
   const [conflict, setConflict] = useState<number | null>(null);
   const [tab, setTab] = useState<"edit" | "history" | "run">("edit");
   const [line, setLine] = useState(1);
+  const [analysis, setAnalysis] = useState<Analysis | null>(null);
   const editor = useRef<YamlEditorHandle>(null);
   const latestText = useRef<string | null>(null);
   latestText.current = text;
 
   const load = useCallback(async () => {
-    // One round trip: the newest version is the current one.
-    const [a, page] = await Promise.all([
-      api<Agent>(`/agents/${agentId}`),
-      api<{ items: AgentVersion[] }>(`/agents/${agentId}/versions`, { query: { limit: 1 } }),
-    ]);
-    const v =
-      page.items[0]?.version === a.current_version
-        ? page.items[0]
-        : await api<AgentVersion>(`/agents/${agentId}/versions/${a.current_version}`);
+    // The first load may have started with the app (a deep link); later ones fetch afresh.
+    const { agent: a, version: v } = await loadAgent(agentId);
     setAgent(a);
     setBase(v);
     return { a, v };
@@ -85,7 +75,11 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
       if (draft && draft.text !== saved) {
         setText(draft.text);
         setRestored(true);
-      } else setText(saved);
+        setAnalysis((a) => a ?? analysed(draft.text) ?? null);
+      } else {
+        setText(saved);
+        setAnalysis((a) => a ?? analysed(saved) ?? savedAnalysis(v));
+      }
     }, setError);
   }, [agentId, load]);
 
@@ -97,8 +91,18 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
     [agentId, base],
   );
 
-  const debounced = useDebounced(text ?? "", (text?.length ?? 0) > 20000 ? 250 : 80);
-  const graph: AgentGraph = useMemo(() => parseAgentYaml(debounced), [debounced]);
+  // The YAML is parsed and laid out in the graph worker, a moment after typing stops; the
+  // newest answer wins.
+  const debounced = useDebounced(text ?? "", (text?.length ?? 0) > 20000 ? 150 : 80);
+  useEffect(() => {
+    if (text === null || (debounced === "" && text !== "")) return; // not loaded, or not yet debounced
+    let live = true;
+    analyseSource(debounced).then((a) => live && setAnalysis(a), setError);
+    return () => {
+      live = false;
+    };
+  }, [debounced]); // eslint-disable-line react-hooks/exhaustive-deps
+  const graph: AgentGraph = analysis?.graph ?? EMPTY_GRAPH;
   const dirty = base !== null && text !== null && text !== sourceOf(base);
 
   const problems: LineProblem[] = useMemo(() => {
@@ -159,6 +163,13 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
     },
     [agentId, base],
   );
+
+  const graphRef = useRef(graph);
+  graphRef.current = graph;
+  const jumpToNode = useCallback((id: string) => {
+    const n = graphRef.current.nodes.find((x) => x.id === id);
+    if (n) editor.current?.jumpTo(n.line);
+  }, []);
 
   const save = useCallback(() => {
     if (text !== null) void saveText(text, "Saved");
@@ -236,10 +247,7 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
       )}
       <div className={tab === "edit" ? "split" : "hidden"}>
         <YamlEditor ref={editor} initial={text} problems={problems} onChange={onChange} onSave={save} onLine={setLine} />
-        <GraphView graph={graph} marks={marks} onNodeClick={(id) => {
-          const n = graph.nodes.find((x) => x.id === id);
-          if (n) editor.current?.jumpTo(n.line);
-        }} />
+        <GraphView graph={analysis?.graph ?? null} positions={analysis?.positions} marks={marks} onNodeClick={jumpToNode} />
       </div>
       {tab === "history" && <History agentId={agentId} current={base.version} onRestore={(v) => void saveText(sourceOf(v), `Restored version ${v.version}`)} />}
       {tab === "run" && <RunForm agent={agent} inputsSchema={base.definition.inputs} />}

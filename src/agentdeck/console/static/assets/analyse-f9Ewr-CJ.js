@@ -1,0 +1,1 @@
+import{i as e,l as t,r as n}from"./layout-CT7P_vlY.js";function r(r,i=null){let a=t(r),o=e(a);return{graph:a,key:o,positions:i&&i.key===o?i.positions:n(a)}}export{r as analyse};
