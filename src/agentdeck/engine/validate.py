@@ -1,23 +1,29 @@
 """Parse agent definitions from YAML/JSON and check them beyond what the schema can say.
 
 Every problem names where it is (`nodes[2].needs`) and, when known, the node id, so an editor
-can point at the line to fix. Every check is linear in the size of the definition: the
-document is bounded before the schema sees it (bytes, nodes, nesting, YAML alias expansion),
-and the graph checks walk each node and edge a bounded number of times.
+can point at the line to fix. Every check is linear in the size of the definition, and
+each part of it is walked a bounded number of times: the document is bounded before the
+schema sees it (bytes, nodes, YAML alias expansion and nesting), its nesting is checked
+where the schema leaves it open (`_validate_depth`), the graph checks walk each node and
+edge a few times (`_validate_graph`), and a node gets only the checks its type needs, each
+template read once (plain `{{ a.b }}` lookups without Jinja's parser).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Iterable, Sequence
+import re
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import jsonschema
 import yaml
 from pydantic import ValidationError
 
+from agentdeck.engine import _validate_graph as graph
 from agentdeck.engine import templates
+from agentdeck.engine._validate_depth import may_be_too_deep
 from agentdeck.engine.errors import Problem, SpecError, TemplateError
 from agentdeck.engine.nodes._knowledge import KNOWLEDGE_TOOL
 from agentdeck.engine.nodes.retrieval import filter_problem
@@ -42,7 +48,7 @@ MAX_DEPTH = 100
 """Most levels a definition nests, counted from the document itself (level 1)."""
 VALUES_PER_NODE = 50
 """YAML budget: a document may expand (aliases included) to this many values per node."""
-RESERVED_IDS = frozenset({"fail", "continue"})
+RESERVED_IDS = graph.RESERVED_IDS
 _NODE_TAGS = frozenset(
     {"llm", "agent", "retrieval", "tool", "http", "transform", "human", "subagent"}
 )
@@ -96,12 +102,20 @@ def check_bounds(data: Any, *, max_nodes: int = MAX_NODES) -> None:
     Raises SpecError naming `nodes` (more than ``max_nodes``) or the field that nests deeper
     than MAX_DEPTH levels (`nodes[3].value`).
     """
+    _check_size(data, max_nodes)
+    _check_depth(data)
+
+
+def _check_size(data: Any, max_nodes: int) -> None:
     if not isinstance(data, dict):
         raise SpecError([Problem(loc="", msg="the definition must be a mapping")])
     nodes = data.get("nodes")
     if isinstance(nodes, list) and len(nodes) > max_nodes:
         msg = f"{len(nodes)} nodes; a definition may have at most {max_nodes}"
         raise SpecError([Problem(loc="nodes", msg=msg)])
+
+
+def _check_depth(data: Any) -> None:
     path = nesting.too_deep(data, MAX_DEPTH)
     if path is not None:
         msg = f"nested deeper than {MAX_DEPTH} levels"
@@ -171,11 +185,17 @@ def parse_definition(
     Raises SpecError: above ``max_nodes`` nodes or MAX_DEPTH levels (see
     :func:`check_bounds`), then every schema problem, then every semantic one.
     """
-    check_bounds(data, max_nodes=max_nodes)
+    # The schema copes with any nesting (past its own limit it reports one error), so the
+    # depth is checked on the document only where the schema failed or a JSON value of the
+    # validated definition may be too deep: the document is walked once, not twice.
+    _check_size(data, max_nodes)
     try:
         spec = AgentSpec.model_validate(data)
     except ValidationError as exc:
+        _check_depth(data)
         raise SpecError(problems_from_validation_error(exc, data)) from exc
+    if may_be_too_deep(spec, MAX_DEPTH):
+        _check_depth(data)
     problems = validate(
         spec, known_models=known_models, known_tools=known_tools, known_agents=known_agents
     )
@@ -197,37 +217,34 @@ def validate(
     (when the sets are given, None skips the check) model aliases, tools and agents.
     """
     problems: list[Problem] = []
-    index = _check_ids(spec, problems)
-    _check_edges(spec, index, problems)
-    up = _edges(spec, index)
-    order = _topological(up)
-    cycle = _find_cycle(spec, up, order)
+    nodes = spec.nodes
+    index = graph.check_ids(nodes, problems)
+    up = graph.edges(nodes, index, problems)
+    order = graph.topological(up)
+    cycle = graph.find_cycle(nodes, up, order)
     if cycle:
         first = cycle[0]
         problems.append(
             Problem(
                 loc=f"nodes[{index[first]}].needs",
-                msg="cycle: " + _path_text([*cycle, first]),
+                msg="cycle: " + graph.path_text([*cycle, first]),
                 node=first,
             )
         )
-    upstream = None if cycle else _Upstream(up, order)
-    not_upstream: list[tuple[tuple[str, str], Problem]] = []
-    for i, node in enumerate(spec.nodes):
-        _check_templates(node, i, upstream, index, problems, not_upstream)
-        _check_known(
-            node,
-            i,
-            known_models=known_models,
-            known_tools=known_tools,
-            known_agents=known_agents,
-            problems=problems,
-        )
-        _check_schemas(node, i, problems)
-        _check_knowledge(node, i, problems)
-    if upstream is not None:
-        missing = upstream.resolve()
-        for pair, problem in not_upstream:
+    ctx = _Checks(
+        problems,
+        index,
+        None if cycle else graph.Upstream(up, order),
+        known_models=known_models,
+        known_tools=known_tools,
+        known_agents=known_agents,
+    )
+    for i, node in enumerate(nodes):
+        for check in _checks_of(type(node)):
+            check(node, i, ctx)
+    if ctx.upstream is not None:
+        missing = ctx.upstream.resolve()
+        for pair, problem in ctx.not_upstream:
             if pair in missing:
                 problems.append(problem)
     _check_output(spec, index, problems)
@@ -236,181 +253,168 @@ def validate(
     return problems
 
 
-def _check_ids(spec: AgentSpec, problems: list[Problem]) -> dict[str, int]:
-    index: dict[str, int] = {}
-    for i, node in enumerate(spec.nodes):
-        if node.id in RESERVED_IDS:
-            problems.append(Problem(f"nodes[{i}].id", f"{node.id!r} is reserved", node.id))
-        if node.id in index:
-            msg = f"duplicate id {node.id!r} (first used by nodes[{index[node.id]}])"
-            problems.append(Problem(f"nodes[{i}].id", msg, node.id))
-        else:
-            index[node.id] = i
-    return index
+class _Checks:
+    """What the per-node checks share: the problems found, the graph and the known names."""
+
+    __slots__ = (
+        "index",
+        "known_agents",
+        "known_models",
+        "known_tools",
+        "not_upstream",
+        "problems",
+        "references",
+        "upstream",
+    )
+
+    def __init__(
+        self,
+        problems: list[Problem],
+        index: dict[str, int],
+        upstream: graph.Upstream | None,
+        *,
+        known_models: Collection[str] | None,
+        known_tools: Collection[str] | None,
+        known_agents: Collection[str] | None,
+    ) -> None:
+        self.problems = problems
+        self.index = index
+        self.upstream = upstream
+        self.known_models = known_models
+        self.known_tools = known_tools
+        self.known_agents = known_agents
+        # A step that may not be upstream: ((node, step), problem), kept only if
+        # Upstream.resolve confirms it.
+        self.not_upstream: list[tuple[tuple[str, str], Problem]] = []
+        # The references of each template text seen (a definition repeats its templates).
+        self.references: dict[tuple[str, bool], tuple[set[str], set[str]]] = {}
 
 
-def _check_edges(spec: AgentSpec, index: dict[str, int], problems: list[Problem]) -> None:
-    for i, node in enumerate(spec.nodes):
-        for need in node.needs:
-            if need == node.id:
-                problems.append(Problem(f"nodes[{i}].needs", "a node cannot need itself", node.id))
-            elif need not in index:
-                problems.append(Problem(f"nodes[{i}].needs", f"unknown node {need!r}", node.id))
-        target = node.on_error
-        if target not in RESERVED_IDS:
-            if target == node.id:
-                msg = "on_error cannot route to the node itself"
-                problems.append(Problem(f"nodes[{i}].on_error", msg, node.id))
-            elif target not in index:
-                msg = f"unknown node {target!r} (use fail, continue or a node id)"
-                problems.append(Problem(f"nodes[{i}].on_error", msg, node.id))
-
-
-def _edges(spec: AgentSpec, index: dict[str, int]) -> dict[str, list[str]]:
-    """Upstream ids of each node: explicit needs plus nodes routing errors to it."""
-    up: dict[str, list[str]] = {node.id: [] for node in spec.nodes}
-    for node in spec.nodes:
-        up[node.id].extend(n for n in node.needs if n in index and n != node.id)
-        if node.on_error in index and node.on_error != node.id:
-            up[node.on_error].append(node.id)
-    return up
-
-
-def _topological(up: dict[str, list[str]]) -> list[str]:
-    """Ids ordered so that each follows its upstream nodes (Kahn's algorithm); the nodes of
-    a cycle, and those downstream of one, are left out."""
-    waiting = {node_id: len(parents) for node_id, parents in up.items()}
-    down: dict[str, list[str]] = {node_id: [] for node_id in up}
-    for node_id, parents in up.items():
-        for parent in parents:
-            down[parent].append(node_id)
-    order = [node_id for node_id, n in waiting.items() if n == 0]
-    for node_id in order:  # the list grows while it is walked
-        for child in down[node_id]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                order.append(child)
-    return order
-
-
-def _find_cycle(spec: AgentSpec, up: dict[str, list[str]], order: list[str]) -> list[str]:
-    """One cycle as ids in run order (each needs the one before), or [].
-
-    Every node the topological order left out has an upstream node also left out, so
-    walking upstream among them must come back to a node already seen.
-    """
-    if len(order) == len(up):
-        return []
-    left = set(up).difference(order)
-    seen: dict[str, int] = {}
-    walk: list[str] = []
-    current = next(node.id for node in spec.nodes if node.id in left)
-    while current not in seen:
-        seen[current] = len(walk)
-        walk.append(current)
-        current = next(parent for parent in up[current] if parent in left)
-    return walk[seen[current] :][::-1]
-
-
-def _path_text(ids: list[str], keep: int = 8) -> str:
-    """`a -> b -> c`, the middle of a long path elided."""
-    if len(ids) <= 2 * keep:
-        return " -> ".join(ids)
-    hidden = len(ids) - 2 * keep
-    return " -> ".join([*ids[:keep], f"... {hidden} more", *ids[-keep:]])
-
-
-class _Upstream:
-    """Answers "is `step` upstream of `node`?" for the template checks, in linear time.
-
-    Most references name a direct upstream node (a `needs` entry); those are answered from
-    the edges. The others share one pass in topological order that carries, per node, a
-    bit set (a Python int) of just the steps such references name.
-    """
-
-    def __init__(self, up: dict[str, list[str]], order: list[str]) -> None:
-        self.up = up
-        self.order = order
-        self.direct: dict[str, set[str]] = {}  # built for the nodes that ask
-        self.far: list[tuple[str, str]] = []  # (node, step) pairs to answer in one pass
-
-    def check(self, node_id: str, step: str) -> bool | None:
-        """True when `step` is a direct upstream node; None: ask again after :meth:`resolve`."""
-        direct = self.direct.get(node_id)
-        if direct is None:
-            direct = self.direct[node_id] = set(self.up[node_id])
-        if step in direct:
-            return True
-        self.far.append((node_id, step))
-        return None
-
-    def resolve(self) -> set[tuple[str, str]]:
-        """The (node, step) pairs asked for where `step` is not upstream of `node`."""
-        if not self.far:
-            return set()
-        bits = {step: 1 << i for i, step in enumerate(dict.fromkeys(s for _, s in self.far))}
-        reach: dict[str, int] = {}
-        for node_id in self.order:
-            mask = 0
-            for parent in self.up[node_id]:
-                mask |= reach[parent] | bits.get(parent, 0)
-            reach[node_id] = mask
-        return {(n, s) for n, s in self.far if not reach[n] & bits[s]}
+_Check = Callable[[Any, int, _Checks], None]
 
 
 @functools.cache
-def _alias(model: type[NodeBase], field: str) -> str:
-    return model.model_fields[field].alias or field
+def _checks_of(node_type: type[NodeBase]) -> tuple[_Check, ...]:
+    """The checks a node of this type needs, in the order their problems are listed."""
+    checks: list[_Check] = [_check_templates]
+    if issubclass(node_type, LlmNode | AgentNode | ToolNode | SubagentNode | HttpNode):
+        checks.append(_check_known)
+    if issubclass(node_type, LlmNode | AgentNode | HumanNode):
+        checks.append(_check_schemas)
+    if issubclass(node_type, RetrievalNode | LlmNode | AgentNode):
+        checks.append(_check_knowledge)
+    return tuple(checks)
 
 
-def _template_fields(node: Node) -> Iterable[tuple[str, Any, bool]]:
-    """(field, value, is_bare_expression) for each templated field that is set."""
+@functools.cache
+def _templated(node_type: type[NodeBase]) -> tuple[tuple[str, str], ...]:
+    """(attribute, field name as written) of each field rendered as a template."""
+    fields = node_type.model_fields
+    return tuple((name, fields[name].alias or name) for name in node_type.TEMPLATED)
+
+
+_NAMES = templates.CONTEXT_NAMES - {"item"}
+_NAMES_IN_FOR_EACH = templates.CONTEXT_NAMES
+
+
+def _check_templates(node: Node, i: int, ctx: _Checks) -> None:
+    """Template syntax and names of each templated field that is set."""
     if node.when is not None:
-        yield "when", node.when, True
+        _check_template(node, i, "when", node.when, True, ctx)
     if node.for_each is not None:
-        yield "for_each", node.for_each, True
-    for field in node.TEMPLATED:
-        value = getattr(node, field)
-        if value is None:
-            continue
-        if isinstance(value, list):  # messages
+        _check_template(node, i, "for_each", node.for_each, True, ctx)
+    for attribute, field in _templated(type(node)):
+        value = getattr(node, attribute)
+        if isinstance(value, str):
+            if templates.is_template(value):
+                _check_template(node, i, field, value, False, ctx)
+        elif isinstance(value, list):  # messages
             value = [v.model_dump() if hasattr(v, "model_dump") else v for v in value]
-        yield _alias(type(node), field), value, False
+            _check_template(node, i, field, value, False, ctx)
+        elif isinstance(value, dict):
+            _check_template(node, i, field, value, False, ctx)
+        # a number, boolean or null holds no template
 
 
-def _check_templates(
-    node: Node,
-    i: int,
-    upstream: _Upstream | None,
-    index: dict[str, int],
-    problems: list[Problem],
-    not_upstream: list[tuple[tuple[str, str], Problem]],
-) -> None:
-    """Template syntax and names; a step that may not be upstream goes to `not_upstream`
-    as ((node, step), problem), kept only if :meth:`_Upstream.resolve` confirms it."""
-    for field, value, bare in _template_fields(node):
-        if not bare and not isinstance(value, str | dict | list):
-            continue  # a number, boolean or null holds no template
-        loc = f"nodes[{i}].{field}"
-        try:
-            names, steps = templates.references(value, expression=bare)
-        except TemplateError as exc:
-            problems.append(Problem(loc, str(exc), node.id))
-            continue
-        allowed = (
-            templates.CONTEXT_NAMES
-            if node.for_each and field != "for_each"
-            else (templates.CONTEXT_NAMES - {"item"})
-        )
-        for name in sorted(names - allowed):
-            hint = " (only inside for_each)" if name == "item" else ""
-            problems.append(Problem(loc, f"unknown name {name!r}{hint}", node.id))
-        for step in sorted(steps):
-            if step not in index:
-                problems.append(Problem(loc, f"unknown step {step!r}", node.id))
-            elif upstream is not None and upstream.check(node.id, step) is None:
-                msg = f"step {step!r} is not upstream of {node.id!r}; add it to needs"
-                not_upstream.append(((node.id, step), Problem(loc, msg, node.id)))
+def _check_template(node: Node, i: int, field: str, value: Any, bare: bool, ctx: _Checks) -> None:
+    try:
+        if isinstance(value, str):
+            names, steps = _references(value, bare, ctx.references)
+        else:
+            names, steps = set(), set()
+            for text in _texts(value):
+                if templates.is_template(text):
+                    more_names, more_steps = _references(text, False, ctx.references)
+                    names |= more_names
+                    steps |= more_steps
+    except TemplateError as exc:
+        ctx.problems.append(Problem(f"nodes[{i}].{field}", str(exc), node.id))
+        return
+    allowed = _NAMES_IN_FOR_EACH if node.for_each and field != "for_each" else _NAMES
+    upstream = ctx.upstream
+    if names <= allowed and (not steps or (upstream and upstream.all_direct(node.id, steps))):
+        return  # the usual template: known names, steps the node needs
+    loc = f"nodes[{i}].{field}"
+    problems = ctx.problems
+    for name in sorted(names - allowed):
+        hint = " (only inside for_each)" if name == "item" else ""
+        problems.append(Problem(loc, f"unknown name {name!r}{hint}", node.id))
+    for step in sorted(steps):
+        if step not in ctx.index:
+            problems.append(Problem(loc, f"unknown step {step!r}", node.id))
+        elif upstream is not None and upstream.check(node.id, step) is None:
+            msg = f"step {step!r} is not upstream of {node.id!r}; add it to needs"
+            ctx.not_upstream.append(((node.id, step), Problem(loc, msg, node.id)))
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """The strings in a value (dicts' values and lists' items, nested), in order."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+_PATH = r"\s*([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)*)\s*"
+_LOOKUP = re.compile(r"\{\{" + _PATH + r"\}\}")
+_BARE_LOOKUP = re.compile(_PATH)
+
+
+def _references(
+    text: str, bare: bool, seen: dict[tuple[str, bool], tuple[set[str], set[str]]]
+) -> tuple[set[str], set[str]]:
+    """`templates.references` of one template text (a bare expression when ``bare``),
+    remembered in ``seen``. Text made only of `{{ dotted.path }}` lookups of context names
+    is read here with one regular expression (as `templates` reads it, without Jinja's
+    parser); anything else goes to `templates.references`. Raises TemplateError."""
+    key = (text, bare)
+    found = seen.get(key)
+    if found is not None:
+        return found
+    pairs: list[tuple[str, str]] | None = None
+    one = (_BARE_LOOKUP if bare else _LOOKUP).fullmatch(text)
+    if one is not None:  # one lookup, the most common template
+        name, rest = one.groups()
+        if name in templates.CONTEXT_NAMES:
+            steps = {rest.split(".", 2)[1]} if name == "steps" and rest else set()
+            found = seen[key] = ({name}, steps)
+            return found
+    elif not bare and "{%" not in text and "{#" not in text:
+        rest = _LOOKUP.sub("", text)
+        if "{{" not in rest and "}}" not in rest:
+            pairs = _LOOKUP.findall(text)
+    if pairs is not None and all(name in templates.CONTEXT_NAMES for name, _ in pairs):
+        names = {name for name, _ in pairs}
+        steps = {rest.split(".", 2)[1] for name, rest in pairs if name == "steps" and rest}
+        found = (names, steps)
+    else:  # other names (literals, globals, unknown ones), filters, operators, statements
+        found = templates.references(text, expression=bare)
+    seen[key] = found
+    return found
 
 
 def _check_output(spec: AgentSpec, index: dict[str, int], problems: list[Problem]) -> None:
@@ -425,15 +429,12 @@ def _check_output(spec: AgentSpec, index: dict[str, int], problems: list[Problem
         problems.append(Problem("output", f"unknown step {step!r}"))
 
 
-def _check_known(
-    node: Node,
-    i: int,
-    *,
-    known_models: Collection[str] | None,
-    known_tools: Collection[str] | None,
-    known_agents: Collection[str] | None,
-    problems: list[Problem],
-) -> None:
+def _check_known(node: Node, i: int, ctx: _Checks) -> None:
+    """Model aliases, tools and agents the node names (each skipped when its set is None),
+    and a static `url`."""
+    problems = ctx.problems
+    known_models, known_tools, known_agents = ctx.known_models, ctx.known_tools, ctx.known_agents
+
     def check(value: str, known: Collection[str] | None, loc: str, what: str) -> None:
         if known is not None and value not in known:
             problems.append(Problem(f"nodes[{i}].{loc}", f"unknown {what} {value!r}", node.id))
@@ -523,8 +524,9 @@ def _check_knowledge_bases(
         seen.add(name)
 
 
-def _check_knowledge(node: Node, i: int, problems: list[Problem]) -> None:
+def _check_knowledge(node: Node, i: int, ctx: _Checks) -> None:
     """Retrieval options, the knowledge tool and citations, each named by node and field."""
+    problems = ctx.problems
     where = f"nodes[{i}]"
     if isinstance(node, RetrievalNode):
         _check_knowledge_bases(node.knowledge_bases, f"{where}.knowledge_bases", node.id, problems)
@@ -552,7 +554,8 @@ def _check_knowledge(node: Node, i: int, problems: list[Problem]) -> None:
     _check_filters(options.filters, f"{where}.knowledge_search.filters", node.id, problems)
 
 
-def _check_schemas(node: Node, i: int, problems: list[Problem]) -> None:
+def _check_schemas(node: Node, i: int, ctx: _Checks) -> None:
+    problems = ctx.problems
     if isinstance(node, LlmNode | AgentNode) and node.output_schema is not None:
         _check_schema_doc(node.output_schema, f"nodes[{i}].output_schema", node.id, problems)
     if isinstance(node, HumanNode) and node.for_each is not None:
