@@ -37,6 +37,8 @@ export interface AppState {
   space: Space | null;
   setSpace: (id: string) => void;
   reload: () => Promise<void>;
+  /** Read the spaces again (one was created, or your membership changed). */
+  reloadSpaces: () => Promise<void>;
 }
 
 const Ctx = createContext<AppState | null>(null);
@@ -74,9 +76,13 @@ function Shell({ me, reload }: { me: Me; reload: () => Promise<void> }) {
   const [spaceId, setSpaceId] = useState<string | null>(() => localStorage.getItem(`agentdeck.space.${me.current_org.id}`));
   const [palette, setPalette] = useState(false);
 
+  const reloadSpaces = useCallback(
+    () => api<{ items: Space[] }>("/spaces", { query: { limit: 200 } }).then((p) => setSpaces(p.items), () => setSpaces([])),
+    [],
+  );
   useEffect(() => {
-    api<{ items: Space[] }>("/spaces", { query: { limit: 200 } }).then((p) => setSpaces(p.items), () => setSpaces([]));
-  }, [me.current_org.id]);
+    void reloadSpaces();
+  }, [me.current_org.id, reloadSpaces]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -97,7 +103,10 @@ function Shell({ me, reload }: { me: Me; reload: () => Promise<void> }) {
     },
     [me.current_org.id],
   );
-  const state = useMemo(() => ({ me, spaces, space, setSpace, reload }), [me, spaces, space, setSpace, reload]);
+  const state = useMemo(
+    () => ({ me, spaces, space, setSpace, reload, reloadSpaces }),
+    [me, spaces, space, setSpace, reload, reloadSpaces],
+  );
 
   const switchOrg = async (orgId: string) => {
     const t = await api<{ access_token: string; refresh_token: string }>("/auth/switch-org", { method: "POST", body: { org_id: orgId } });

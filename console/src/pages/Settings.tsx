@@ -1,11 +1,11 @@
 // Settings: providers and model aliases (test connection), usage and budget, API keys (the
-// key shown once), members and roles, the audit log.
+// key shown once), members and roles (Members.tsx), the audit log.
 import { useCallback, useEffect, useState, type FormEvent } from "react";
-import { useApp } from "../App";
 import { api } from "../lib/api";
-import type { Alias, ApiKey, AuditEntry, Budget, Member, Provider, UsageGroup } from "../lib/types";
+import type { Alias, ApiKey, AuditEntry, Budget, Provider, UsageGroup } from "../lib/types";
 import { navigate, query, usePath } from "../router";
 import { Problem } from "../components/Problem";
+import { Members } from "./Members";
 import { money, when } from "../lib/format";
 
 const TABS = [
@@ -264,83 +264,6 @@ function Keys() {
         ))}
         <button type="submit">Create API key</button>
       </form>
-    </div>
-  );
-}
-
-function Members() {
-  const { me, spaces } = useApp();
-  const org = me.current_org;
-  const [members, setMembers] = useState<Member[]>([]);
-  const [spaceMembers, setSpaceMembers] = useState<Record<string, Member[]>>({});
-  const [invite, setInvite] = useState({ email: "", role: "member" });
-  const [token, setToken] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const load = useCallback(async () => {
-    setMembers((await api<{ items: Member[] }>(`/orgs/${org.id}/members`, { query: { limit: 100 } })).items);
-    const all: Record<string, Member[]> = {};
-    for (const s of spaces) {
-      all[s.id] = (await api<{ items: Member[] }>(`/spaces/${s.id}/members`, { query: { limit: 100 } }).catch(() => ({ items: [] }))).items;
-    }
-    setSpaceMembers(all);
-  }, [org.id, spaces]);
-  useEffect(() => {
-    load().catch(setError);
-  }, [load]);
-  const role = async (userId: string, r: string) => {
-    await api(`/orgs/${org.id}/members/${userId}`, { method: "PATCH", body: { role: r } }).catch(setError);
-    await load();
-  };
-  const send = async (e: FormEvent) => {
-    e.preventDefault();
-    try {
-      const inv = await api<{ token: string }>(`/orgs/${org.id}/invitations`, { method: "POST", body: invite });
-      setToken(inv.token);
-      setInvite({ email: "", role: "member" });
-    } catch (err) {
-      setError(err);
-    }
-  };
-  const admin = org.role === "owner" || org.role === "admin";
-  return (
-    <div>
-      <Problem error={error} />
-      <h2>{org.name}</h2>
-      <table aria-label="Members">
-        <thead><tr><th>Name</th><th>Email</th><th>Role</th><th>Joined</th></tr></thead>
-        <tbody>
-          {members.map((m) => (
-            <tr key={m.user_id}>
-              <td>{m.name}</td><td>{m.email}</td>
-              <td>
-                {admin && m.user_id !== me.user.id ? (
-                  <select value={m.role} onChange={(e) => void role(m.user_id, e.target.value)} aria-label={`Role of ${m.email}`}>
-                    {["owner", "admin", "member"].map((r) => <option key={r}>{r}</option>)}
-                  </select>
-                ) : m.role}
-              </td>
-              <td>{when(m.joined_at)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {admin && (
-        <form className="card row" onSubmit={(e) => void send(e)} aria-label="Invite">
-          <label className="inline">Invite email<input type="email" value={invite.email} onChange={(e) => setInvite({ ...invite, email: e.target.value })} required /></label>
-          <select aria-label="Invitation role" value={invite.role} onChange={(e) => setInvite({ ...invite, role: e.target.value })}>
-            {["member", "admin", "owner"].map((r) => <option key={r}>{r}</option>)}
-          </select>
-          <button type="submit">Invite</button>
-          {token && <span className="note">Invitation token (shown once): <code>{token}</code></span>}
-        </form>
-      )}
-      <h2>Spaces</h2>
-      {spaces.map((s) => (
-        <div key={s.id} className="card">
-          <h3>{s.name} <span className="muted">(your role: {s.role})</span></h3>
-          <ul>{(spaceMembers[s.id] ?? []).map((m) => <li key={m.user_id}>{m.name} &lt;{m.email}&gt; — {m.role}</li>)}</ul>
-        </div>
-      ))}
     </div>
   );
 }

@@ -7,6 +7,7 @@ export function SignIn() {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [name, setName] = useState("");
+  const [invite, setInvite] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -14,10 +15,11 @@ export function SignIn() {
     setBusy(true);
     setError(null);
     try {
+      const invite_token = invite.trim() || undefined;
       const body =
         mode === "login"
-          ? { email, password }
-          : { email, password, name: name.trim() || email.split("@")[0] || email };
+          ? { email, password, invite_token }
+          : { email, password, name: name.trim() || email.split("@")[0] || email, invite_token };
       const t = await api<Tokens>(`/auth/${mode}`, { method: "POST", body });
       setSession({ access_token: t.access_token, refresh_token: t.refresh_token });
       if (location.pathname === "/" || location.pathname === "") history.replaceState(null, "", "/agents");
@@ -48,6 +50,10 @@ export function SignIn() {
         <label>
           Your name <span className="muted">(new accounts)</span>
           <input value={name} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <label>
+          Invitation token <span className="muted">(to join an organisation you were invited to)</span>
+          <input value={invite} onChange={(e) => setInvite(e.target.value)} autoComplete="off" />
         </label>
         {error && <p role="alert" className="error">{error}</p>}
         <div className="row">
