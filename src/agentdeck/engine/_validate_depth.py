@@ -76,8 +76,12 @@ def may_be_too_deep(spec: AgentSpec, max_depth: int) -> bool:
         value = getattr(spec, name)
         if value and isinstance(value, _CONTAINERS) and _nests_deeper(value, max_depth - 1):
             return True
+    fields_of: dict[type[BaseModel], tuple[str, ...]] = {}
     for node in spec.nodes:
-        for name in free_fields(type(node)):
+        fields = fields_of.get(node_type := type(node))
+        if fields is None:
+            fields = fields_of[node_type] = free_fields(node_type)
+        for name in fields:
             value = getattr(node, name)
             if value and isinstance(value, _CONTAINERS) and _nests_deeper(value, max_depth - 3):
                 return True

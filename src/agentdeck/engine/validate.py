@@ -239,8 +239,12 @@ def validate(
         known_tools=known_tools,
         known_agents=known_agents,
     )
+    checks_of: dict[type[NodeBase], tuple[_Check, ...]] = {}
     for i, node in enumerate(nodes):
-        for check in _checks_of(type(node)):
+        checks = checks_of.get(node_type := type(node))
+        if checks is None:
+            checks = checks_of[node_type] = _checks_of(node_type)
+        for check in checks:
             check(node, i, ctx)
     if ctx.upstream is not None:
         missing = ctx.upstream.resolve()
