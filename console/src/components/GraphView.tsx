@@ -44,7 +44,7 @@ const MIN_ZOOM = 0.05;
 /** A large graph opens at the top, on its first nodes, at a zoom where labels can be read
  * (the fit-view control shows all of it). */
 const FIRST = 40;
-const READABLE = 0.5;
+const READABLE = 0.6;
 
 function marksKey(marks: Record<string, string> | undefined): string {
   if (!marks) return "";

@@ -1,9 +1,9 @@
 // Loading an agent for the editor: the agent, its current version and the text to edit
 // (the browser's draft when there is one). On a deep link to an editor the app starts this
-// at once, alongside /me, and starts analysing the text in the graph worker, so the editor
-// finds both ready instead of waiting for the app shell first.
+// at once, alongside /me (and a draft's analysis in the graph worker), so the editor finds
+// them ready instead of waiting for the app shell first.
 import { api } from "./api";
-import { analyseSource, warmGraphWorker } from "./graphWorker";
+import { analyseSource } from "./graphWorker";
 import type { Agent, AgentVersion } from "./types";
 
 export interface Draft {
@@ -43,15 +43,14 @@ const early = new Map<string, { at: number; loaded: Promise<LoadedAgent> }>();
 /** A prefetch older than this is not used (the editor was not opened at once after all). */
 const FRESH_MS = 10_000;
 
-/** Fetch the agent now and analyse the text the editor will open with. */
+/** Fetch the agent now; a draft (which only the YAML can draw) is analysed at once too. A
+ * saved version's graph is drawn from its definition, so its analysis waits for the editor. */
 export function prefetchAgent(agentId: string): void {
-  warmGraphWorker();
   const p = fetchAgent(agentId);
   early.set(agentId, { at: Date.now(), loaded: p });
   p.then(({ version }) => {
     const draft = readDraft(agentId);
-    const text = draft?.text ?? version.source;
-    if (text) void analyseSource(text).catch(() => undefined);
+    if (draft && draft.text !== version.source) void analyseSource(draft.text).catch(() => undefined);
   }, () => undefined);
 }
 

@@ -50,11 +50,6 @@ function theWorker(): Worker | null {
   return worker;
 }
 
-/** Start the worker now (its script loads while the page is busy elsewhere). */
-export function warmGraphWorker(): void {
-  theWorker();
-}
-
 /** The analysis of `source` if it is already there (no waiting for a promise). */
 export function analysed(source: string): Analysis | undefined {
   return answered.get(source);

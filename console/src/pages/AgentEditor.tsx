@@ -1,7 +1,7 @@
 // The agent editor: YAML beside its live graph, explicit versioned saves (Ctrl+S) refused
 // when someone else saved meanwhile, a browser draft that survives reloads, version history
 // with YAML and graph diffs, restore as a new version, run, export.
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { stringify } from "yaml";
 import { api, ApiError, type FieldError } from "../lib/api";
 import { draftKey, loadAgent, readDraft } from "../lib/agentLoad";
@@ -14,10 +14,12 @@ import type { Agent, AgentVersion } from "../lib/types";
 import { Link } from "../router";
 import { YamlEditor, type LineProblem, type YamlEditorHandle } from "../components/YamlEditor";
 import { GraphView } from "../components/GraphView";
-import { DiffView } from "../components/DiffView";
 import { Problem, errorText } from "../components/Problem";
 import { when } from "../lib/format";
 import { RunForm } from "./RunForm";
+
+// The history's YAML diff (@codemirror/merge) loads when the History tab first shows one.
+const DiffView = lazy(() => import("../components/DiffView").then((m) => ({ default: m.DiffView })));
 
 export function sourceOf(v: AgentVersion): string {
   return v.source ?? stringify(v.definition);
@@ -56,6 +58,9 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
   const [tab, setTab] = useState<"edit" | "history" | "run">("edit");
   const [line, setLine] = useState(1);
   const [analysis, setAnalysis] = useState<Analysis | null>(null);
+  /** The first graph came from the saved definition: the worker's analysis can wait until
+   * it is painted (it only adds line numbers), so they do not compete for the CPU. */
+  const afterPaint = useRef(false);
   const editor = useRef<YamlEditorHandle>(null);
   const latestText = useRef<string | null>(null);
   latestText.current = text;
@@ -78,7 +83,12 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
         setAnalysis((a) => a ?? analysed(draft.text) ?? null);
       } else {
         setText(saved);
-        setAnalysis((a) => a ?? analysed(saved) ?? savedAnalysis(v));
+        setAnalysis((a) => {
+          if (a) return a;
+          const known = analysed(saved);
+          afterPaint.current = !known;
+          return known ?? savedAnalysis(v);
+        });
       }
     }, setError);
   }, [agentId, load]);
@@ -97,9 +107,17 @@ export default function AgentEditor({ agentId }: { agentId: string }) {
   useEffect(() => {
     if (text === null || (debounced === "" && text !== "")) return; // not loaded, or not yet debounced
     let live = true;
-    analyseSource(debounced).then((a) => live && setAnalysis(a), setError);
+    const run = () => void analyseSource(debounced).then((a) => live && setAnalysis(a), setError);
+    let frame = 0;
+    let timer = 0;
+    if (afterPaint.current) {
+      afterPaint.current = false;
+      frame = requestAnimationFrame(() => (timer = window.setTimeout(run)));
+    } else run();
     return () => {
       live = false;
+      cancelAnimationFrame(frame);
+      clearTimeout(timer);
     };
   }, [debounced]); // eslint-disable-line react-hooks/exhaustive-deps
   const graph: AgentGraph = analysis?.graph ?? EMPTY_GRAPH;
@@ -321,7 +339,9 @@ function History({ agentId, current, onRestore }: { agentId: string; current: nu
       )}
       {a && b && (
         <div className="split">
-          <DiffView before={sourceOf(a)} after={sourceOf(b)} />
+          <Suspense fallback={<div className="diff muted pad">Loading the diff…</div>}>
+            <DiffView before={sourceOf(a)} after={sourceOf(b)} />
+          </Suspense>
           {union && <GraphView graph={union} marks={marks} label="Graph diff" />}
         </div>
       )}
