@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -39,6 +40,9 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
         },
     }
 }
+
+
+_SETTLE_S = 5.0
 
 
 @router.get("", response_model=RunPage)
@@ -103,6 +107,11 @@ async def run_events(
             async for item in service.stream_events(
                 runtime, run, run_id, after_seq=after_seq, include_deltas=include_deltas
             ):
+                if item.is_terminal:
+                    # The journal has the event before the worker stores the run's result;
+                    # wait for it, so a client that reads the run after this event sees it.
+                    with contextlib.suppress(TimeoutError):
+                        await service.wait_for_run(runtime, run_id, timeout_s=_SETTLE_S)
                 message: dict[str, Any] = {"event": item.type, "data": json.dumps(item.data)}
                 if item.seq is not None:
                     message["id"] = str(item.seq)
