@@ -248,11 +248,27 @@ def _build(  # noqa: PLR0915 (one loop: a call per event would cost more than th
     anchored: dict[str, Any] = {}  # anchor -> its value (being built, or built)
     sizes: dict[str, int] = {}  # anchor -> what an alias of it counts (built ones only)
     top: list[Any] | None = None
+    value: Any
     expanded = 0
     while True:
         event = get()
         kind = type(event)
-        if kind is SequenceEndEvent or kind is MappingEndEvent:
+        if kind is ScalarEvent and event.anchor is None and len(path) < max_depth:
+            # The most common event, on a short path: nothing is pushed for it.
+            if event.tag is not None and event.tag != "!":
+                raise _Unsupported
+            raw = value = event.value
+            if event.implicit[0]:
+                value = plain.get(raw, _MISSING)
+                if value is _MISSING:
+                    value = plain[raw] = _plain(raw, constructor)
+            expanded += 1
+            if expanded > max_nodes:
+                raise _too_many(max_nodes, [*path, _next_part(stack)][1:])
+            if top is not None and top[1] and top[2] is _MISSING:
+                top[2], top[3] = value, raw  # a key: its value is next
+                continue
+        elif kind is SequenceEndEvent or kind is MappingEndEvent:
             frame = stack.pop()
             top = stack[-1] if stack else None
             expanded += 1
@@ -261,7 +277,7 @@ def _build(  # noqa: PLR0915 (one loop: a call per event would cost more than th
             if frame[4] is not None:
                 sizes[frame[4]] = expanded - frame[5]
             path.pop()
-            value: Any = frame[0]
+            value = frame[0]
         else:
             is_key = top is not None and top[1] and top[2] is _MISSING
             if top is None:
@@ -306,7 +322,7 @@ def _build(  # noqa: PLR0915 (one loop: a call per event would cost more than th
                         sizes[anchor] = 1
                     path.pop()
                     if is_key:
-                        top[2], top[3] = value, raw  # type: ignore[index]  # its value is next
+                        top[2], top[3] = value, raw  # type: ignore[index]
                         continue
                 else:
                     is_map = kind is MappingStartEvent
