@@ -103,10 +103,3 @@ class TransactionalRoute(APIRoute):
 def new_router(prefix: str = "", **kwargs: Any) -> APIRouter:
     """An APIRouter whose routes commit at the request boundary."""
     return APIRouter(prefix=prefix, route_class=TransactionalRoute, **kwargs)
-
-
-# Until the Temporal engine's and the agent feature's imports move (other engineers' files
-# at the time of the move): the runtime lives in `agentdeck.runtime`, `parse_uuid` in kit.
-from agentdeck.kit.ids import parse_uuid  # noqa: E402
-
-__all__ = ["Runtime", "RuntimeDep", "SessionDep", "new_router", "parse_uuid"]

@@ -25,13 +25,13 @@ from agentdeck.agent.repository import (
     DefaultAssistantRepository,
     ModelNameRepository,
 )
-from agentdeck.api import parse_uuid
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.engine import AgentSpec, SpecError, parse_spec
 from agentdeck.engine.validate import MAX_NODES, parse_definition
 from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
+from agentdeck.kit.ids import parse_uuid
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
 from agentdeck.models import Agent, AgentVersion, Assistant
