@@ -100,7 +100,10 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def temporal_settings(settings: Settings, address: str, **overrides: Any) -> Settings:
-    """``settings`` with Temporal as the engine, on a task queue of their own."""
+    """``settings`` with Temporal as the engine, on a task queue of their own. The sweeper of
+    lost starts stays idle unless a test asks for it (``sweep_interval_s``): on a database the
+    whole suite shares, it would start other tests' pending runs on this test's workers."""
+    overrides.setdefault("sweep_interval_s", 3600.0)
     temporal = TemporalSettings(
         address=address, task_queue=f"test-{uuid.uuid4().hex[:8]}", heartbeat_timeout_s=2.0,
         **overrides,
