@@ -61,7 +61,7 @@ from agentdeck.config import TemporalSettings
 from agentdeck.kit.db import transaction
 from agentdeck.models import Job, Run
 from agentdeck.run import service
-from agentdeck.run._services import attach, services_for
+from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 
 TUNING = ("history.transferProcessorMaxPollRPS=1000",)

@@ -26,7 +26,7 @@ def offline_model_factory(provider: Any, model: str) -> FunctionModel:
 def use_offline_models(app: Any) -> Any:
     """``app`` answers with the offline test model and embeds by feature hashing: no test
     loads a real model unless it opts in (``registry_for(runtime).embedder_factory = None``)."""
-    from agentdeck.knowledge._registry import registry_for
+    from agentdeck.knowledge.registry import registry_for
     from tests.knowledge.support import hashing_factory
 
     app.state.runtime.llm_model_factory = offline_model_factory

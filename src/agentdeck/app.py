@@ -41,8 +41,8 @@ from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import create_engine, create_sessionmaker
 from agentdeck.knowledge import _crawl_tasks as crawl_tasks
 from agentdeck.knowledge import tasks as knowledge_tasks
-from agentdeck.knowledge._registry import attach as attach_knowledge
 from agentdeck.knowledge.endpoints import router as knowledge_router
+from agentdeck.knowledge.registry import attach as attach_knowledge
 from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.knowledge.sources_endpoints import router as knowledge_sources_router
 from agentdeck.llm.local import engine as local_engine
@@ -54,11 +54,11 @@ from agentdeck.org.endpoints import router as org_router
 from agentdeck.prompt.endpoints import router as prompt_router
 from agentdeck.provider.endpoints import router as provider_router
 from agentdeck.run import tasks as run_tasks
-from agentdeck.run._services import attach as attach_run_services
-from agentdeck.run._services import services_for
 from agentdeck.run.endpoints import router as run_router
 from agentdeck.run.events.postgres import job_wakeups
 from agentdeck.run.events.relay import PubSubMode, Relay, relay_for
+from agentdeck.run.services import attach as attach_run_services
+from agentdeck.run.services import services_for
 from agentdeck.run.settings import RunSettings, WorkerSettings
 from agentdeck.run.ws import router as ws_router
 from agentdeck.runtime import Runtime

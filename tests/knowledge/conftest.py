@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agentdeck.knowledge._registry import KnowledgeRegistry
+from agentdeck.knowledge.registry import KnowledgeRegistry
 from agentdeck.knowledge.settings import KnowledgeSettings
 from tests.knowledge.support import KB, hashing_factory, make_kb, run_ingest_jobs, use_hashing
 

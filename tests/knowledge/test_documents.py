@@ -10,7 +10,7 @@ import httpx
 
 from agentdeck.kit.db import transaction
 from agentdeck.knowledge import service
-from agentdeck.knowledge._registry import KnowledgeRegistry
+from agentdeck.knowledge.registry import KnowledgeRegistry
 from agentdeck.knowledge.repository import kb_by_id
 from tests.knowledge.support import KB, PageServer, make_kb, run_ingest_jobs
 from tests.rag.docs import make_docx, make_pdf

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from agentdeck.knowledge._registry import KnowledgeRegistry
-from agentdeck.rag._distill import default_static_dir
+from agentdeck.knowledge.registry import KnowledgeRegistry
+from agentdeck.rag.distill import default_static_dir
 from tests.factories import create_tenant, personal_space_id
 from tests.knowledge.support import make_kb
 

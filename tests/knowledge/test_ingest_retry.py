@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.knowledge import tasks
-from agentdeck.knowledge._registry import KnowledgeRegistry
+from agentdeck.knowledge.registry import KnowledgeRegistry
 from agentdeck.models import Job
 from agentdeck.rag import HashingEmbedder
 from agentdeck.rag.embeddings import LocalMiniLM

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from agentdeck.kit.db import transaction
 from agentdeck.knowledge import repository as repo
 from agentdeck.knowledge import tasks
-from agentdeck.knowledge._registry import KnowledgeRegistry
+from agentdeck.knowledge.registry import KnowledgeRegistry
 from agentdeck.models import Job
 from agentdeck.worker.loop import JobContext
 from tests.knowledge.support import KB, NamedHashing, make_kb, run_ingest_jobs

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agentdeck.knowledge._registry import KnowledgeRegistry, registry_for
+from agentdeck.knowledge.registry import KnowledgeRegistry, registry_for
 from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.rag.stores.pgvector import PgVectorStore
 from agentdeck.rag.stores.sqlite_vec import SqliteVecStore

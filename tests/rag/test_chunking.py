@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agentdeck.rag._tokenizer import HFTokenizer, RegexTokenizer, default_tokenizer
 from agentdeck.rag.chunking import ChunkOptions, chunk_document, chunk_sections, embedding_text
 from agentdeck.rag.loaders._text import load_markdown
+from agentdeck.rag.tokenizer import HFTokenizer, RegexTokenizer, default_tokenizer
 from agentdeck.rag.types import Section
 
 WORDS = " ".join(f"word{i}" for i in range(100))  # regex tokenizer: 1 token per word

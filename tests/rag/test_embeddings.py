@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agentdeck.rag._tokenizer import minilm_model_dir
 from agentdeck.rag.embeddings import Embedder, HashingEmbedder, LocalMiniLM, Model2VecStatic
 from agentdeck.rag.errors import EmbeddingError
+from agentdeck.rag.tokenizer import minilm_model_dir
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from agentdeck.rag import Embedder, HashingEmbedder, LocalMiniLM, Model2VecStatic
-from agentdeck.rag._tokenizer import minilm_model_dir
 from agentdeck.rag.stores.sqlite_vec import SqliteVecStore
+from agentdeck.rag.tokenizer import minilm_model_dir
 from tests.rag.recall_set import load_recall_set, recall_at_k
 
 

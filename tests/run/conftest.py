@@ -17,7 +17,7 @@ from agentdeck.auth.repository import AuthRepository
 from agentdeck.kit.db import transaction
 from agentdeck.models import Run, RunEvent, RunStep, Thread
 from agentdeck.run import service
-from agentdeck.run._services import attach, services_for
+from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime
 from tests.engine.conftest import FakeLLM, LocalServer, local_server  # noqa: F401 - fixture

@@ -12,7 +12,7 @@ import pytest
 from agentdeck.app import build_worker
 from agentdeck.kit import netguard
 from agentdeck.run import service
-from agentdeck.run._services import attach, services_for
+from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime
 from tests.engine.conftest import LocalServer

@@ -221,7 +221,7 @@ async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
     if runtime.engine.dialect.name != "postgresql":
         pytest.skip("journal_flush applies to PostgreSQL")
     from agentdeck.run import _pg_journal
-    from agentdeck.run._services import services_for
+    from agentdeck.run.services import services_for
     from agentdeck.run.settings import RunSettings
 
     services = services_for(runtime.engine)

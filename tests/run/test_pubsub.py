@@ -22,9 +22,9 @@ import pytest
 
 from agentdeck.app import build_runtime, build_worker
 from agentdeck.config import Settings
-from agentdeck.run._services import attach, services_for
 from agentdeck.run.events.bus import REPLAY, Broker, StreamItem
 from agentdeck.run.events.relay import Relay, decode, encode, relay_for
+from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime
 from tests.engine.conftest import FakeLLM

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from agentdeck.run._services import attach
+from agentdeck.run.services import attach
 from agentdeck.run.settings import RunSettings
 from tests.factories import Tenant, create_agent, create_tenant, personal_space_id
 

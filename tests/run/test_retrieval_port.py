@@ -26,12 +26,12 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from agentdeck.app import build_worker
-from agentdeck.knowledge._registry import registry_for
+from agentdeck.knowledge.registry import registry_for
 from agentdeck.rag.embeddings import HashingEmbedder
 from agentdeck.rag.errors import EmbeddingError
 from agentdeck.run import service
-from agentdeck.run._services import attach, services_for
 from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime
 from tests.run.conftest import Org, make_org

@@ -11,7 +11,7 @@ import pytest
 
 from agentdeck.app import build_worker
 from agentdeck.run import service
-from agentdeck.run._services import attach, services_for
+from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime
 from tests.run.conftest import Org

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from agentdeck.app import build_worker
 from agentdeck.kit.db import utcnow
 from agentdeck.models import Job, Run
-from agentdeck.run._services import attach, services_for
+from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime
 from tests.factories import Tenant, create_agent, create_tenant, personal_space_id

@@ -19,8 +19,8 @@ from agentdeck.app import build_runtime, build_worker
 from agentdeck.config import Settings
 from agentdeck.errors import NotFound
 from agentdeck.run import service
-from agentdeck.run._services import attach, services_for
 from agentdeck.run.events import watcher as watcher_module
+from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from tests.engine.conftest import FakeLLM
 from tests.run.conftest import Org, make_org

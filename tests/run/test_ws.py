@@ -19,7 +19,7 @@ from starlette.websockets import WebSocketDisconnect
 from agentdeck.app import create_app
 from agentdeck.config import Settings
 from agentdeck.engine.ports import ChatRequest, ChatResult, Usage
-from agentdeck.run._services import attach
+from agentdeck.run.services import attach
 from agentdeck.run.settings import RunSettings
 from tests.factories import create_api_key, create_tenant, personal_space_id
 from tests.offline_model import use_offline_models

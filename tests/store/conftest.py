@@ -12,7 +12,7 @@ import uvicorn
 
 from agentdeck.app import create_app
 from agentdeck.config import Settings
-from agentdeck.knowledge._registry import registry_for
+from agentdeck.knowledge.registry import registry_for
 from tests.knowledge.support import hashing_factory
 from tests.offline_model import use_offline_models
 

@@ -26,7 +26,7 @@ import pytest
 import uvicorn
 
 from agentdeck.config import Settings, TemporalSettings
-from agentdeck.run._services import attach
+from agentdeck.run.services import attach
 from agentdeck.run.settings import RunSettings
 from tests.engine.conftest import LocalServer, local_server  # noqa: F401 - fixture
 from tests.factories import Tenant, create_agent, create_tenant, personal_space_id

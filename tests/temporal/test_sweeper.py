@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from agentdeck.config import Settings
-from agentdeck.run._services import services_for
+from agentdeck.run.services import services_for
 from agentdeck.temporal.client import TemporalExecutor
 from agentdeck.temporal.sweeper import Sweeper
 from tests.factories import create_tenant, personal_space_id

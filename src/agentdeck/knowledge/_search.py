@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.errors import AppError, InvalidInput
-from agentdeck.knowledge._registry import LOCAL_DIMS, registry_for
+from agentdeck.knowledge.registry import LOCAL_DIMS, registry_for
 from agentdeck.knowledge.schemas import SearchItem
 from agentdeck.llm.errors import LLMError
 from agentdeck.models import KnowledgeBase

@@ -16,7 +16,7 @@ from agentdeck.auth.principal import Reader, Writer
 from agentdeck.errors import AppError
 from agentdeck.kit.pagination import MAX_LIMIT
 from agentdeck.knowledge import _upload, service
-from agentdeck.knowledge._registry import registry_for
+from agentdeck.knowledge.registry import registry_for
 from agentdeck.knowledge.schemas import (
     DocumentJson,
     DocumentOut,

@@ -29,15 +29,15 @@ from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
 from agentdeck.kit.text import NUL
 from agentdeck.knowledge import repository as repo
-from agentdeck.knowledge._registry import LOCAL, LOCAL_STATIC, local_dim, registry_for
 from agentdeck.knowledge._search import SearchMode, search_kbs
+from agentdeck.knowledge.registry import LOCAL, LOCAL_STATIC, local_dim, registry_for
 from agentdeck.knowledge.repository import KnowledgeBaseRepository, KnowledgeDocumentRepository
 from agentdeck.knowledge.schemas import Chunking, SearchItem
 from agentdeck.models import KnowledgeBase, KnowledgeDocument
-from agentdeck.rag._distill import default_static_dir
-from agentdeck.rag._tokenizer import minilm_model_dir
+from agentdeck.rag.distill import default_static_dir
 from agentdeck.rag.errors import LoadError
 from agentdeck.rag.loaders import detect_format
+from agentdeck.rag.tokenizer import minilm_model_dir
 from agentdeck.runtime import Runtime
 from agentdeck.worker import queue
 

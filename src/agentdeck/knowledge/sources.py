@@ -26,7 +26,7 @@ from agentdeck.kit.pagination import Page
 from agentdeck.knowledge import _crawl_repository as repo
 from agentdeck.knowledge._crawl_repository import CrawlRunRepository, SourceRepository
 from agentdeck.knowledge._crawl_settings import CrawlSettings
-from agentdeck.knowledge._registry import registry_for
+from agentdeck.knowledge.registry import registry_for
 from agentdeck.knowledge.service import get_kb, get_kb_for_update
 from agentdeck.models import CrawlRun, KnowledgeSource
 from agentdeck.worker import queue

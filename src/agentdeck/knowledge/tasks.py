@@ -22,7 +22,7 @@ import structlog
 
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.knowledge import repository as repo
-from agentdeck.knowledge._registry import KnowledgeRegistry, registry_for
+from agentdeck.knowledge.registry import KnowledgeRegistry, registry_for
 from agentdeck.knowledge.service import INGEST, enqueue_ingest, requeue
 from agentdeck.llm.errors import LLMError
 from agentdeck.models import KnowledgeBase, KnowledgeDocument

@@ -17,7 +17,7 @@ from agentdeck.engine.ports import ChatMessage, ToolCall
 from agentdeck.errors import AppError
 from agentdeck.kit.db import transaction
 from agentdeck.kit.tenancy import TenantScope
-from agentdeck.knowledge._registry import registry_for
+from agentdeck.knowledge.registry import registry_for
 from agentdeck.memory import service
 from agentdeck.runtime import Runtime
 

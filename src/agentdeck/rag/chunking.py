@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from agentdeck.rag._tokenizer import Tokenizer, default_tokenizer
+from agentdeck.rag.tokenizer import Tokenizer, default_tokenizer
 from agentdeck.rag.types import Chunk, Section
 
 ChunkStrategy = Literal["fixed", "structure"]

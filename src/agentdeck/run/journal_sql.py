@@ -41,8 +41,8 @@ from agentdeck.engine.journal import (
 from agentdeck.kit.ids import uuid7
 from agentdeck.run._codec import dumps, loads
 from agentdeck.run._pg_journal import PgJournalBackend
-from agentdeck.run._services import services_for
 from agentdeck.run._sqlite_journal import parse_stamp, stamp, store_for
+from agentdeck.run.services import services_for
 
 _STEP_COLUMNS = (
     "node_id, item_index, attempt, status, idempotency_key, input, output, error, "

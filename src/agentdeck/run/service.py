@@ -29,7 +29,6 @@ from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import TenantScope
 from agentdeck.models import Agent, Job, Run, RunEvent, RunStep
 from agentdeck.run import _specs, quota
-from agentdeck.run._services import services_for
 from agentdeck.run.events import reader
 from agentdeck.run.events.bus import (
     CANCEL_SIGNAL,
@@ -49,6 +48,7 @@ from agentdeck.run.repository import (
     scoped_version,
     spec_of,
 )
+from agentdeck.run.services import services_for
 from agentdeck.worker import queue
 
 if TYPE_CHECKING:

@@ -24,11 +24,10 @@ from agentdeck.memory.run_memory import RunMemory
 from agentdeck.models import Run, RunEvent
 from agentdeck.prompt.resolver import SpacePrompts
 from agentdeck.run import _specs
-from agentdeck.run._llm_port import load_llm_port
-from agentdeck.run._ports import ChildRuns, SpaceKnowledge, SpaceTools
-from agentdeck.run._services import LLMContext, RunServices, services_for
 from agentdeck.run.events.bus import BrokerSink, StreamItem
 from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.llm_port import load_llm_port
+from agentdeck.run.ports import ChildRuns, SpaceKnowledge, SpaceTools
 from agentdeck.run.repository import (
     FINAL,
     earlier_active_on_thread,
@@ -40,6 +39,7 @@ from agentdeck.run.repository import (
     thread_by_id,
 )
 from agentdeck.run.service import CANCEL_SIGNAL, EXECUTE, release_thread
+from agentdeck.run.services import LLMContext, RunServices, services_for
 from agentdeck.worker import queue
 from agentdeck.worker.loop import JobContext
 

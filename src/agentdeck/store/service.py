@@ -18,7 +18,7 @@ from agentdeck.auth.principal import Principal
 from agentdeck.errors import Forbidden, InvalidInput, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
-from agentdeck.knowledge._registry import LOCAL, registry_for
+from agentdeck.knowledge.registry import LOCAL, registry_for
 from agentdeck.models import StoreItem
 from agentdeck.runtime import Runtime
 from agentdeck.store._match import index_text, matches, similarity

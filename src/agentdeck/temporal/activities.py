@@ -25,14 +25,13 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from agentdeck.engine._runner import backoff_delay
 from agentdeck.engine.errors import Interrupt, NodeError
 from agentdeck.engine.journal import StepRecord, StepStatus, Usage, idempotency_key
 from agentdeck.engine.nodes import EXECUTORS, NodeContext, NodeResult
+from agentdeck.engine.runner import backoff_delay
 from agentdeck.engine.spec import Node
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import RunEvent
-from agentdeck.run._services import RunServices, services_for
 from agentdeck.run.events.bus import StreamItem
 from agentdeck.run.repository import (
     FINAL,
@@ -42,6 +41,7 @@ from agentdeck.run.repository import (
     set_thread,
     thread_by_id,
 )
+from agentdeck.run.services import RunServices, services_for
 from agentdeck.run.tasks import THREAD_STATUS, _held_back
 from agentdeck.temporal._types import (
     Batch,

@@ -27,7 +27,6 @@ from pydantic import TypeAdapter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from agentdeck.engine._runner import backoff_delay
 from agentdeck.engine.errors import NodeError, ResumeError
 from agentdeck.engine.journal import StepRecord, StepStatus, Usage, idempotency_key
 from agentdeck.engine.nodes import NodeContext
@@ -35,6 +34,7 @@ from agentdeck.engine.nodes._approval import LoopState
 from agentdeck.engine.nodes._citations import CitationBook
 from agentdeck.engine.nodes.agent import InPlaceCalls, Offer, finish_loop, start_loop
 from agentdeck.engine.ports import ChatResult
+from agentdeck.engine.runner import backoff_delay
 from agentdeck.engine.spec import AgentNode, Node
 from agentdeck.kit.db import utcnow
 from agentdeck.run.events.bus import StreamItem

@@ -23,7 +23,7 @@ from agentdeck.engine.errors import NodeError
 from agentdeck.engine.journal import StepStatus, idempotency_key
 from agentdeck.kit.db import transaction
 from agentdeck.models import Run
-from agentdeck.run._ports import child_run_id
+from agentdeck.run.ports import child_run_id
 from agentdeck.run.repository import agent_in_space, run_by_id, spec_of
 from agentdeck.temporal._types import (
     ChildEnd,

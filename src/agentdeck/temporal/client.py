@@ -25,8 +25,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from agentdeck.config import TemporalSettings
-from agentdeck.run._services import services_for
 from agentdeck.run.repository import run_by_id, spec_of
+from agentdeck.run.services import services_for
 from agentdeck.temporal._types import Options, ResumeRequest, RunInput
 from agentdeck.temporal.payloads import data_converter
 from agentdeck.temporal.workflow import RunWorkflow

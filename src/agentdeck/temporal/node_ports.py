@@ -12,9 +12,9 @@ from agentdeck.engine import NodeError, Ports
 from agentdeck.kit.db import transaction
 from agentdeck.memory.run_memory import RunMemory
 from agentdeck.prompt.resolver import SpacePrompts
-from agentdeck.run._llm_port import load_llm_port
-from agentdeck.run._ports import ChildRuns, SpaceKnowledge, SpaceTools
-from agentdeck.run._services import LLMContext, RunServices
+from agentdeck.run.llm_port import load_llm_port
+from agentdeck.run.ports import ChildRuns, SpaceKnowledge, SpaceTools
+from agentdeck.run.services import LLMContext, RunServices
 from agentdeck.run.tasks import _OrgLLM
 from agentdeck.temporal._types import RunMeta
 

@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentdeck.config import TemporalSettings
-from agentdeck.run._services import services_for
+from agentdeck.run.services import services_for
 from agentdeck.temporal.activities import Activities
 from agentdeck.temporal.agent_activities import AgentActivities
 from agentdeck.temporal.child_activities import ChildActivities

@@ -26,7 +26,7 @@ from agentdeck.kit import netguard
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import transaction
 from agentdeck.kit.tenancy import TenantScope
-from agentdeck.knowledge._registry import registry_for
+from agentdeck.knowledge.registry import registry_for
 from agentdeck.knowledge.service import search_in_space
 from agentdeck.llm import LLMError
 from agentdeck.run.events.reader import wait_for_run

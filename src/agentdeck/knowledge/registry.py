@@ -27,7 +27,7 @@ from agentdeck.config import get_settings
 from agentdeck.kit.db import sync_engine_of
 from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.rag import Embedder, EmbeddingError, LocalMiniLM, Model2VecStatic, VectorStore
-from agentdeck.rag._distill import STATIC_DIMS
+from agentdeck.rag.distill import STATIC_DIMS
 from agentdeck.runtime import Runtime
 
 log = structlog.get_logger(__name__)

