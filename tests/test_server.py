@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import h11
 import httpx
 import pytest
 import websockets
@@ -31,6 +32,7 @@ from agentdeck.config import Settings
 from agentdeck.models import Job
 from tests.factories import create_api_key, create_tenant, import_agent, personal_space_id
 
+_Sent = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 _GRACE_S = 1
 _EXIT_BOUND_S = 30  # far above grace + a few seconds: only a hang fails here
 _AGENT = """\
@@ -111,6 +113,43 @@ async def _first(stream: AsyncIterator[Any], predicate: Any) -> Any:
     raise AssertionError("the stream ended first")
 
 
+async def _sent(base: str, path: str, headers: dict[str, str]) -> _Sent:
+    """Send ``GET path`` on a connection of its own and return once the server holds it.
+
+    A request still being sent when SIGTERM arrives is refused (the server stops accepting),
+    so the request is written first, and a second request on a new connection answers after
+    the server has read the first one: it accepts and reads connections in order."""
+    url = httpx.URL(base)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    head = [f"GET {path} HTTP/1.1", f"Host: {url.host}:{url.port}", "Connection: close"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+    await writer.drain()
+    async with httpx.AsyncClient(base_url=base) as probe:
+        assert (await probe.get("/healthz")).status_code == 200
+    return reader, writer  # the writer too: a collected writer closes the connection
+
+
+async def _response(sent: _Sent) -> tuple[int, bytes]:
+    """The status and body of the one response on ``sent``'s connection."""
+    reader, writer = sent
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))  # its state
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(await reader.read())
+    conn.receive_data(b"")
+    status, body = 0, b""
+    while (event := conn.next_event()) not in (h11.NEED_DATA, h11.PAUSED):
+        if isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            break
+    writer.close()
+    return status, body
+
+
 async def _sse_events(http: httpx.AsyncClient, method: str, url: str, **kw: Any) -> Any:
     """(events so far, a task that appends each SSE event until the stream ends)."""
     events: list[tuple[str, str]] = []
@@ -162,15 +201,13 @@ async def test_sigterm_ends_streams_waits_and_runs_then_exits(
             messages = (json.loads(m) async for m in ws)
             await _first(messages, lambda m: m.get("type") == "subscribed")
             await _first(messages, lambda m: m.get("type") == "step.started")
-            join = asyncio.create_task(
-                http.get(f"/api/v1/threads/{tid}/runs/{rid}/join", headers=headers)
-            )
+            join = await _sent(base, f"/api/v1/threads/{tid}/runs/{rid}/join", headers)
             proc.send_signal(signal.SIGTERM)
             final = await _first(messages, lambda m: m.get("type") == "error")
         assert final["status"] == 503
-        joined = await join
-        assert joined.status_code == 503
-        assert joined.json()["type"].endswith("shutting-down")
+        status, body = await _response(join)
+        assert status == 503
+        assert json.loads(body)["type"].endswith("shutting-down")
         await asyncio.gather(lg_task, raw_task)
     assert langgraph[-1][0] == "error" and "shutting-down" in langgraph[-1][1]
     assert raw[-1][0] == "error" and "shutting-down" in raw[-1][1]

@@ -101,9 +101,12 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def temporal_settings(settings: Settings, address: str, **overrides: Any) -> Settings:
     """``settings`` with Temporal as the engine, on a task queue of their own. The sweeper of
-    lost starts stays idle unless a test asks for it (``sweep_interval_s``): on a database the
-    whole suite shares, it would start other tests' pending runs on this test's workers."""
+    lost starts stays idle unless a test asks for it (``sweep_interval_s``, ``sweep_after_s``):
+    on a database the whole suite shares, it would start other tests' pending runs on this
+    test's workers. Its first pass runs at once, so a long interval alone is not enough: only
+    runs pending for a day count as lost."""
     overrides.setdefault("sweep_interval_s", 3600.0)
+    overrides.setdefault("sweep_after_s", 86400.0)
     temporal = TemporalSettings(
         address=address, task_queue=f"test-{uuid.uuid4().hex[:8]}", heartbeat_timeout_s=2.0,
         **overrides,
