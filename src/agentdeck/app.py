@@ -39,7 +39,7 @@ from agentdeck.gateway.endpoints import router as gateway_router
 from agentdeck.gateway.service import close_gateway, get_gateway
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.db import create_engine, create_sessionmaker
-from agentdeck.knowledge import _crawl_tasks as crawl_tasks
+from agentdeck.knowledge import crawl_tasks
 from agentdeck.knowledge import tasks as knowledge_tasks
 from agentdeck.knowledge.endpoints import router as knowledge_router
 from agentdeck.knowledge.registry import attach as attach_knowledge

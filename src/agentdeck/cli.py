@@ -137,7 +137,7 @@ def run_file(
     """
     from agentdeck.app import build_runtime, build_worker
     from agentdeck.kit.db import is_sqlite
-    from agentdeck.run import _local
+    from agentdeck.run import local_run
 
     settings = _settings()
     if is_sqlite(settings.resolved_db_url):
@@ -147,7 +147,7 @@ def run_file(
     async def _run() -> int:
         runtime = build_runtime(settings)
         try:
-            return await _local.main(
+            return await local_run.main(
                 runtime, _local_principal, build_worker, text, file.name, inputs,
                 console,
             )  # fmt: skip

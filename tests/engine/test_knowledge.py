@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agentdeck.engine import AgentSpec, Engine, NodeError
-from agentdeck.engine.nodes._citations import EXCERPT_CHARS, CitationBook, format_passages
+from agentdeck.engine.nodes.citations import EXCERPT_CHARS, CitationBook, format_passages
 from agentdeck.engine.ports import ChatRequest, ChatResult, ToolCall
 
 from .conftest import FakeLLM, RecordingSink, spec_from

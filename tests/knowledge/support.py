@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 
 from agentdeck.kit.db import transaction
-from agentdeck.knowledge import _crawl_tasks as crawl_tasks
-from agentdeck.knowledge import tasks
+from agentdeck.knowledge import crawl_tasks, tasks
 from agentdeck.knowledge.registry import LOCAL_DIMS, KnowledgeRegistry, registry_for
 from agentdeck.knowledge.settings import KnowledgeSettings
 from agentdeck.rag import HashingEmbedder

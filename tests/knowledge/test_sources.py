@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from agentdeck.kit.db import as_utc, transaction, utcnow
 from agentdeck.kit.tenancy import UNSCOPED_REASON
-from agentdeck.knowledge import _crawl_tasks as crawl_tasks
+from agentdeck.knowledge import crawl_tasks
 from agentdeck.knowledge.registry import registry_for
 from agentdeck.models import CrawlRun, Job
 from agentdeck.rag.embeddings import HashingEmbedder

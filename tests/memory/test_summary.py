@@ -13,8 +13,8 @@ from agentdeck.engine import Engine
 from agentdeck.engine.journal import StepStatus
 from agentdeck.engine.journal_memory import MemoryJournal
 from agentdeck.engine.nodes import Ports
-from agentdeck.engine.nodes._context import Conversation
 from agentdeck.engine.nodes._memory import SUMMARY_INSTRUCTIONS, cut_point, transcript
+from agentdeck.engine.nodes.context import Conversation
 from agentdeck.engine.ports import ChatMessage, ChatRequest, ChatResult, ToolCall
 from tests.engine.conftest import FakeLLM, RecordingSink, spec_from
 

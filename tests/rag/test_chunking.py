@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentdeck.rag.chunking import ChunkOptions, chunk_document, chunk_sections, embedding_text
-from agentdeck.rag.loaders._text import load_markdown
+from agentdeck.rag.loaders.text import load_markdown
 from agentdeck.rag.tokenizer import HFTokenizer, RegexTokenizer, default_tokenizer
 from agentdeck.rag.types import Section
 

@@ -6,8 +6,6 @@ Pure of the web, the ORM and features: it reaches the world only through `ports`
 
 from __future__ import annotations
 
-from agentdeck.engine._loop import Engine, Resume, RunResult
-from agentdeck.engine._plan import Plan, RunState, plan
 from agentdeck.engine.errors import (
     EngineError,
     Interrupt,
@@ -19,7 +17,9 @@ from agentdeck.engine.errors import (
 )
 from agentdeck.engine.journal import Journal, StepRecord, StepStatus, Usage
 from agentdeck.engine.journal_memory import MemoryJournal
+from agentdeck.engine.loop import Engine, Resume, RunResult
 from agentdeck.engine.nodes import NodeContext, NodeResult, Ports
+from agentdeck.engine.planner import Plan, RunState, plan
 from agentdeck.engine.spec import AgentSpec
 from agentdeck.engine.validate import parse_spec, validate
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentdeck.engine import templates
-from agentdeck.engine._plan import Graph, NodeState, RunState
 from agentdeck.engine.errors import EngineError, Interrupt, NodeError, TemplateError
 from agentdeck.engine.journal import Journal, StepRecord, StepStatus, idempotency_key
 from agentdeck.engine.nodes import EXECUTORS, NodeContext, Ports
+from agentdeck.engine.planner import Graph, NodeState, RunState
 from agentdeck.engine.ports import EventSink, NullSink
 from agentdeck.engine.spec import Node, RetryPolicy
 

@@ -25,7 +25,7 @@ from agentdeck.engine import _validate_graph as graph
 from agentdeck.engine import templates
 from agentdeck.engine._validate_depth import may_be_too_deep
 from agentdeck.engine.errors import Problem, SpecError, TemplateError
-from agentdeck.engine.nodes._knowledge import KNOWLEDGE_TOOL
+from agentdeck.engine.nodes.knowledge_tool import KNOWLEDGE_TOOL
 from agentdeck.engine.nodes.retrieval import filter_problem
 from agentdeck.engine.spec import (
     AgentNode,

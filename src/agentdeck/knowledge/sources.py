@@ -4,7 +4,7 @@ A source belongs to a knowledge base the caller can see (else 404, also for anot
 organisation's ids). Starting a crawl adds a queued `CrawlRun` and its `knowledge.crawl` job
 in the caller's transaction; a source whose crawl is already queued or running answers 409
 (a partial unique index backs that check against races). Scheduled sources (daily, weekly)
-are started by the periodic `knowledge.crawl_schedule` job; see `_crawl_tasks`.
+are started by the periodic `knowledge.crawl_schedule` job; see `crawl_tasks`.
 """
 
 from __future__ import annotations

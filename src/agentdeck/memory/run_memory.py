@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentdeck.auth.principal import Principal, scope_for_background_work
 from agentdeck.engine.errors import NodeError
-from agentdeck.engine.nodes._context import Conversation
+from agentdeck.engine.nodes.context import Conversation
 from agentdeck.engine.ports import ChatMessage, ToolCall
 from agentdeck.errors import AppError
 from agentdeck.kit.db import transaction

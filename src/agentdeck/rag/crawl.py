@@ -54,7 +54,7 @@ import httpx
 
 from agentdeck.kit import netguard
 from agentdeck.rag.errors import RagError
-from agentdeck.rag.loaders._text import load_html
+from agentdeck.rag.loaders.text import load_html
 
 __all__ = [
     "USER_AGENT",

@@ -187,7 +187,7 @@ async def _prepare(
         return None
     fresh = run.status == "pending" and run.started_at is None and not run.command
     if run.status == "pending":
-        if await _held_back(session, services, run):
+        if await held_back_by_thread(session, services, run):
             await queue.requeue(session, ctx.job, services.settings.requeue_delay_s)
             return None
         started = {"status": "running", "started_at": run.started_at or utcnow()}
@@ -219,7 +219,7 @@ async def _prepare(
         user_id=run.user_id, api_key_id=run.api_key_id,
     )  # fmt: skip
     if services.llm_factory is None and services.cipher is not None and run.user_id is not None:
-        llm: object = _OrgLLM(ctx.sessionmaker, services, llm_ctx)
+        llm: object = LazyOrgLLM(ctx.sessionmaker, services, llm_ctx)
     else:  # no query: the injected factory's port, or the configuration error
         llm = await load_llm_port(session, services, llm_ctx)
     return run, spec, thread_ctx, llm, fresh
@@ -232,7 +232,7 @@ async def _spec(session: AsyncSession, run: Run) -> AgentSpec | None:
     )
 
 
-class _OrgLLM:
+class LazyOrgLLM:
     """The org's LLM port, loaded on the run's first model call: the three catalog queries
     (providers, aliases, overrides) stay off the start of every run, and runs that call no
     model never make them."""
@@ -263,7 +263,7 @@ class _OrgLLM:
         return result
 
 
-async def _held_back(session: AsyncSession, services: RunServices, run: Run) -> bool:
+async def held_back_by_thread(session: AsyncSession, services: RunServices, run: Run) -> bool:
     """True when the run must wait for an earlier run of its thread
     (``multitask_strategy="enqueue"``); that run's end makes it due again (`release_thread`)."""
     return run.multitask_strategy == "enqueue" and await earlier_active_on_thread(session, run)

@@ -42,7 +42,7 @@ from agentdeck.run.repository import (
     thread_by_id,
 )
 from agentdeck.run.services import RunServices, services_for
-from agentdeck.run.tasks import THREAD_STATUS, _held_back
+from agentdeck.run.tasks import THREAD_STATUS, held_back_by_thread
 from agentdeck.temporal._types import (
     Batch,
     CloseStep,
@@ -92,7 +92,7 @@ class Activities:
             if run is None or run.status in FINAL:
                 return Prepared(action="done")
             if run.status == "pending":
-                if await _held_back(session, services, run):
+                if await held_back_by_thread(session, services, run):
                     return Prepared(action="held")
                 fresh = run.started_at is None and not run.command
                 values = {"status": "running", "started_at": run.started_at or utcnow()}

@@ -30,9 +30,9 @@ from temporalio.exceptions import ApplicationError
 from agentdeck.engine.errors import NodeError, ResumeError
 from agentdeck.engine.journal import StepRecord, StepStatus, Usage, idempotency_key
 from agentdeck.engine.nodes import NodeContext
-from agentdeck.engine.nodes._approval import LoopState
-from agentdeck.engine.nodes._citations import CitationBook
 from agentdeck.engine.nodes.agent import InPlaceCalls, Offer, finish_loop, start_loop
+from agentdeck.engine.nodes.approval import LoopState
+from agentdeck.engine.nodes.citations import CitationBook
 from agentdeck.engine.ports import ChatResult
 from agentdeck.engine.runner import backoff_delay
 from agentdeck.engine.spec import AgentNode, Node

@@ -32,9 +32,9 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from agentdeck.engine.errors import ErrorKind, Interrupt, NodeError
     from agentdeck.engine.journal import StepStatus
-    from agentdeck.engine.nodes._approval import LoopState
-    from agentdeck.engine.nodes._knowledge import KNOWLEDGE_TOOL
     from agentdeck.engine.nodes.agent import AGENT_TOOL_PREFIX, drive_loop
+    from agentdeck.engine.nodes.approval import LoopState
+    from agentdeck.engine.nodes.knowledge_tool import KNOWLEDGE_TOOL
     from agentdeck.engine.ports import ChatMessage, ChatRequest, ChatResult, ToolCall
     from agentdeck.engine.spec import AgentNode
     from agentdeck.temporal._types import (

@@ -15,7 +15,7 @@ from agentdeck.prompt.resolver import SpacePrompts
 from agentdeck.run.llm_port import load_llm_port
 from agentdeck.run.ports import ChildRuns, SpaceKnowledge, SpaceTools
 from agentdeck.run.services import LLMContext, RunServices
-from agentdeck.run.tasks import _OrgLLM
+from agentdeck.run.tasks import LazyOrgLLM
 from agentdeck.temporal._types import RunMeta
 
 
@@ -43,7 +43,7 @@ async def ports_for(
         api_key_id=key,
     )
     if services.llm_factory is None and services.cipher is not None and user is not None:
-        llm: object = _OrgLLM(sessionmaker, services, llm_ctx)  # loaded on the first call
+        llm: object = LazyOrgLLM(sessionmaker, services, llm_ctx)  # loaded on the first call
     else:
         try:
             async with transaction(sessionmaker) as session:

@@ -1,7 +1,7 @@
 """The run workflow: the embedded engine's pure planner in a loop, node attempts as activities.
 
 One run is one workflow (workflow id = run id), started with the pinned agent version and
-the run's inputs. Each turn plans (`engine._plan.plan_graph`, the same code as the embedded
+the run's inputs. Each turn plans (`engine.planner.plan_graph`, the same code as the embedded
 loop) and starts the ready nodes: `transform` and `human` nodes, `when`, `for_each` and every
 template run here, deterministically; an `agent` node's loop runs here too, each of its
 model and tool calls an activity (`agent_loop`); a `subagent` node is a child workflow
@@ -34,12 +34,12 @@ with workflow.unsafe.imports_passed_through():
     import jsonschema
 
     from agentdeck.engine import templates
-    from agentdeck.engine._loop import Engine, Resume
-    from agentdeck.engine._plan import Graph, RunState, Skip, graph_of, plan_graph
     from agentdeck.engine.errors import ErrorKind, NodeError, ResumeError, TemplateError
     from agentdeck.engine.journal import StepStatus, idempotency_key
     from agentdeck.engine.journal_memory import MemoryJournal
-    from agentdeck.engine.nodes._approval import public_interrupt
+    from agentdeck.engine.loop import Engine, Resume
+    from agentdeck.engine.nodes.approval import public_interrupt
+    from agentdeck.engine.planner import Graph, RunState, Skip, graph_of, plan_graph
     from agentdeck.engine.spec import AgentNode, AgentSpec, Node
     from agentdeck.temporal._types import (
         Batch,

@@ -45,7 +45,7 @@ from agentdeck.tools.base import (
     cap_result,
     no_auth,
 )
-from agentdeck.tools.builtin._config import http_url, limits, static_headers
+from agentdeck.tools.toolset_config import http_url, limits, static_headers
 
 log = structlog.get_logger(__name__)
 

@@ -33,8 +33,8 @@ from agentdeck.tools.base import (
     cap_result,
     fit_body,
 )
-from agentdeck.tools.builtin._config import http_url, limits
 from agentdeck.tools.outbound import HttpCaller, raise_for_status
+from agentdeck.tools.toolset_config import http_url, limits
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 MAX_DOCUMENT_BYTES = 5_000_000

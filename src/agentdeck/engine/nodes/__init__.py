@@ -1,14 +1,16 @@
-"""Node executors, one module per node type."""
+"""Node executors, one module per node type, and what they share: `context` (what an executor
+gets and returns), `approval` (tool approval in an agent loop), `citations` and
+`knowledge_tool` (the agent's built-in search)."""
 
 from __future__ import annotations
 
-from agentdeck.engine.nodes._context import (
+from agentdeck.engine.nodes.agent import run_agent
+from agentdeck.engine.nodes.context import (
     Executor,
     NodeContext,
     NodeResult,
     Ports,
 )
-from agentdeck.engine.nodes.agent import run_agent
 from agentdeck.engine.nodes.http import run_http
 from agentdeck.engine.nodes.human import run_human
 from agentdeck.engine.nodes.llm import run_llm

@@ -20,7 +20,7 @@ from typing import Any
 
 from agentdeck.engine.errors import NodeError
 from agentdeck.engine.journal import NO_USAGE, Usage
-from agentdeck.engine.nodes._context import NodeContext
+from agentdeck.engine.nodes.context import NodeContext
 from agentdeck.engine.ports import ChatMessage, ChatRequest, ToolCall, ToolSpec
 from agentdeck.engine.spec import AgentNode, ThreadMemory
 

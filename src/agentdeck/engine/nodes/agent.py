@@ -2,14 +2,14 @@
 
 Tool failures are reported back to the model as the tool's result so it can recover; only
 port-level model and retrieval errors fail the node. Other agents are offered as tools
-`agent_<name>`; with `knowledge_bases` the built-in `knowledge_search` (see `_knowledge`).
+`agent_<name>`; with `knowledge_bases` the built-in `knowledge_search` (see `knowledge_tool`).
 A citing node answers `{text, citations}`: its `[n]` markers resolved against the passages of
 the retrieval nodes it reads and of its searches, numbered in one book.
 
 Tool calls are numbered across the loop; call `n` has the idempotency key
 `<run_id>:<node_id>:<n>`, which the ToolPort forwards and under which it records the
 outcome (a step re-run after a crash gets the recorded result, not a second call). A call
-of a tool in `approve` interrupts the run before it is made (see `_approval`).
+of a tool in `approve` interrupts the run before it is made (see `approval`).
 
 With `stream` (the default) the model's tokens go out as `message.delta` events
 (`{node, delta, iteration}`), as an llm node's do. `prompt` may be a stored prompt
@@ -30,15 +30,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agentdeck.engine.errors import Interrupt, NodeError
-from agentdeck.engine.nodes._approval import LoopState, Resumed, interrupt_payload
-from agentdeck.engine.nodes._citations import CitationBook
-from agentdeck.engine.nodes._context import NodeContext, NodeResult
-from agentdeck.engine.nodes._knowledge import (
-    KNOWLEDGE_TOOL,
-    BadArguments,
-    KnowledgeSearch,
-    knowledge_tool,
-)
 from agentdeck.engine.nodes._memory import (
     MEMORY_TOOLS,
     call_memory_tool,
@@ -47,6 +38,15 @@ from agentdeck.engine.nodes._memory import (
     thread_history,
 )
 from agentdeck.engine.nodes._output import structured_output
+from agentdeck.engine.nodes.approval import LoopState, Resumed, interrupt_payload
+from agentdeck.engine.nodes.citations import CitationBook
+from agentdeck.engine.nodes.context import NodeContext, NodeResult
+from agentdeck.engine.nodes.knowledge_tool import (
+    KNOWLEDGE_TOOL,
+    BadArguments,
+    KnowledgeSearch,
+    knowledge_tool,
+)
 from agentdeck.engine.nodes.llm import _stored_prompt
 from agentdeck.engine.nodes.subagent import call_subagent
 from agentdeck.engine.ports import (

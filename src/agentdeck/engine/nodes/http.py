@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from agentdeck.engine.errors import ErrorKind, NodeError
-from agentdeck.engine.nodes._context import NodeContext, NodeResult, Ports
+from agentdeck.engine.nodes.context import NodeContext, NodeResult, Ports
 from agentdeck.engine.spec import HttpNode
 from agentdeck.kit import netguard
 from agentdeck.kit.headers import header_problem

@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 
 from agentdeck.engine.errors import Interrupt, ResumeError
-from agentdeck.engine.nodes._context import NodeContext, NodeResult
+from agentdeck.engine.nodes.context import NodeContext, NodeResult
 from agentdeck.engine.spec import HumanNode
 
 

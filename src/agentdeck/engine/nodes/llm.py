@@ -8,9 +8,9 @@ import jsonschema
 
 from agentdeck.engine import templates
 from agentdeck.engine.errors import NodeError, TemplateError
-from agentdeck.engine.nodes._citations import cited_output
-from agentdeck.engine.nodes._context import NodeContext, NodeResult
 from agentdeck.engine.nodes._output import structured_output
+from agentdeck.engine.nodes.citations import cited_output
+from agentdeck.engine.nodes.context import NodeContext, NodeResult
 from agentdeck.engine.ports import ChatMessage, ChatRequest
 from agentdeck.engine.spec import LlmNode
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentdeck.engine.errors import NodeError
-from agentdeck.engine.nodes._citations import CitationBook, format_passages
-from agentdeck.engine.nodes._context import NodeContext, NodeResult
+from agentdeck.engine.nodes.citations import CitationBook, format_passages
+from agentdeck.engine.nodes.context import NodeContext, NodeResult
 from agentdeck.engine.spec import RetrievalNode
 
 _SCALARS = (str, int, float, bool)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentdeck.engine.errors import NodeError
-from agentdeck.engine.nodes._context import NodeContext, NodeResult
+from agentdeck.engine.nodes.context import NodeContext, NodeResult
 from agentdeck.engine.spec import SubagentNode
 
 

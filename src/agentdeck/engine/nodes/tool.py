@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentdeck.engine.errors import NodeError
-from agentdeck.engine.nodes._context import NodeContext, NodeResult
+from agentdeck.engine.nodes.context import NodeContext, NodeResult
 from agentdeck.engine.spec import ToolNode
 
 

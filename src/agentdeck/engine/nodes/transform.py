@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentdeck.engine.nodes._context import NodeContext, NodeResult
+from agentdeck.engine.nodes.context import NodeContext, NodeResult
 
 
 async def run_transform(ctx: NodeContext) -> NodeResult:

@@ -15,7 +15,7 @@ from agentdeck.rag.errors import LoadError
 from agentdeck.rag.loaders._guards import LoadLimits, check_size, check_zip, decode_text
 from agentdeck.rag.loaders._office import load_docx, load_pdf
 from agentdeck.rag.loaders._records import load_csv, load_json
-from agentdeck.rag.loaders._text import load_html, load_markdown, load_txt
+from agentdeck.rag.loaders.text import load_html, load_markdown, load_txt
 from agentdeck.rag.types import Section
 
 __all__ = ["FORMATS", "LoadLimits", "detect_format", "load_document", "load_document_sync"]

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentdeck.tools.base import ToolError, ToolsetConfig
-from agentdeck.tools.builtin._config import caller
 from agentdeck.tools.outbound import HttpResult, api_json
+from agentdeck.tools.toolset_config import caller
 from agentdeck.tools.typed import CallContext, TypedTool, TypedToolset
 
 DEFAULT_BASE_URL = "https://api.github.com"

@@ -17,8 +17,8 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentdeck.tools.base import ToolError, ToolsetConfig, ToolsetConfigError
-from agentdeck.tools.builtin._config import caller
 from agentdeck.tools.outbound import HttpResult, api_json
+from agentdeck.tools.toolset_config import caller
 from agentdeck.tools.typed import CallContext, TypedTool, TypedToolset
 
 DEFAULT_BASE_URL = "https://gmail.googleapis.com"

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentdeck.tools.base import ToolError, ToolsetConfig, ToolsetConfigError, fit_body
-from agentdeck.tools.builtin._config import http_url, limits, static_headers
 from agentdeck.tools.outbound import HttpCaller, raise_for_status
+from agentdeck.tools.toolset_config import http_url, limits, static_headers
 from agentdeck.tools.typed import CallContext, TypedTool, TypedToolset
 
 

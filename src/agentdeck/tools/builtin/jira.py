@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentdeck.tools.base import ToolError, ToolsetConfig, ToolsetConfigError
-from agentdeck.tools.builtin._config import caller
 from agentdeck.tools.outbound import HttpResult, api_json
+from agentdeck.tools.toolset_config import caller
 from agentdeck.tools.typed import CallContext, TypedTool, TypedToolset
 
 _KEY = r"^[A-Za-z][A-Za-z0-9_]*-[0-9]+$"

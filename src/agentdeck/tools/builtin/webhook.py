@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentdeck.kit.headers import header_problem
 from agentdeck.tools.base import SigningSecret, ToolError, ToolsetConfig, ToolsetConfigError
-from agentdeck.tools.builtin._config import http_url, limits, static_headers
 from agentdeck.tools.outbound import HttpCaller, raise_for_status
+from agentdeck.tools.toolset_config import http_url, limits, static_headers
 from agentdeck.tools.typed import CallContext, TypedTool, TypedToolset
 
 SIGNATURE_HEADER = "X-Agentdeck-Signature"

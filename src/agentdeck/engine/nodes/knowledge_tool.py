@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentdeck.engine.errors import NodeError
-from agentdeck.engine.nodes._citations import CitationBook, format_passages
-from agentdeck.engine.nodes._context import NodeContext
+from agentdeck.engine.nodes.citations import CitationBook, format_passages
+from agentdeck.engine.nodes.context import NodeContext
 from agentdeck.engine.ports import ToolSpec
 from agentdeck.engine.spec import AgentNode
 

@@ -1,4 +1,4 @@
-"""Reading a builtin toolset's config: base URL, limits, static headers."""
+"""Reading a toolset's config (builtin, OpenAPI, MCP): base URL, limits, static headers."""
 
 from __future__ import annotations
 

@@ -15,12 +15,12 @@ from typing import Any, Literal
 
 import jsonschema
 
-from agentdeck.engine._plan import Graph, Plan, RunState, graph_of, plan_graph
 from agentdeck.engine.errors import ResumeError
 from agentdeck.engine.journal import Journal, StepRecord, StepStatus, idempotency_key
 from agentdeck.engine.nodes import Ports
-from agentdeck.engine.nodes._approval import check_decision, public_interrupt
+from agentdeck.engine.nodes.approval import check_decision, public_interrupt
 from agentdeck.engine.nodes.human import check_answer
+from agentdeck.engine.planner import Graph, Plan, RunState, graph_of, plan_graph
 from agentdeck.engine.ports import EventSink, NullSink
 from agentdeck.engine.runner import Events, MaxStepsExceeded, Runner, Sleep
 from agentdeck.engine.spec import AgentNode, AgentSpec, HumanNode, Node
