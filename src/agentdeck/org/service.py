@@ -32,6 +32,7 @@ from agentdeck.org.schemas import (
     OrgUpdate,
 )
 from agentdeck.runtime import Runtime
+from agentdeck.space import service as space_service
 
 log = structlog.get_logger(__name__)
 
@@ -141,11 +142,6 @@ async def list_members(
     return Page[MemberOut](items=items, next_cursor=page.next_cursor)
 
 
-async def is_member(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> bool:
-    """True when ``user_id`` belongs to the caller's organisation."""
-    return await OrgRepository(session, principal.scope).membership(user_id) is not None
-
-
 async def _target(repo: OrgRepository, user_id: uuid.UUID) -> OrgMembership:
     membership = await repo.membership(user_id)
     if membership is None:
@@ -221,9 +217,6 @@ async def remove_member(
     Raises :class:`NotFound` (field ``user_id``), :class:`Forbidden`, and :class:`Conflict`
     (field ``user_id``) for the last owner.
     """
-    # Deferred: the space feature asks this one whether a user is a member.
-    from agentdeck.space import service as space_service
-
     await get_org(session, principal, org_id)
     leaving = user_id == principal.user_id
     if not leaving:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.repository import ScopedRepository
 from agentdeck.kit.tenancy import SpaceRole, scoped
-from agentdeck.models import Space, SpaceMember, User
+from agentdeck.models import OrgMembership, Space, SpaceMember, User
 
 
 class SpaceRepository(ScopedRepository[Space]):
@@ -75,6 +75,16 @@ class SpaceMemberRepository(ScopedRepository[SpaceMember]):
             .execution_options(**scoped(self.scope))
         )
         await self.session.execute(stmt)
+
+    async def in_org(self, user_id: uuid.UUID) -> bool:
+        """True when ``user_id`` is a member of the scope's organisation (only members can
+        join its spaces)."""
+        stmt = (
+            select(OrgMembership.user_id)
+            .where(OrgMembership.org_id == self.scope.org_id, OrgMembership.user_id == user_id)
+            .execution_options(**scoped(self.scope))
+        )
+        return (await self.session.execute(stmt)).first() is not None
 
     async def users(self, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
         """Users by id (global rows; callers pass ids of members they can see)."""

@@ -4,6 +4,9 @@ Visibility comes from the scope (``space_roles``): a space outside it, whether i
 organisation or one the caller does not belong to, is answered with 404, never 403. Org
 owners and admins hold the owner role in every shared space. Personal spaces have exactly
 one member and cannot be deleted. A shared space keeps at least one owner.
+
+The org feature depends on this one (a member who leaves the org leaves its spaces:
+`remove_org_member`), never the other way round.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
 from agentdeck.models import Space, SpaceMember, User
-from agentdeck.org import service as org_service
 from agentdeck.space.repository import SpaceMemberRepository, SpaceRepository
 from agentdeck.space.schemas import (
     SpaceCreate,
@@ -208,9 +210,9 @@ async def add_member(
     space, _ = await _visible(session, principal, space_id, SpaceRole.OWNER)
     if space.is_personal:
         raise Conflict("a personal space cannot have other members", field="space_id")
-    if not await org_service.is_member(session, principal, user_id):
-        raise NotFound("no such member of the organisation", field="user_id")
     repo = SpaceMemberRepository(session, principal.scope)
+    if not await repo.in_org(user_id):
+        raise NotFound("no such member of the organisation", field="user_id")
     if await repo.membership(space_id, user_id) is not None:
         raise Conflict("the user is already a member of this space", field="user_id")
     member = repo.add(
