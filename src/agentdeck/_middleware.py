@@ -16,9 +16,9 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentdeck.errors import PROBLEM_JSON
 from agentdeck.kit.context import RequestMeta, request_meta
 from agentdeck.kit.text import NUL, dotted, nul_path
+from agentdeck.problems import PROBLEM_JSON
 
 log = structlog.get_logger("agentdeck.http")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")

@@ -33,7 +33,6 @@ from agentdeck.catalog.service import local_model_available
 from agentdeck.config import Settings, get_settings, resolve_secrets
 from agentdeck.console import mount_console
 from agentdeck.credential.endpoints import router as credential_router
-from agentdeck.errors import install_error_handlers, problem_response
 from agentdeck.gateway import tasks as gateway_tasks
 from agentdeck.gateway.endpoints import router as gateway_router
 from agentdeck.gateway.service import close_gateway, get_gateway
@@ -51,6 +50,7 @@ from agentdeck.mcp.endpoints import mount as mount_mcp
 from agentdeck.migrations import is_current
 from agentdeck.openai.endpoints import router as openai_router
 from agentdeck.org.endpoints import router as org_router
+from agentdeck.problems import install_error_handlers, problem_response
 from agentdeck.prompt.endpoints import router as prompt_router
 from agentdeck.provider.endpoints import router as provider_router
 from agentdeck.run import tasks as run_tasks
@@ -339,11 +339,11 @@ def create_app(  # noqa: PLR0915 (wiring: one statement per part of the app)
         trusted_proxies=settings.api.trusted_proxies,
         body_limits=[(_UPLOADS, max(upload_limit, settings.api.max_body_bytes))],
     )
-    for router in ROOT_ROUTERS:  # first: /v1 is the proxy's hot path, matched in order
-        app.include_router(router)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     mount_console(app)  # the router's fallback: every API route comes first
+    for router in ROOT_ROUTERS:
+        app.include_router(router)
     mcp_server = mount_mcp(app, runtime)
 
     @app.get("/healthz", tags=["health"])

@@ -17,9 +17,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from agentdeck.auth.principal import get_principal
-from agentdeck.errors import AppError, problem_response
+from agentdeck.errors import AppError
 from agentdeck.mcp.schemas import ProtectedResourceMetadata
 from agentdeck.mcp.server import PRINCIPAL_KEY, McpServer
+from agentdeck.problems import problem_response
 from agentdeck.runtime import Runtime
 
 MCP_PATH = "/mcp"

@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
-from agentdeck.errors import install_error_handlers
+from agentdeck.problems import install_error_handlers
 
 
 def _app(error: Exception) -> FastAPI:
