@@ -16,6 +16,7 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -213,6 +214,17 @@ class OrgLLM:
         return await self.gateway.chat(
             self.ctx,
             request,
+            self.models.providers,
+            self.models.aliases,
+            overrides=self.models.overrides,
+        )
+
+    async def pass_through(self, body: dict[str, Any]) -> bytes | AsyncIterator[bytes] | None:
+        """An OpenAI-format request passed through (see :meth:`Gateway.pass_through`);
+        None when the model's chain needs the translated path (`chat`, `stream`)."""
+        return await self.gateway.pass_through(
+            self.ctx,
+            body,
             self.models.providers,
             self.models.aliases,
             overrides=self.models.overrides,

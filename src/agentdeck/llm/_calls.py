@@ -195,7 +195,9 @@ class Caller:
                     )
             except Exception as exc:
                 failure = classify(exc, [cand.provider.api_key])
-                retry = await self.after_failure(cand, failure, t0, retry, request, attempts)
+                retry = await self.after_failure(
+                    cand, failure, t0, retry, request.max_retries, attempts
+                )
                 continue
             attempts.append(self.attempt(cand, t0))
             return response
@@ -206,7 +208,7 @@ class Caller:
         failure: Failure,
         t0: float,
         retry: int,
-        request: ChatRequest,
+        max_retries: int,
         attempts: list[Attempt],
     ) -> int:
         """Record a failed attempt, then raise (give up on `cand`) or wait and return retry + 1.
@@ -227,7 +229,7 @@ class Caller:
             raise ProviderRequestError(
                 failure.message, http_status=failure.http_status, model=cand.label
             )
-        if retry >= request.max_retries:
+        if retry >= max_retries:
             raise RetriesExhausted(failure)
         delay = failure.retry_after
         if delay is None:

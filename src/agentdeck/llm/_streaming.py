@@ -69,7 +69,9 @@ async def _open(
             if not isinstance(exc, Exception):
                 raise
             failure = classify(exc, [cand.provider.api_key])
-            retry = await caller.after_failure(cand, failure, t0, retry, request, attempts)
+            retry = await caller.after_failure(
+                cand, failure, t0, retry, request.max_retries, attempts
+            )
             continue
         return (stack, streamed, events, first), t0
 

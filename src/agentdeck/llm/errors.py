@@ -79,6 +79,15 @@ class BudgetExceeded(LLMError):
     status = 402
 
 
+class StreamCancelled(LLMError):
+    """A stream was left (its client went away) before it ended: recorded, never raised
+    to a client."""
+
+    type = "llm.cancelled"
+    title = "The stream was cancelled"
+    status = 499
+
+
 class StructuredOutputError(LLMError):
     """The model did not produce JSON matching the schema after all re-asks."""
 

@@ -13,6 +13,7 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import httpx2
 from pydantic_ai.models import Model
@@ -23,6 +24,7 @@ from agentdeck.llm._streaming import stream_chat
 from agentdeck.llm.cache import TieredCache
 from agentdeck.llm.catalog import Catalog
 from agentdeck.llm.errors import LLMError, ProviderUnavailableError, UnknownModelError
+from agentdeck.llm.passthrough import PassThrough, needs_of, speaks_openai
 from agentdeck.llm.ports import BudgetGuard, ResponseCache, UsageSink
 from agentdeck.llm.providers import ModelFactory, build_model, list_models, openai_embeddings
 from agentdeck.llm.routing import Candidate, Needs, estimated_cost, resolve
@@ -78,6 +80,7 @@ class Gateway:
         self._clock = clock
         self._usage = UsageRecorder(usage_sink, clock)
         self._cache_ttl_s = cache_ttl_s
+        self._own_models = model_factory is None
         self._caller = Caller(
             factory=model_factory or self._default_factory,
             sleep=sleep,
@@ -86,6 +89,15 @@ class Gateway:
             backoff_base_s=backoff_base_s,
             backoff_cap_s=backoff_cap_s,
             max_retry_after_s=max_retry_after_s,
+        )
+
+        self._passthrough = PassThrough(
+            http=self._http,
+            caller=self._caller,
+            usage=self._usage,
+            cache=cache,
+            cache_ttl_s=cache_ttl_s,
+            clock=clock,
         )
 
     def _default_factory(self, provider: ProviderConfig, model: str) -> Model:
@@ -167,6 +179,45 @@ class Gateway:
             raise
         if final is not None:
             await self._usage.success(ctx, "stream", final, started)
+
+    async def pass_through(
+        self,
+        ctx: CallContext,
+        body: dict[str, Any],
+        providers: Sequence[ProviderConfig],
+        aliases: Sequence[AliasConfig] = (),
+        *,
+        overrides: Mapping[str, ModelOverride] | None = None,
+    ) -> bytes | AsyncIterator[bytes] | None:
+        """Answer an OpenAI-format chat completion request (``body``, as the client sent
+        it) by passing it through (`agentdeck.llm.passthrough`): the `chat.completion`
+        JSON, or with ``stream`` the SSE frames once the upstream's stream began. None
+        when the chain has a provider that needs translating (anthropic, google, local)
+        or the models are not the gateway's own (a test's model factory): `chat` and
+        `stream` answer those.
+
+        Raises `UnknownModelError`, `BudgetExceeded` (nothing was sent),
+        `ProviderRequestError` or `ProviderUnavailableError` before the answer begins;
+        a stream that breaks off later ends with an error document. One usage record per
+        call, as for `chat`.
+        """
+        if not self._own_models:
+            return None
+        started = self._clock()
+        needs = needs_of(body)
+        candidates = resolve(str(body["model"]), providers, aliases, Catalog(overrides), needs)
+        if not speaks_openai(candidates):
+            return None
+        if self._budget is not None:
+            await self._budget.check(ctx, estimated_cost(candidates[0].info, needs) or 0.0)
+        if not body.get("stream"):
+            return await self._passthrough.chat(ctx, body, candidates, started)
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        opened, attempts = await self._passthrough.open_stream(ctx, body, candidates, started)
+        return self._passthrough.stream(
+            ctx, body, candidates, opened, attempts, started, include_usage=include_usage
+        )
 
     async def embed(
         self,

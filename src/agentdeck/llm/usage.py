@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Literal, Protocol, runtime_checkable
 
@@ -13,6 +14,16 @@ from agentdeck.llm.routing import Candidate
 from agentdeck.llm.types import Attempt, CallContext, ChatResult
 
 log = structlog.get_logger("agentdeck.llm")
+_STDLIB_LOG = logging.getLogger("agentdeck.llm")
+
+
+def _logs_info() -> bool:
+    """Whether an ``llm.call`` line would be written. Configured (`agentdeck.logging`),
+    structlog runs its processors before stdlib logging's level check: a line below the
+    level costs as much as a written one, so it is not made at all."""
+    return not structlog.is_configured() or _STDLIB_LOG.isEnabledFor(logging.INFO)
+
+
 CallKind = Literal["chat", "stream", "embed"]
 
 
@@ -69,6 +80,8 @@ class UsageRecorder:
                 attempts=result.attempts,
             )
         )
+        if not _logs_info():
+            return
         log.info(
             "llm.call",
             kind=kind,
@@ -92,8 +105,9 @@ class UsageRecorder:
                 cache_hit=True,
             )
         )
-        log.info("llm.call", kind="chat", provider=result.provider, model=result.model,
-                 status="ok", cache_hit=True, latency_ms=round(latency_ms, 2))  # fmt: skip
+        if _logs_info():
+            log.info("llm.call", kind="chat", provider=result.provider, model=result.model,
+                     status="ok", cache_hit=True, latency_ms=round(latency_ms, 2))  # fmt: skip
 
     async def failure(
         self,

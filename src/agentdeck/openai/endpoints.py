@@ -3,15 +3,15 @@ works unchanged. Mounted at the root (not under /api/v1); errors are OpenAI's sh
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from agentdeck.api import RuntimeDep, SessionDep
 from agentdeck.auth.principal import Reader, Runner
 from agentdeck.openai import service
+from agentdeck.openai._chat_route import CHAT_ID_HEADER, ChatCompletionsRoute, answer_of
 from agentdeck.openai._errors import OpenAIRoute
 from agentdeck.openai.schemas import ChatCompletionIn, ResponseIn
 
@@ -42,37 +42,37 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 _SSE = {"content": {"text/event-stream": {"schema": {"type": "string", "example": "data: [DONE]"}}}}
 
 
-def _sse(frames: AsyncIterator[str]) -> StreamingResponse:
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
-
-
-def _answer(result: dict[str, Any] | AsyncIterator[str]) -> Response:
-    if isinstance(result, dict):
-        return JSONResponse(result)
-    return _sse(result)
-
-
 @router.get("/models", responses=_RESPONSES)
 async def list_models(principal: Reader, session: SessionDep) -> JSONResponse:
     """The org's model aliases and `agent:<name>` for every agent the caller may run."""
     return JSONResponse(await service.list_models(session, principal))
 
 
-@router.post("/chat/completions", responses={**_RESPONSES, 200: _SSE})
 async def chat_completions(
     body: ChatCompletionIn,
     principal: Runner,
     session: SessionDep,
     runtime: RuntimeDep,
-    chat_id: Annotated[str | None, Header(alias="X-OpenWebUI-Chat-Id", max_length=200)] = None,
+    chat_id: Annotated[str | None, Header(alias=CHAT_ID_HEADER, max_length=200)] = None,
 ) -> Response:
     """A chat completion: an alias through the gateway, or `agent:<name>` as a run. With
     `stream`, `chat.completion.chunk` events then `data: [DONE]` (and a last usage chunk
     with `stream_options.include_usage`)."""
-    return _answer(
-        await service.chat_completion(runtime, session, principal, body, chat_id=chat_id)
+    raw = body.model_dump(mode="json", exclude_unset=True)
+    return answer_of(
+        await service.chat_completion(runtime, session, principal, body, chat_id=chat_id, raw=raw)
     )
+
+
+# Documented from the signature above; answered by the lean handler of
+# `ChatCompletionsRoute` (the proxy's hot path), which does what FastAPI would.
+router.add_api_route(
+    "/chat/completions",
+    chat_completions,
+    methods=["POST"],
+    responses={**_RESPONSES, 200: _SSE},
+    route_class_override=ChatCompletionsRoute,
+)
 
 
 @router.post("/responses", responses={**_RESPONSES, 200: _SSE})
@@ -82,4 +82,4 @@ async def create_response(
     """A response (Responses API); `previous_response_id` continues the same thread. With
     `stream`: `response.created`, `response.output_text.delta`, ..., `response.completed`,
     each with its `sequence_number`."""
-    return _answer(await service.create_response(runtime, session, principal, body))
+    return answer_of(await service.create_response(runtime, session, principal, body))

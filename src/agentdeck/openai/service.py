@@ -28,6 +28,9 @@ from agentdeck.runtime import Runtime
 
 _AGENT_PAGES = 20  # at most 20 x 200 agents are listed
 
+ChatAnswer = dict[str, Any] | AsyncIterator[str] | bytes | AsyncIterator[bytes]
+"""A chat completion (a dict, or the upstream's JSON passed through) or its SSE frames."""
+
 
 def _created(value: Any) -> int:
     return int(value.timestamp()) if value is not None else _format.now()
@@ -91,9 +94,14 @@ async def chat_completion(
     body: ChatCompletionIn,
     *,
     chat_id: str | None,
-) -> dict[str, Any] | AsyncIterator[str]:
+    raw: dict[str, Any] | None = None,
+) -> ChatAnswer:
     """A `chat.completion`, or with `stream` the SSE frames of its chunks. Errors found
-    before the answer starts raise (AppError, LLMError); later ones end the stream."""
+    before the answer starts raise (AppError, LLMError); later ones end the stream.
+
+    An alias whose providers all speak OpenAI's format gets ``raw`` (the request as the
+    client sent it) passed through (`OrgLLM.pass_through`); other aliases go through the
+    gateway's translated path."""
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     if _agent.is_agent(body.model):
         if body.tools:
@@ -116,9 +124,11 @@ async def chat_completion(
         return _format.completion(
             cid, body.model, _agent.answer_of(run), usage=_agent.usage_of(run)
         )
-    request = chat_request(body)
     llm = await org_llm(runtime, session, call_context(principal.scope), principal.scope)
     await session.commit()  # usage and budget rows are written in their own transactions
+    if raw is not None and (passed := await llm.pass_through(raw)) is not None:
+        return passed
+    request = chat_request(body)
     if body.stream:
         writer = _format.ChunkWriter(_completion_id(), body.model, include_usage=include_usage)
         return await stream_chunks(llm, request, writer)

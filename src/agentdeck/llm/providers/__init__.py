@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from agentdeck.llm.providers._build import DEFAULT_BASE_URLS, build_model
+from agentdeck.llm.providers._build import DEFAULT_BASE_URLS, base_url_of, build_model
 from agentdeck.llm.providers._http import list_models, openai_embeddings
 from agentdeck.llm.types import ProviderConfig, ProviderKind
 
@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_BASE_URLS",
     "ModelFactory",
     "StructuredMode",
+    "base_url_of",
     "build_model",
     "list_models",
     "openai_embeddings",
