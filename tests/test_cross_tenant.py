@@ -115,6 +115,11 @@ async def _create_resources(
     return ids
 
 
+def _is_stream(op: dict[str, Any]) -> bool:
+    """An event stream (it never ends by itself; its own tests follow it)."""
+    return "text/event-stream" in op.get("responses", {}).get("200", {}).get("content", {})
+
+
 def _strings(value: Any) -> set[str]:
     if isinstance(value, dict):
         return set().union(*(_strings(v) for v in value.values())) if value else set()
@@ -173,7 +178,7 @@ async def test_another_tenants_lists_never_contain_its_ids(
 
     lists = 0
     for path, item in paths.items():
-        if "get" not in item or _PARAM.search(path):
+        if "get" not in item or _PARAM.search(path) or _is_stream(item["get"]):
             continue
         mine = await client.get(path, headers=a.headers)
         if mine.status_code != 200 or "items" not in mine.json():

@@ -21,6 +21,7 @@ from agentdeck import __version__
 from agentdeck._middleware import RequestContextMiddleware
 from agentdeck.agent.endpoints import router as agent_router
 from agentdeck.apikey.endpoints import router as apikey_router
+from agentdeck.approval.endpoints import router as approval_router
 from agentdeck.assistant.endpoints import router as assistant_router
 from agentdeck.audit.endpoints import router as audit_router
 from agentdeck.auth import principal_cache
@@ -95,6 +96,7 @@ ROUTERS: list[APIRouter] = [
     store_router,
     prompt_router,
     run_router,
+    approval_router,
     ws_router,
     knowledge_router,
     knowledge_sources_router,
@@ -339,11 +341,11 @@ def create_app(  # noqa: PLR0915 (wiring: one statement per part of the app)
         trusted_proxies=settings.api.trusted_proxies,
         body_limits=[(_UPLOADS, max(upload_limit, settings.api.max_body_bytes))],
     )
-    for router in ROOT_ROUTERS:  # first: /v1 is the proxy's hot path, matched in order
-        app.include_router(router)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     mount_console(app)  # the router's fallback: every API route comes first
+    for router in ROOT_ROUTERS:
+        app.include_router(router)
     mcp_server = mount_mcp(app, runtime)
 
     @app.get("/healthz", tags=["health"])

@@ -31,11 +31,13 @@ from agentdeck.models import Agent, Job, Run, RunEvent, RunStep
 from agentdeck.run import _specs, quota
 from agentdeck.run.events import reader
 from agentdeck.run.events.bus import (
+    APPROVALS_CHANGED,
     CANCEL_SIGNAL,
     RUNS_CHANGED,
     STATUS_CHANGED,
     EagerWorker,
     StreamItem,
+    org_key,
     thread_key,
 )
 from agentdeck.run.repository import (
@@ -203,8 +205,11 @@ async def create_run(
         run.command = {**(command or {}), "from_run_id": str(resume_from.id)}
         await repo.copy_steps(resume_from, run)
     if thread is not None:
+        signals = [StreamItem(thread_key(thread.id), RUNS_CHANGED, {})]
+        if thread.status == "interrupted" or resume_from is not None:  # answered: inbox
+            signals.append(StreamItem(org_key(run.org_id), APPROVALS_CHANGED, {}))
         thread.status = "busy"
-        _wake_after_commit(session, StreamItem(thread_key(thread.id), RUNS_CHANGED, {}))
+        _wake_after_commit(session, *signals)
     await enqueue_execution(session, run)
     return run
 

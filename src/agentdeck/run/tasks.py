@@ -24,7 +24,7 @@ from agentdeck.memory.run_memory import RunMemory
 from agentdeck.models import Run, RunEvent
 from agentdeck.prompt.resolver import SpacePrompts
 from agentdeck.run import _specs
-from agentdeck.run.events.bus import BrokerSink, StreamItem
+from agentdeck.run.events.bus import APPROVALS_CHANGED, BrokerSink, StreamItem, org_key
 from agentdeck.run.journal_sql import SqlJournal
 from agentdeck.run.llm_port import load_llm_port
 from agentdeck.run.ports import ChildRuns, SpaceKnowledge, SpaceTools
@@ -174,6 +174,8 @@ async def _drive(
         await _record_result(session, run, result, records)
         await ctx.finish(session)  # the job is done in the same commit
     services.broker.status_changed(str(run_id), result.status)  # queued: `release_thread`
+    if result.status == "interrupted":  # it waits for an answer: its org's inbox changed
+        services.broker.publish(StreamItem(org_key(run.org_id), APPROVALS_CHANGED, {}))
     log.info("run.finished", run_id=str(run_id), status=result.status)
 
 

@@ -54,11 +54,19 @@ CANCEL_SIGNAL = "_cancel"
 """Internal item: cancelling the run was requested (its executor stops it)."""
 RUNS_CHANGED = "_runs"
 """Internal item on a thread's key (`thread_key`): a run was created on the thread."""
+APPROVALS_CHANGED = "_approvals"
+"""Internal item on an org's key (`org_key`): one of its runs was interrupted, or a run
+interrupted before got an answer (a new run on its thread); the approvals inbox changed."""
 
 
 def thread_key(thread_id: object) -> str:
     """The bus key of a thread's signals (run keys are run ids)."""
     return f"thread:{thread_id}"
+
+
+def org_key(org_id: object) -> str:
+    """The bus key of an organisation's signals (`APPROVALS_CHANGED`)."""
+    return f"org:{org_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +170,7 @@ class Broker:
         return run_id in self._local
 
     def subscribed(self) -> list[str]:
-        """The keys (run ids, thread keys) this process has subscribers for."""
+        """The keys (run ids, thread and org keys) this process has subscribers for."""
         return list(self._subscribers)
 
     def watch(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
