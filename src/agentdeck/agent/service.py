@@ -29,11 +29,12 @@ from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.engine import AgentSpec, SpecError, parse_spec
 from agentdeck.engine.validate import MAX_NODES, parse_definition
-from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.errors import Conflict, InvalidInput, NotFound
+from agentdeck.kit import authz
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.ids import parse_uuid
 from agentdeck.kit.pagination import Page
-from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
+from agentdeck.kit.tenancy import SpaceRole
 from agentdeck.models import Agent, AgentVersion, Assistant
 from agentdeck.tool import service as toolsets
 
@@ -42,11 +43,8 @@ _VERB = {SpaceRole.VIEWER: "read", SpaceRole.EDITOR: "change", SpaceRole.OWNER: 
 
 def require_space_role(principal: Principal, space_id: uuid.UUID, minimum: SpaceRole) -> None:
     """404 when the caller cannot see the space, 403 when their role is below ``minimum``."""
-    role = principal.scope.space_roles.get(space_id)
-    if role is None:
-        raise NotFound("space not found", field="space_id")
-    if not space_role_at_least(role, minimum):
-        raise Forbidden(f"you need the {minimum.value} role to {_VERB[minimum]} agents here")
+    denied = f"you need the {minimum.value} role to {_VERB[minimum]} agents here"
+    authz.require_space_role(principal.scope, space_id, minimum, denied)
 
 
 def spec_error(exc: SpecError) -> InvalidInput:

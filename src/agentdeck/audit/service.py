@@ -12,11 +12,12 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.audit.repository import AuditRepository
-from agentdeck.errors import Forbidden, InvalidInput
+from agentdeck.errors import InvalidInput
+from agentdeck.kit.authz import require_org_role
 from agentdeck.kit.context import request_meta
 from agentdeck.kit.db import as_utc, utcnow
 from agentdeck.kit.pagination import Page
-from agentdeck.kit.tenancy import OrgRole, TenantScope, org_role_at_least
+from agentdeck.kit.tenancy import OrgRole, TenantScope
 from agentdeck.models import AuditLog
 
 _SECRET_FIELD = re.compile(r"pass(word)?|secret|token|api[_-]?key|hash|credential", re.I)
@@ -84,8 +85,9 @@ async def list_entries(
     cursor: str | None,
 ) -> Page[AuditLog]:
     """The org's audit log, newest first. Only org owners and admins may read it."""
-    if not org_role_at_least(scope.org_role, OrgRole.ADMIN):
-        raise Forbidden("only organisation owners and admins can read the audit log")
+    require_org_role(
+        scope, OrgRole.ADMIN, "only organisation owners and admins can read the audit log"
+    )
     return await AuditRepository(session, scope).list(
         actor_id=actor_id,
         action=action,

@@ -21,7 +21,8 @@ from agentdeck.auth.principal_cache import principal_cache
 from agentdeck.auth.repository import AuthRepository
 from agentdeck.auth.revocations import session_revocations
 from agentdeck.auth.tokens import InvalidToken, decode_access_token, looks_like_api_key
-from agentdeck.errors import Forbidden, NotFound, Unauthorized
+from agentdeck.errors import Forbidden, Unauthorized
+from agentdeck.kit.authz import require_space_role
 from agentdeck.kit.crypto import sha256_hex
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.tenancy import (
@@ -31,7 +32,6 @@ from agentdeck.kit.tenancy import (
     TenantScope,
     claim_mint_key,
     key_scopes_grant,
-    space_role_at_least,
 )
 
 _MINT_KEY = claim_mint_key()
@@ -136,16 +136,11 @@ def require_runner(principal: Principal, space_id: uuid.UUID, what: str) -> None
     Raises :class:`NotFound` (naming ``what``) when the space is invisible to the caller and
     :class:`Forbidden` when the role or the key scope is too low.
     """
-    scope = principal.scope
-    role = scope.space_roles.get(space_id)
-    if role is None:
-        raise NotFound(f"{what} not found")
-    if scope.key_scopes is not None:
-        if not key_scopes_grant(scope.key_scopes, KeyScope.RUN):
-            raise Forbidden("this API key lacks the 'run' scope")
-        return
-    if not space_role_at_least(role, SpaceRole.EDITOR):
-        raise Forbidden(f"this needs the editor role in the {what}'s space")
+    denied = f"this needs the editor role in the {what}'s space"
+    require_space_role(
+        principal.scope, space_id, SpaceRole.EDITOR, denied,
+        missing=f"{what} not found", field=None, key_scope=KeyScope.RUN,
+    )  # fmt: skip
 
 
 _bearer = HTTPBearer(auto_error=False, description="JWT access token or an `ad_` API key")

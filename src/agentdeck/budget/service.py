@@ -23,10 +23,11 @@ from agentdeck.auth.principal import Principal
 from agentdeck.budget import repository
 from agentdeck.budget.repository import ORG_KEY, BudgetRepository
 from agentdeck.budget.schemas import BudgetOut, BudgetSet, SpaceBudgetOut
-from agentdeck.errors import Forbidden, NotFound
+from agentdeck.errors import NotFound
+from agentdeck.kit.authz import require_org_role, require_space
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.kit.org_cache import OrgCache
-from agentdeck.kit.tenancy import OrgRole, org_role_at_least
+from agentdeck.kit.tenancy import OrgRole
 from agentdeck.llm.errors import BudgetExceeded
 from agentdeck.llm.types import CallContext
 from agentdeck.models import Budget
@@ -44,15 +45,7 @@ def _remaining(budget: Budget | None, spent: float) -> float | None:
     return _money(max(0.0, budget.monthly_usd - spent)) if budget is not None else None
 
 
-def _require_admin(principal: Principal) -> None:
-    if not org_role_at_least(principal.scope.org_role, OrgRole.ADMIN):
-        raise Forbidden("only organisation owners and admins manage budgets")
-
-
-def _require_space(principal: Principal, space_id: uuid.UUID) -> None:
-    # Another org's space, or one the caller cannot see, does not exist for them.
-    if not principal.scope.can_see_space(space_id):
-        raise NotFound("space not found")
+_ADMINS_ONLY = "only organisation owners and admins manage budgets"
 
 
 def _space_out(
@@ -152,14 +145,14 @@ async def _delete(
 
 async def set_org(session: AsyncSession, principal: Principal, body: BudgetSet) -> BudgetOut:
     """Create or replace the org's limit. Raises :class:`Forbidden` below org admin."""
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     await _put(session, principal, body, ORG_KEY, None)
     return await get_org(session, principal)
 
 
 async def delete_org(session: AsyncSession, principal: Principal) -> None:
     """Remove the org's limit. Raises :class:`Forbidden`, or :class:`NotFound` if unset."""
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     await _delete(session, principal, ORG_KEY, None)
 
 
@@ -167,7 +160,7 @@ async def get_space(
     session: AsyncSession, principal: Principal, space_id: uuid.UUID
 ) -> SpaceBudgetOut:
     """A visible space's limit (``null`` when unset) and spend. Raises :class:`NotFound`."""
-    _require_space(principal, space_id)
+    require_space(principal.scope, space_id, field=None)  # invisible: 404
     now = utcnow()
     since, until = usage.month_bounds(now)
     budget = await BudgetRepository(session, principal.scope).by_key(str(space_id))
@@ -182,8 +175,8 @@ async def set_space(
 ) -> SpaceBudgetOut:
     """Create or replace a space's limit. Raises :class:`NotFound` for a space the caller
     cannot see, then :class:`Forbidden` below org admin."""
-    _require_space(principal, space_id)
-    _require_admin(principal)
+    require_space(principal.scope, space_id, field=None)  # invisible: 404
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     await _put(session, principal, body, str(space_id), space_id)
     return await get_space(session, principal, space_id)
 
@@ -191,8 +184,8 @@ async def set_space(
 async def delete_space(session: AsyncSession, principal: Principal, space_id: uuid.UUID) -> None:
     """Remove a space's limit. Raises :class:`NotFound` (space invisible or no limit set)
     or :class:`Forbidden` below org admin."""
-    _require_space(principal, space_id)
-    _require_admin(principal)
+    require_space(principal.scope, space_id, field=None)  # invisible: 404
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     await _delete(session, principal, str(space_id), space_id)
 
 

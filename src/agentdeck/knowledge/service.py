@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.audit import service as audit
 from agentdeck.audit.service import Actor
 from agentdeck.auth.principal import Principal
-from agentdeck.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.errors import AppError, Conflict, InvalidInput, NotFound
+from agentdeck.kit import authz
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
-from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
+from agentdeck.kit.tenancy import SpaceRole
 from agentdeck.kit.text import NUL
 from agentdeck.knowledge import repository as repo
 from agentdeck.knowledge._search import SearchMode, search_kbs
@@ -65,13 +66,8 @@ class PayloadTooLarge(AppError):
 
 def require_space_role(principal: Principal, space_id: uuid.UUID, minimum: SpaceRole) -> None:
     """404 when the caller cannot see the space, 403 when their role is below ``minimum``."""
-    role = principal.scope.space_roles.get(space_id)
-    if role is None:
-        raise NotFound("space not found", field="space_id")
-    if not space_role_at_least(role, minimum):
-        raise Forbidden(
-            f"you need the {minimum.value} role to {_VERB[minimum]} knowledge bases here"
-        )
+    denied = f"you need the {minimum.value} role to {_VERB[minimum]} knowledge bases here"
+    authz.require_space_role(principal.scope, space_id, minimum, denied)
 
 
 # --- knowledge bases ----------------------------------------------------------------------

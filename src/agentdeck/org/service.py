@@ -18,10 +18,11 @@ from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.auth.service import AuthService
 from agentdeck.auth.tokens import new_invite_token
-from agentdeck.errors import Conflict, Forbidden, NotFound
+from agentdeck.errors import Conflict, NotFound
+from agentdeck.kit.authz import require_org_role
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import MAX_LIMIT, Page
-from agentdeck.kit.tenancy import OrgRole, org_role_at_least
+from agentdeck.kit.tenancy import OrgRole
 from agentdeck.models import Invitation, Organization, OrgMembership, User
 from agentdeck.org.repository import InvitationRepository, OrgRepository
 from agentdeck.org.schemas import (
@@ -38,13 +39,12 @@ log = structlog.get_logger(__name__)
 
 
 def _require_admin(principal: Principal, action: str) -> None:
-    if not org_role_at_least(principal.scope.org_role, OrgRole.ADMIN):
-        raise Forbidden(f"only organisation owners and admins can {action}")
+    denied = f"only organisation owners and admins can {action}"
+    require_org_role(principal.scope, OrgRole.ADMIN, denied)
 
 
 def _require_owner(principal: Principal, action: str) -> None:
-    if principal.scope.org_role is not OrgRole.OWNER:
-        raise Forbidden(f"only organisation owners can {action}")
+    require_org_role(principal.scope, OrgRole.OWNER, f"only organisation owners can {action}")
 
 
 async def get_org(session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> Organization:

@@ -15,22 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
-from agentdeck.errors import Conflict, Forbidden, NotFound
+from agentdeck.errors import Conflict, NotFound
+from agentdeck.kit.authz import require_space_role
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.ids import parse_uuid
 from agentdeck.kit.pagination import Page
-from agentdeck.kit.tenancy import SpaceRole, TenantScope, space_role_at_least
+from agentdeck.kit.tenancy import SpaceRole, TenantScope
 from agentdeck.models import Prompt, PromptVersion
 from agentdeck.prompt.repository import PromptRepository, PromptVersionRepository
 from agentdeck.prompt.schemas import PromptCreate, VersionIn
 
 
 def _require(principal: Principal, space_id: uuid.UUID, minimum: SpaceRole) -> None:
-    role = principal.scope.space_roles.get(space_id)
-    if role is None:
-        raise NotFound("space not found", field="space_id")
-    if not space_role_at_least(role, minimum):
-        raise Forbidden(f"this needs the {minimum.value} role in the prompt's space")
+    denied = f"this needs the {minimum.value} role in the prompt's space"
+    require_space_role(principal.scope, space_id, minimum, denied)
 
 
 def _version(prompt: Prompt, number: int, body: VersionIn, user: uuid.UUID) -> PromptVersion:

@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
-from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.errors import Conflict, InvalidInput, NotFound
 from agentdeck.kit import netguard
+from agentdeck.kit.authz import require_org_role
 from agentdeck.kit.crypto import Cipher
 from agentdeck.kit.pagination import Page
-from agentdeck.kit.tenancy import OrgRole, TenantScope, org_role_at_least
+from agentdeck.kit.tenancy import OrgRole, TenantScope
 from agentdeck.llm.errors import LLMError
 from agentdeck.llm.providers import list_models
 from agentdeck.llm.types import ProviderConfig
@@ -38,9 +39,7 @@ def _hint(api_key: str) -> str:
     return f"{api_key[:3]}…{api_key[-4:]}" if len(api_key) >= 12 else "…"
 
 
-def _require_admin(principal: Principal) -> None:
-    if not org_role_at_least(principal.scope.org_role, OrgRole.ADMIN):
-        raise Forbidden("only organisation owners and admins manage providers")
+_ADMINS_ONLY = "only organisation owners and admins manage providers"
 
 
 def _set_key(provider: Provider, cipher: Cipher, api_key: str | None) -> None:
@@ -95,7 +94,7 @@ async def create(
     session: AsyncSession, principal: Principal, cipher: Cipher, body: ProviderCreate
 ) -> Provider:
     """Add a provider. Raises :class:`Conflict` when the name is taken in the org."""
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     repo = ProviderRepository(session, principal.scope)
     if await repo.by_name(body.name) is not None:
         raise Conflict(f"a provider named '{body.name}' already exists", field="name")
@@ -152,7 +151,7 @@ async def update(
     body: ProviderUpdate,
 ) -> Provider:
     """Change a provider; ``api_key: ""`` removes the stored key."""
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     provider = await get(session, principal, provider_id)
     fields = body.model_dump(exclude_unset=True)
     changes: dict[str, object] = {}
@@ -186,7 +185,7 @@ async def update(
 
 
 async def delete(session: AsyncSession, principal: Principal, provider_id: uuid.UUID) -> None:
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     provider = await get(session, principal, provider_id)
     await ProviderRepository(session, principal.scope).delete(provider)
     audit.record(
@@ -210,7 +209,7 @@ async def check_connection(
     """Ask the provider for its models: proves the URL and the key work. Never raises for
     a provider failure; the result says what went wrong in our words: reachability, the
     status code, an error class. Never the provider's answer text (nor the key)."""
-    _require_admin(principal)
+    require_org_role(principal.scope, OrgRole.ADMIN, _ADMINS_ONLY)
     config = to_config(await get(session, principal, provider_id), cipher)
     started = time.perf_counter()
     try:

@@ -19,9 +19,10 @@ from agentdeck.apikey import service as apikey_service
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import Conflict, Forbidden, NotFound
+from agentdeck.kit.authz import require_space_role
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
-from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
+from agentdeck.kit.tenancy import SpaceRole
 from agentdeck.models import Space, SpaceMember, User
 from agentdeck.space.repository import SpaceMemberRepository, SpaceRepository
 from agentdeck.space.schemas import (
@@ -52,11 +53,10 @@ async def _visible(
 ) -> tuple[Space, SpaceRole]:
     """The space and the caller's role in it; 404 when invisible, 403 below ``minimum``."""
     space = await SpaceRepository(session, principal.scope).get(space_id)
-    role = principal.scope.space_roles.get(space_id)
-    if space is None or role is None:
+    if space is None:
         raise NotFound("space not found")
-    if not space_role_at_least(role, minimum):
-        raise Forbidden(f"you need the {minimum.value} role to {_VERB[minimum]} this space")
+    denied = f"you need the {minimum.value} role to {_VERB[minimum]} this space"
+    role = require_space_role(principal.scope, space_id, minimum, denied, field=None)
     return space, role
 
 

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.auth.principal import Principal
-from agentdeck.errors import Forbidden, InvalidInput, NotFound
+from agentdeck.errors import InvalidInput, NotFound
+from agentdeck.kit.authz import require_space, require_space_role
 from agentdeck.kit.db import utcnow
-from agentdeck.kit.tenancy import SpaceRole, space_role_at_least
+from agentdeck.kit.tenancy import SpaceRole
 from agentdeck.knowledge.registry import LOCAL, registry_for
 from agentdeck.models import StoreItem
 from agentdeck.runtime import Runtime
@@ -58,11 +59,11 @@ async def space_of(
 
 def _require_editor(principal: Principal, space_id: uuid.UUID) -> None:
     """Editors write a space's items; a key needs `write` (checked by the route)."""
-    role = principal.scope.space_roles.get(space_id)
-    if role is None:
-        raise NotFound("space not found", field="space_id")
-    if principal.scope.key_scopes is None and not space_role_at_least(role, SpaceRole.EDITOR):
-        raise Forbidden("this needs the editor role in the space")
+    if principal.scope.key_scopes is not None:  # a key: no role check here
+        require_space(principal.scope, space_id)
+        return
+    denied = "this needs the editor role in the space"
+    require_space_role(principal.scope, space_id, SpaceRole.EDITOR, denied)
 
 
 def _ns(labels: Sequence[str]) -> str:

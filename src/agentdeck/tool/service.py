@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.audit import service as audit
 from agentdeck.auth.principal import Principal
 from agentdeck.credential import service as credentials
-from agentdeck.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentdeck.errors import Conflict, InvalidInput, NotFound
+from agentdeck.kit.authz import require_space_role
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.pagination import Page
-from agentdeck.kit.tenancy import SpaceRole, TenantScope, space_role_at_least
+from agentdeck.kit.tenancy import SpaceRole, TenantScope
 from agentdeck.models import ToolCallRecord, Toolset
 from agentdeck.tool import _build
 from agentdeck.tool._build import CredentialAccess
@@ -53,11 +54,8 @@ def to_out(row: Toolset) -> ToolsetOut:
 
 
 def _require_role(principal: Principal, space_id: uuid.UUID, minimum: SpaceRole) -> None:
-    role = principal.scope.space_roles.get(space_id)
-    if role is None:
-        raise NotFound("space not found", field="space_id")
-    if not space_role_at_least(role, minimum):
-        raise Forbidden(f"you need the {minimum.value} role in the space for this toolset")
+    denied = f"you need the {minimum.value} role in the space for this toolset"
+    require_space_role(principal.scope, space_id, minimum, denied)
 
 
 def _config_error(exc: ToolsetConfigError) -> InvalidInput:
