@@ -341,11 +341,11 @@ def create_app(  # noqa: PLR0915 (wiring: one statement per part of the app)
         trusted_proxies=settings.api.trusted_proxies,
         body_limits=[(_UPLOADS, max(upload_limit, settings.api.max_body_bytes))],
     )
+    for router in ROOT_ROUTERS:  # first: /v1 is the proxy's hot path, matched in order
+        app.include_router(router)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     mount_console(app)  # the router's fallback: every API route comes first
-    for router in ROOT_ROUTERS:
-        app.include_router(router)
     mcp_server = mount_mcp(app, runtime)
 
     @app.get("/healthz", tags=["health"])
