@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import re
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from playwright.async_api import Page, expect
@@ -37,6 +38,13 @@ nodes:
     needs: [ask, review]
     value:
       answer: "{{ steps.ask.output }}"
+"""
+
+ASKER = """name: asker
+nodes:
+  - id: review
+    type: human
+    message: Ship it?
 """
 
 VERSIONED = """name: versioned
@@ -132,6 +140,45 @@ async def test_build_run_approve_and_read_the_cost(console: Page, console_server
     await expect(page.locator("tbody tr")).to_have_count(2)
     await page.get_by_label("Status").select_option("completed")
     await expect(page.locator("tbody tr")).to_have_count(1)
+
+
+async def test_the_inbox_shows_a_new_interrupted_run_live(console: Page) -> None:
+    page = console
+    await sign_up(page)
+    agent_id = await import_agent(page, ASKER)
+    paths: list[str] = []
+    page.on("request", lambda r: paths.append(urlparse(r.url).path))
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Approvals").click()
+    await expect(page.get_by_label("Inbox live")).to_be_visible()
+    await expect(page.get_by_text("Nothing waits for you.")).to_be_visible()
+
+    # The run starts through the API, after the page is open; the page is not reloaded.
+    await page.evaluate(
+        """async (agentId) => {
+            const s = JSON.parse(localStorage.getItem('agentdeck.session'));
+            const headers = {
+                'Content-Type': 'application/json', Authorization: `Bearer ${s.access_token}`,
+            };
+            const thread = await (await fetch('/api/v1/threads', {
+                method: 'POST', headers, body: '{}',
+            })).json();
+            const r = await fetch(`/api/v1/threads/${thread.thread_id}/runs`, {
+                method: 'POST', headers, body: JSON.stringify({assistant_id: agentId}),
+            });
+            if (r.status !== 200) throw new Error(await r.text());
+        }""",
+        agent_id,
+    )
+    card = page.get_by_label("Approval for asker")
+    await expect(card).to_contain_text("Ship it?")
+    await page.keyboard.press("r")  # reject it with the keyboard: it leaves the inbox live
+    await expect(page.get_by_role("status")).to_contain_text("Answered")
+    await expect(page.get_by_text("Nothing waits for you.")).to_be_visible()
+    await expect(card).to_have_count(0)
+
+    # Live from the feed alone: one stream, and the runs were never listed (no polling).
+    assert paths.count("/api/v1/approvals/stream") == 1, paths
+    assert not [p for p in paths if p.startswith("/api/v1/runs")], paths
 
 
 async def test_versions_drafts_conflicts_diffs_and_restore(console: Page) -> None:

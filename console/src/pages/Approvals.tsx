@@ -1,8 +1,12 @@
-// The approvals inbox: runs waiting at a human step (or a tool approval), refreshed live.
+// The approvals inbox: runs waiting at a human step (or a tool approval), live from the
+// server's feed (GET /approvals/stream: a snapshot, then entries added and removed; a fresh
+// snapshot after each reconnect). Nothing is polled.
 // Keyboard: j/k or arrows move, a approves, r rejects, e edits the answer, Ctrl+Enter sends it.
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api } from "../lib/api";
-import type { Agent, Run } from "../lib/types";
+import { api, authHeaders, ensureFresh, url } from "../lib/api";
+import { applyApprovalEvent, keepSelection, type Approval } from "../lib/approvals";
+import { followStream } from "../lib/sse";
+import type { Run } from "../lib/types";
 import { Link } from "../router";
 import { Problem } from "../components/Problem";
 import { json, when } from "../lib/format";
@@ -28,12 +32,16 @@ export function ApprovalCard({ run, onAnswered, active, agentName }: { run: Run;
   const [edit, setEdit] = useState(json(approve));
   const [error, setError] = useState<unknown>(null);
   const area = useRef<HTMLTextAreaElement>(null);
+  const sending = useRef(false); // one answer per run: a second key press waits or is ignored
   const send = useCallback(
     async (value: unknown) => {
+      if (sending.current) return;
+      sending.current = true;
       setError(null);
       try {
         onAnswered(await resume(run, value));
       } catch (e) {
+        sending.current = false;
         setError(e);
       }
     },
@@ -99,63 +107,98 @@ export function ApprovalCard({ run, onAnswered, active, agentName }: { run: Run;
   );
 }
 
+/** Wait ``ms`` (a reconnect's back-off), or less when ``signal`` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = window.setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      window.clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+/** Follow the feed until ``signal`` aborts, reconnecting (with back-off) when it drops or
+ * the server ends it (a shut-down); each connection starts with a fresh snapshot. */
+async function followApprovals(signal: AbortSignal, apply: (event: string, data: unknown) => void, onLive: (live: boolean) => void, onError: (e: unknown) => void): Promise<void> {
+  let failures = 0;
+  while (!signal.aborted) {
+    try {
+      await ensureFresh(); // a long-open page's access token may have expired
+      await followStream(url("/approvals/stream"), {
+        headers: authHeaders,
+        signal,
+        retries: 0,
+        final: (e) => e.event === "error",
+        onEvent: (e) => {
+          let data: unknown = null;
+          try {
+            data = JSON.parse(e.data);
+          } catch {
+            return;
+          }
+          if (e.event === "snapshot") {
+            failures = 0;
+            onError(null);
+            onLive(true);
+          }
+          apply(e.event, data);
+        },
+      });
+    } catch (e) {
+      if (signal.aborted) return;
+      failures += 1;
+      if (failures > 2) onError(e);
+    }
+    onLive(false);
+    await pause(Math.min(10_000, 500 * 2 ** failures), signal);
+  }
+}
+
 export default function Approvals() {
-  const [items, setItems] = useState<Run[] | null>(null);
-  const [agents, setAgents] = useState<Record<string, string>>({});
-  const [sel, setSel] = useState(0);
+  const [items, setItems] = useState<Approval[] | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const lastIndex = useRef(0);
+  const [live, setLive] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState<string | null>(null);
 
-  const load = useCallback(async () => {
-    const page = await api<{ items: Run[] }>("/runs", { query: { status: "interrupted", limit: 100 } });
-    // A run answered already has a newer run on its thread.
-    const open = await Promise.all(
-      page.items.map(async (r) => {
-        if (!r.thread_id) return null;
-        const latest = await api<{ items: Run[] }>("/runs", { query: { thread_id: r.thread_id, limit: 1 } });
-        return latest.items[0]?.id === r.id ? r : null;
-      }),
+  useEffect(() => {
+    const abort = new AbortController();
+    void followApprovals(
+      abort.signal,
+      (event, data) => setItems((current) => applyApprovalEvent(current, event, data)),
+      setLive,
+      setError,
     );
-    setItems(open.filter((r): r is Run => r !== null));
+    return () => abort.abort();
   }, []);
 
-  useEffect(() => {
-    api<{ items: Agent[] }>("/agents", { query: { limit: 200 } }).then(
-      (p) => setAgents(Object.fromEntries(p.items.map((a) => [a.id, a.name]))),
-      () => undefined,
-    );
-    let stop = false;
-    const tick = async () => {
-      if (stop) return;
-      if (document.visibilityState === "visible") await load().catch(setError);
-      if (!stop) window.setTimeout(() => void tick(), 2000);
-    };
-    void tick();
-    return () => {
-      stop = true;
-    };
-  }, [load]);
+  const index = items ? keepSelection(items, selected, lastIndex.current) : -1;
+  if (index >= 0) lastIndex.current = index;
+  const current = index >= 0 && items ? items[index] : null;
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLInputElement) return;
-      if (e.key === "j" || e.key === "ArrowDown") setSel((s) => Math.min((items?.length ?? 1) - 1, s + 1));
-      if (e.key === "k" || e.key === "ArrowUp") setSel((s) => Math.max(0, s - 1));
+      if (!items || index < 0) return;
+      if (e.key === "j" || e.key === "ArrowDown") setSelected(items[Math.min(items.length - 1, index + 1)].id);
+      if (e.key === "k" || e.key === "ArrowUp") setSelected(items[Math.max(0, index - 1)].id);
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [items]);
+  }, [items, index]);
 
-  const answered = (runId: string) => {
-    setDone(runId);
-    void load();
-  };
+  const answered = useCallback((runId: string) => setDone(runId), []);
 
   return (
     <section>
       <div className="row">
         <h1>Approvals</h1>
         <span className="muted">j/k move · a approve · r reject · e edit · Ctrl+Enter send</span>
+        <span className={live ? "ok" : "muted"} aria-label={live ? "Inbox live" : "Inbox connecting"}>
+          {live ? "● live" : "○ connecting…"}
+        </span>
       </div>
       <Problem error={error} />
       {done && (
@@ -168,13 +211,12 @@ export default function Approvals() {
       ) : items.length === 0 ? (
         <p className="muted">Nothing waits for you.</p>
       ) : (
-        items.map((r, i) => (
-          <div key={r.id} onClick={() => setSel(i)}>
-            <ApprovalCard run={r} active={i === sel} agentName={agents[r.agent_id]} onAnswered={answered} />
+        items.map((r) => (
+          <div key={r.id} onClick={() => setSelected(r.id)}>
+            <ApprovalCard run={r} active={r.id === current?.id} agentName={r.agent_name} onAnswered={answered} />
           </div>
         ))
       )}
     </section>
   );
 }
-
