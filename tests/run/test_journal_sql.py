@@ -91,6 +91,17 @@ async def test_rows_read_back_through_the_orm(runtime: Runtime, agent: dict[str,
     assert row.started_at.tzinfo is not None and row.org_id == agent["org_id"]
 
 
+async def test_a_durable_start_is_stored_when_it_returns(
+    runtime: Runtime, agent: dict[str, Any]
+) -> None:
+    """Before a node acts outside the run, its start is in the database: a worker killed
+    mid-call leaves the attempt behind, so the next attempt is known to be a re-run."""
+    run_id = str(await insert_run(runtime, agent))
+    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    await journal.start_step(run_id, "call", attempt=1, idempotency_key="k", durable=True)
+    assert await stored_steps(runtime, run_id) == [("call", "running")]
+
+
 async def test_a_quick_step_is_one_commit_and_its_outcome_is_committed_on_return(
     runtime: Runtime, agent: dict[str, Any]
 ) -> None:

@@ -101,8 +101,14 @@ class Journal(Protocol):
         index: int | None = None,
         input: Any = None,
         idempotency_key: str,
+        durable: bool = False,
     ) -> StepRecord:
-        """Insert a `running` record; raises JournalConflict if this attempt exists."""
+        """Insert a `running` record; raises JournalConflict if this attempt exists.
+
+        With ``durable`` the record is stored when this returns (a journal that batches
+        writes waits for its batch): the engine asks so before a node acts outside the run
+        (a model, a tool, an HTTP call), so that a crash mid-call leaves the attempt in the
+        journal and the attempt after it is known to be a re-run of an unfinished step."""
         ...
 
     async def finish_step(

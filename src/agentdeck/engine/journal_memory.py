@@ -65,6 +65,7 @@ class MemoryJournal:
         index: int | None = None,
         input: Any = None,
         idempotency_key: str,
+        durable: bool = False,
     ) -> StepRecord:
         key = (node_id, index, attempt)
         steps = self._steps[run_id]

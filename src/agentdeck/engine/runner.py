@@ -19,6 +19,11 @@ from agentdeck.engine.planner import Graph, NodeState, RunState
 from agentdeck.engine.ports import EventSink, NullSink
 from agentdeck.engine.spec import Node, RetryPolicy
 
+PURE_KINDS = frozenset({"transform", "human"})
+"""Node kinds that act only on the run's own data: their starts may be batched with the
+step's end. Every other kind (models, tools, HTTP, sub-agents) has its start stored before
+it acts (`Journal.start_step`'s ``durable``)."""
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -235,6 +240,7 @@ class Runner:
                 index=index,
                 input=config,
                 idempotency_key=key,
+                durable=node.type not in PURE_KINDS,
             )
             self.state.apply(started)
             event = {"node": node.id, "attempt": attempt, "index": index}

@@ -161,8 +161,10 @@ class SqlJournal:
         index: int | None = None,
         input: Any = None,
         idempotency_key: str,
+        durable: bool = False,
     ) -> StepRecord:
-        """Insert a `running` record; raises JournalConflict if this attempt exists."""
+        """Insert a `running` record; raises JournalConflict if this attempt exists.
+        With ``durable``, it is committed on return (see the `Journal` port)."""
         record = StepRecord(
             run_id=run_id,
             node_id=node_id,
@@ -172,20 +174,22 @@ class SqlJournal:
             index=index,
             input=input,
         )
-        await self._insert(record, finished=False)
+        await self._insert(record, finished=False, durable=durable)
         return record
 
     async def record_step(self, record: StepRecord) -> None:
         """Insert an already finished record; raises JournalConflict if this attempt exists."""
         await self._insert(record, finished=True)
 
-    async def _insert(self, record: StepRecord, *, finished: bool) -> None:
+    async def _insert(self, record: StepRecord, *, finished: bool, durable: bool = False) -> None:
         if not self._sqlite:
             moment = dt.datetime.now(dt.UTC)
             record.started_at = record.started_at or moment
             if finished:
                 record.ended_at = record.ended_at or moment
             self._pg.insert_step(record)
+            if durable:  # committed, not flushed: a worker's crash is what it guards against
+                await self._pg.commit(record.run_id, sync=False)
             return
         now = stamp()
         started = stamp(record.started_at) if record.started_at else now
@@ -205,7 +209,7 @@ class SqlJournal:
         def write(conn: sqlite3.Connection) -> bool:
             return conn.execute(_INSERT_STEP, params).fetchone() is not None
 
-        if not await self._store.write(write, defer=True):
+        if not await self._store.write(write, defer=not durable):
             raise JournalConflict(self._where(record))
 
     @staticmethod

@@ -111,6 +111,7 @@ class TemporalJournal:
         index: int | None = None,
         input: Any = None,
         idempotency_key: str,
+        durable: bool = False,
     ) -> StepRecord:
         """Insert a `running` record (an existing attempt is left as it is)."""
         record = StepRecord(
