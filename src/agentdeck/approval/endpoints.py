@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +12,7 @@ from agentdeck.approval import service
 from agentdeck.approval.schemas import ApprovalList, ApprovalOut, ApprovalRemoved
 from agentdeck.auth.principal import Reader
 from agentdeck.errors import AppError
+from agentdeck.kit import sse
 
 router = new_router("/approvals", tags=["approvals"])
 
@@ -53,11 +53,11 @@ async def stream_approvals(
     async def events() -> AsyncIterator[dict[str, Any]]:
         try:
             async for change in service.follow(runtime, principal):
-                yield {"event": change.kind, "data": _data(change)}
+                yield sse.message_json(change.kind, _data(change))
         except AppError as exc:  # e.g. shutting down: a final event says why the stream ends
-            yield {"event": "error", "data": json.dumps({"type": exc.type, "detail": exc.detail})}
+            yield sse.message("error", {"type": exc.type, "detail": exc.detail})
 
-    return EventSourceResponse(events(), ping=15)
+    return EventSourceResponse(events(), ping=sse.PING_S)
 
 
 def _data(change: service.Change) -> str:

@@ -14,6 +14,7 @@ from agentdeck.auth.principal import Runner
 from agentdeck.errors import NotFound
 from agentdeck.gateway.schemas import ChatIn, ChatOut, UsageOut
 from agentdeck.gateway.service import call_context, org_llm
+from agentdeck.kit import sse
 from agentdeck.llm import ChatMessage, ChatRequest, ChatResult, LLMError, StreamEvent, ToolSpec
 
 router = new_router("/llm", tags=["llm"])
@@ -53,10 +54,10 @@ def _out(result: ChatResult) -> ChatOut:
 
 def _sse(event: StreamEvent) -> dict[str, str]:
     if event.type == "delta":
-        return {"event": "delta", "data": json.dumps({"text": event.text})}
+        return sse.message("delta", {"text": event.text})
     if event.type == "tool_call":
-        return {"event": "tool_call", "data": event.tool_call.model_dump_json()}
-    return {"event": "final", "data": _out(event.result).model_dump_json()}
+        return sse.message_json("tool_call", event.tool_call.model_dump_json())
+    return sse.message_json("final", _out(event.result).model_dump_json())
 
 
 @router.post(
@@ -110,5 +111,5 @@ async def chat(body: ChatIn, principal: Runner, session: SessionDep, runtime: Ru
         except LLMError as exc:
             yield {"event": "error", "data": json.dumps(exc.to_problem())}
 
-    response: Response = EventSourceResponse(events(), ping=15)
+    response: Response = EventSourceResponse(events(), ping=sse.PING_S)
     return response

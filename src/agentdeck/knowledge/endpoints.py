@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from sse_starlette import EventSourceResponse
 from agentdeck.api import RuntimeDep, SessionDep, new_router
 from agentdeck.auth.principal import Reader, Writer
 from agentdeck.errors import AppError
+from agentdeck.kit import sse
 from agentdeck.kit.pagination import MAX_LIMIT
 from agentdeck.knowledge import _upload, service
 from agentdeck.knowledge.registry import registry_for
@@ -311,11 +311,11 @@ async def document_events(
         while True:
             doc = await service.document_state(runtime, doc_id)
             if doc is None:
-                yield {"event": "failed", "data": json.dumps({"error": "document deleted"})}
+                yield sse.message("failed", {"error": "document deleted"})
                 return
             out = doc_out(doc)
             if doc.status in ("ready", "failed"):
-                yield {"event": doc.status, "data": out.model_dump_json()}
+                yield sse.message_json(doc.status, out.model_dump_json())
                 return
             state = (doc.status, doc.percent, doc.chunks_done, doc.chunks_total)
             if state != last:
@@ -323,7 +323,7 @@ async def document_events(
                 progress = out.model_dump(
                     mode="json", include={"status", "percent", "chunks_done", "chunks_total"}
                 )
-                yield {"event": "progress", "data": json.dumps(progress)}
+                yield sse.message("progress", progress)
             await asyncio.sleep(poll_s)
 
-    return EventSourceResponse(events(), ping=15)
+    return EventSourceResponse(events(), ping=sse.PING_S)

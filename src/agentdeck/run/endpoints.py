@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from sse_starlette import EventSourceResponse
 from agentdeck.api import RuntimeDep, SessionDep, new_router
 from agentdeck.auth.principal import Reader, Runner
 from agentdeck.errors import AppError
+from agentdeck.kit import sse
 from agentdeck.kit.pagination import MAX_LIMIT
 from agentdeck.run import service
 from agentdeck.run.schemas import (
@@ -23,7 +23,6 @@ from agentdeck.run.schemas import (
     RunStatus,
     StepList,
     StepOut,
-    seq_from_last_event_id,
 )
 
 router = new_router("/runs", tags=["runs"])
@@ -98,7 +97,7 @@ async def run_events(
 ) -> EventSourceResponse:
     """Replay the run's stored events after `after_seq` (or `Last-Event-ID`), then follow it
     live until it stops."""
-    after_seq = max(after_seq, seq_from_last_event_id(last_event_id))
+    after_seq = max(after_seq, sse.last_event_id(last_event_id, maximum=MAX_SEQ))
     run = await service.get_run(session, principal, run_id)
     await session.commit()  # hold no transaction (nor SQLite's write lock) while streaming
 
@@ -112,11 +111,8 @@ async def run_events(
                     # wait for it, so a client that reads the run after this event sees it.
                     with contextlib.suppress(TimeoutError):
                         await service.wait_for_run(runtime, run_id, timeout_s=_SETTLE_S)
-                message: dict[str, Any] = {"event": item.type, "data": json.dumps(item.data)}
-                if item.seq is not None:
-                    message["id"] = str(item.seq)
-                yield message
+                yield sse.message(item.type, item.data, id=item.seq)
         except AppError as exc:  # e.g. shutting down: a final event says why the stream ends
-            yield {"event": "error", "data": json.dumps({"type": exc.type, "detail": exc.detail})}
+            yield sse.message("error", {"type": exc.type, "detail": exc.detail})
 
-    return EventSourceResponse(events(), ping=15)
+    return EventSourceResponse(events(), ping=sse.PING_S)

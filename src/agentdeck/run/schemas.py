@@ -8,22 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentdeck.errors import InvalidInput
-
 MAX_SEQ = 2**31 - 1
 """Largest event sequence number: the `seq` column is a (32-bit) INTEGER, so a larger
 `after_seq` or `Last-Event-ID` could never match and would overflow the query."""
-
-
-def seq_from_last_event_id(value: str | None) -> int:
-    """The sequence number a `Last-Event-ID` header resumes after (0 when absent or not a
-    number, as SSE clients may send anything). Raises InvalidInput above MAX_SEQ."""
-    if not value or not value.isdigit():
-        return 0
-    seq = int(value)
-    if seq > MAX_SEQ:
-        raise InvalidInput(f"Last-Event-ID must be at most {MAX_SEQ}", field="Last-Event-ID")
-    return seq
 
 
 RunStatus = Literal["pending", "running", "completed", "failed", "cancelled", "interrupted"]

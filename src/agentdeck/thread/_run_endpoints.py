@@ -14,8 +14,9 @@ from fastapi.responses import StreamingResponse
 
 from agentdeck.api import RuntimeDep, SessionDep, new_router
 from agentdeck.auth.principal import Reader, Runner
+from agentdeck.kit import sse
 from agentdeck.run import service as runs
-from agentdeck.run.schemas import seq_from_last_event_id
+from agentdeck.run.schemas import MAX_SEQ
 from agentdeck.thread import _runs, service
 from agentdeck.thread._sse import Translator, modes_of
 from agentdeck.thread.schemas import RunCreate, RunOut
@@ -150,7 +151,7 @@ async def join_stream(
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """Stream a run's events: replayed from the start (or after `Last-Event-ID`), then live."""
-    after = seq_from_last_event_id(last_event_id)
+    after = sse.last_event_id(last_event_id, maximum=MAX_SEQ)
     thread = await service.get(session, principal, thread_id)
     run = await _runs.get_on_thread(session, principal, thread, run_id)
     seed: dict[str, Any] = {"inputs": run.inputs, "steps": {}, "output": None}

@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.assistant import service as assistants
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import AppError, NotFound
+from agentdeck.kit.sse import frame
 from agentdeck.models import Run, Thread
 from agentdeck.run import service as runs
 from agentdeck.runtime import Runtime
-from agentdeck.thread._sse import Translator, frame
+from agentdeck.thread._sse import Translator
 from agentdeck.thread.schemas import RunCreate, RunOut
 from agentdeck.thread.service import as_interrupt
 

@@ -14,10 +14,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
+from agentdeck.kit.sse import frame
 from agentdeck.run.events.bus import StreamItem
 from agentdeck.thread.service import as_interrupt
 
@@ -26,14 +26,6 @@ _CUSTOM = frozenset({
     "tool.called", "tool.result", "step.retrying", "step.skipped", "step.failed",
     "subagent.started", "subagent.ended",
 })  # fmt: skip
-
-
-def frame(event: str, data: Any, event_id: int | None = None) -> str:
-    """One SSE message."""
-    lines = [f"event: {event}", f"data: {json.dumps(data, default=str)}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    return "\n".join(lines) + "\n\n"
 
 
 def modes_of(stream_mode: str | Iterable[str] | None) -> list[str]:
