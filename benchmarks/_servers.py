@@ -1,4 +1,4 @@
-"""Processes for the HTTP benchmarks (`http_api.py`, `soak.py`): the fake upstream, agentdeck
+"""Processes for the HTTP benchmarks (`http.py`, `soak.py`): the fake upstream, agentdeck
 served embedded or scaled on PostgreSQL, the LangGraph dev server, and the /proc readings
 of their CPU time and resident memory.
 

@@ -4,7 +4,7 @@
         [--out benchmarks/profiles/before-sqlite.txt]
 
 Starts `agentdeck serve` (SQLite, a new data dir, the local model warm unless `--no-models`)
-as `benchmarks/http_api.py` does, then runs `py-spy record` on it while `--clients` loops do,
+as `benchmarks/http.py` does, then runs `py-spy record` on it while `--clients` loops do,
 over and over through `langgraph-sdk`: create a thread, `runs.create` chain5 on it,
 `runs.join` it, then `runs.stream` a new chain5 run (`updates`) and `runs.wait` a stateless
 one. Writes the top of the profile: functions by inclusive and by self time (share of the

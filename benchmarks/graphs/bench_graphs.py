@@ -1,4 +1,4 @@
-"""The two graphs of `benchmarks/http_api.py` for the LangGraph dev server.
+"""The two graphs of `benchmarks/http.py` for the LangGraph dev server.
 
 `chain5`: five trivial nodes in a row (agentdeck's five `transform` nodes). `sleep5`: five
 nodes in a row, each one chat completion from the local fake model upstream at
