@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Send
 
 from agentdeck.api import MAX_BODY_DEPTH
 from agentdeck.auth.principal import Principal, get_principal
@@ -30,6 +31,7 @@ from agentdeck.errors import AppError, Forbidden, InvalidInput
 from agentdeck.kit import nesting
 from agentdeck.kit.tenancy import KeyScope, key_scopes_grant
 from agentdeck.llm import LLMError
+from agentdeck.llm.openai_stream import DONE
 from agentdeck.openai import service
 from agentdeck.openai._errors import OpenAIRoute, error_response
 from agentdeck.openai.schemas import ChatCompletionIn
@@ -123,13 +125,34 @@ def _chat_id(request: Request) -> str | None:
     return value
 
 
+class EventStream(StreamingResponse):
+    """An SSE response whose frame ending in ``data: [DONE]`` is its last: it goes out
+    with the end of the body in one write (nothing follows [DONE] in OpenAI's streams),
+    which spares the client a wake-up per stream. Disconnects are handled as Starlette's
+    streams handle them."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        ended = False
+        async for chunk in self.body_iterator:
+            if ended:  # pragma: no cover - nothing follows [DONE]; the iterator just ends
+                continue
+            data = chunk.encode(self.charset) if isinstance(chunk, str) else bytes(chunk)
+            ended = data.endswith(DONE)
+            await send({"type": "http.response.body", "body": data, "more_body": not ended})
+        if not ended:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def answer_of(result: service.ChatAnswer) -> Response:
     """The HTTP response of a chat completion: JSON, or an SSE stream."""
     if isinstance(result, bytes):
         return Response(result, media_type="application/json")
     if isinstance(result, dict):
         return JSONResponse(result)
-    return StreamingResponse(result, media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStream(result, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def _answer(request: Request) -> Response:
