@@ -8,7 +8,10 @@ Prints:
   the layer before): the time from opening the agent's editor to its graph painted (a
   visible node and drawn edges in a graph marked ready, timed after the next frame), split
   into the time the API calls ended (Resource Timing) and what came after (YAML parse,
-  layout, CodeMirror and React Flow);
+  layout, CodeMirror and React Flow); and, timed inside the page, the frame that first shows
+  the graph (the animation frame after the commit that marks it ready) and the one that
+  first shows the YAML editor (a large definition's editor is built just after the graph is
+  painted, so the first figure also holds the tasks queued before the page could be timed);
 - typing in the YAML editor of that agent: keystrokes per second and the longest main-thread
   task meanwhile (a task over 50 ms is a visible stall).
 
@@ -111,7 +114,8 @@ def create_agent(base: str, token: str, yaml: str) -> str:
 
 
 def first_load(browser: Browser, base: str, repeat: int) -> tuple[list[float], list[float]]:
-    cold, warm = [], []
+    cold: list[float] = []
+    warm: list[float] = []
     for _ in range(repeat):
         context = browser.new_context(base_url=base)
         page = context.new_page()
@@ -126,11 +130,30 @@ def first_load(browser: Browser, base: str, repeat: int) -> tuple[list[float], l
     return cold, warm
 
 
+# In the page: the time of the animation frame after the graph is marked ready, and after
+# the editor's content appears (the frames that paint them).
+FRAMES = """
+window.__frames = {};
+new MutationObserver(() => {
+    const at = (name, selector) => {
+        if (name in window.__frames || !document.querySelector(selector)) return;
+        window.__frames[name] = null;
+        requestAnimationFrame(() => { window.__frames[name] = performance.now(); });
+    };
+    at('graph', '.graph[data-graph-ready=true]');
+    at('editor', '.cm-content');
+}).observe(document, {subtree: true, childList: true, attributes: true,
+                      attributeFilter: ['data-graph-ready']});
+"""
+FRAMES_DONE = "() => ['graph', 'editor'].every(k => typeof window.__frames[k] === 'number')"
+
+
 def _session_context(browser: Browser, base: str, tokens: dict[str, Any]) -> Any:
     context = browser.new_context(base_url=base, viewport={"width": 1400, "height": 900})
     session = {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]}
     stored = json.dumps(json.dumps(session))
     context.add_init_script(f"localStorage.setItem('agentdeck.session', {stored})")
+    context.add_init_script(FRAMES)
     return context
 
 
@@ -146,9 +169,9 @@ GRAPH_SHOWN = """() => {
 }"""
 
 
-def graph_open(page: Page, agent_id: str) -> tuple[float, float, int]:
+def graph_open(page: Page, agent_id: str) -> tuple[float, float, int, float, float]:
     """(total ms from navigation to the graph painted, ms spent on API calls before it,
-    nodes drawn: those in view)."""
+    nodes drawn: those in view, the frames that showed the graph and the editor)."""
     page.goto(f"/agents/{agent_id}", wait_until="commit")
     page.wait_for_function(GRAPH_SHOWN, polling="raf", timeout=60_000)
     # The frame with the graph is drawn after this animation frame: time the task after it.
@@ -160,7 +183,9 @@ def graph_open(page: Page, agent_id: str) -> tuple[float, float, int]:
             .filter(e => e.name.includes('/api/v1/agents/')).map(e => e.responseEnd))"""
     )
     drawn: int = page.evaluate("document.querySelectorAll('.graph .react-flow__node').length")
-    return total, api_done, drawn
+    page.wait_for_function(FRAMES_DONE, polling="raf", timeout=60_000)
+    frames: dict[str, float] = page.evaluate("window.__frames")
+    return total, api_done, drawn, frames["graph"], frames["editor"]
 
 
 def typing(page: Page, chars: int = 60) -> tuple[float, float]:
@@ -198,17 +223,23 @@ def main() -> None:
         tokens = sign_up(base)
         print(
             "nodes  graph painted from navigation (median/max)  after the definition arrived"
-            "  typing (keys/s, longest task)  nodes drawn"
+            "  typing (keys/s, longest task)  nodes drawn  frame showing graph / editor"
+            " (median)"
         )
         for n in args.sizes:
             agent_id = create_agent(base, tokens["access_token"], layered_agent(n))
-            totals, apis = [], []
+            totals: list[float] = []
+            apis: list[float] = []
+            graphs: list[float] = []
+            editors: list[float] = []
             for _ in range(args.repeat):
                 context = _session_context(browser, base, tokens)
                 page = context.new_page()
-                total, api, drawn = graph_open(page, agent_id)
+                total, api, drawn, graph_at, editor_at = graph_open(page, agent_id)
                 totals.append(total)
                 apis.append(api)
+                graphs.append(graph_at)
+                editors.append(editor_at)
                 context.close()
             context = _session_context(browser, base, tokens)
             page = context.new_page()
@@ -220,6 +251,7 @@ def main() -> None:
                 f"{n:5d}  {statistics.median(totals):7.0f} / {max(totals):5.0f} ms"
                 f"                        {statistics.median(after):5.0f} / {max(after):5.0f} ms"
                 f"            {keys:5.0f}, {longest:4.0f} ms         {drawn:5d}"
+                f"        {statistics.median(graphs):5.0f} / {statistics.median(editors):5.0f} ms"
             )
         browser.close()
 

@@ -1,4 +1,4 @@
-import{S as e,T as t,h as n,m as r,n as i,o as a,r as o,t as s}from"./index-CVeMbxnK.js";import{a as c,i as l}from"./format-BHwh8Ncv.js";var u=t(e(),1),d=a(),f=e=>`name: ${e}
+import{S as e,T as t,h as n,m as r,n as i,o as a,r as o,t as s}from"./index-BoNkuKZE.js";import{a as c,i as l}from"./format-DpB0AC7D.js";var u=t(e(),1),d=a(),f=e=>`name: ${e}
 description: A new agent
 inputs:
   type: object
