@@ -29,7 +29,7 @@ from agentdeck.kit.db import transaction
 from agentdeck.migrations import upgrade_to_head_async
 from agentdeck.models import Agent, AgentVersion, Run
 from agentdeck.run import service
-from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.journal.base import SqlJournal
 from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime

@@ -30,7 +30,7 @@ from agentdeck.knowledge.registry import registry_for
 from agentdeck.rag.embeddings import HashingEmbedder
 from agentdeck.rag.errors import EmbeddingError
 from agentdeck.run import service
-from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.journal.base import SqlJournal
 from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime

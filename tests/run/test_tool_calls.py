@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from agentdeck.models import ToolCallRecord
 from agentdeck.run import service
-from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.journal.base import SqlJournal
 from agentdeck.runtime import Runtime
 from tests.run.conftest import Org
 from tests.run.tool_support import ScriptedModel, run_worker

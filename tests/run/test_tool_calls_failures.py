@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from agentdeck.run import service
-from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.journal.base import SqlJournal
 from agentdeck.runtime import Runtime
 from tests.run.conftest import Org
 from tests.run.tool_support import ScriptedModel, run_worker

@@ -25,7 +25,7 @@ from agentdeck.models import Run, RunEvent
 from agentdeck.prompt.resolver import SpacePrompts
 from agentdeck.run import _specs
 from agentdeck.run.events.bus import APPROVALS_CHANGED, BrokerSink, StreamItem, org_key
-from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.journal.base import SqlJournal
 from agentdeck.run.llm_port import load_llm_port
 from agentdeck.run.ports import ChildRuns, SpaceKnowledge, SpaceTools
 from agentdeck.run.repository import (

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agentdeck.errors import NotFound, ShuttingDown
 from agentdeck.models import Run
 from agentdeck.run.events.bus import REPLAY, SHUTDOWN, STATUS_CHANGED, Broker, StreamItem
-from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.journal.base import SqlJournal
 from agentdeck.run.repository import FINAL, run_by_id
 from agentdeck.run.services import services_for
 

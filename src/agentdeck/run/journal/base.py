@@ -1,11 +1,11 @@
 """`SqlJournal`: the engine's Journal port on the `run_steps` and `run_events` tables.
 
-On SQLite the writes go through the loop-friendly store in `_sqlite_journal` (raw
+On SQLite the writes go through the loop-friendly store in `sqlite` (raw
 statements); step writes and events other than a step's or run's outcome are *deferred*
 there, so a step costs one commit (its start, `step.started`, its finish and its outcome
 event), and `when_durable` holds their live delivery until that commit. On PostgreSQL the
 writes of all runs of the process go into group-committed batches, one statement each
-(`_pg_journal`); a quick step is one round trip, and many runs in flight share one.
+(`postgres_writer`); a quick step is one round trip, and many runs in flight share one.
 
 Per-run event sequence numbers: the journal remembers the last one it wrote for each run and
 inserts the next with ``ON CONFLICT DO NOTHING``; the unique ``(run_id, seq)`` constraint is
@@ -39,9 +39,9 @@ from agentdeck.engine.journal import (
     Usage,
 )
 from agentdeck.kit.ids import uuid7
-from agentdeck.run._codec import dumps, loads
-from agentdeck.run._pg_journal import PgJournalBackend
-from agentdeck.run._sqlite_journal import parse_stamp, stamp, store_for
+from agentdeck.run.journal.codec import dumps, loads
+from agentdeck.run.journal.postgres_writer import PgJournalBackend
+from agentdeck.run.journal.sqlite import parse_stamp, stamp, store_for
 from agentdeck.run.services import services_for
 
 _STEP_COLUMNS = (

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord, StepStatus
 from agentdeck.models import RunStep
-from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.journal.base import SqlJournal
 from agentdeck.runtime import Runtime
 from tests.engine.journal_conformance import JournalConformance
 from tests.factories import create_agent_row, create_tenant, personal_space_id
@@ -157,7 +157,7 @@ async def test_events_are_delivered_only_once_committed(
 ) -> None:
     import sqlite3
 
-    from agentdeck.run._sqlite_journal import sqlite_path
+    from agentdeck.run.journal.sqlite import sqlite_path
 
     run_id = str(await insert_run(runtime, agent))
     journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
@@ -231,14 +231,14 @@ async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
 ) -> None:
     if runtime.engine.dialect.name != "postgresql":
         pytest.skip("journal_flush applies to PostgreSQL")
-    from agentdeck.run import _pg_journal
+    from agentdeck.run.journal import postgres_writer
     from agentdeck.run.services import services_for
     from agentdeck.run.settings import RunSettings
 
     services = services_for(runtime.engine)
     before = services.settings
     synced: list[bool] = []
-    execute = _pg_journal._Writer._execute
+    execute = postgres_writer._Writer._execute
 
     async def recording(self: Any, batch: Any, sync: bool) -> Any:
         synced.append(sync)
@@ -254,7 +254,7 @@ async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
             journal.known_new(run_id)
             synced.clear()
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(_pg_journal._Writer, "_execute", recording)
+                patch.setattr(postgres_writer._Writer, "_execute", recording)
                 await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
                 await journal.append_event(run_id, "step.started", {})
                 await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED)

@@ -1,6 +1,6 @@
-"""The PostgreSQL journal's group commit (`run/_pg_journal.py`): runs in flight share round
-trips, a run's writes stay in order, one bad run does not fail the others, and a run that met
-a conflict has its pending live events dropped. PostgreSQL only."""
+"""The PostgreSQL journal's group commit (`run/journal/postgres_writer.py`): runs in flight
+share round trips, a run's writes stay in order, one bad run does not fail the others, and a
+run that met a conflict has its pending live events dropped. PostgreSQL only."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from sqlalchemy import delete
 from agentdeck.engine import AgentSpec, Engine
 from agentdeck.engine.journal import JournalConflict, StepStatus
 from agentdeck.models import Run
-from agentdeck.run import _pg_journal
-from agentdeck.run.journal_sql import SqlJournal
+from agentdeck.run.journal import postgres_writer
+from agentdeck.run.journal.base import SqlJournal
 from agentdeck.runtime import Runtime
 from tests.run.conftest import insert_run, stored_events, stored_steps
 
@@ -34,13 +34,13 @@ def _postgres_only(runtime: Runtime) -> None:
 def batches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[str]]]:
     """The runs of each batch statement sent, in order."""
     sent: list[set[str]] = []
-    execute = _pg_journal._Writer._execute
+    execute = postgres_writer._Writer._execute
 
     async def counting(self: Any, batch: Any, sync: bool) -> Any:
         sent.append(set(batch.runs))
         return await execute(self, batch, sync)
 
-    monkeypatch.setattr(_pg_journal._Writer, "_execute", counting)
+    monkeypatch.setattr(postgres_writer._Writer, "_execute", counting)
     yield sent
 
 
@@ -101,7 +101,7 @@ async def test_a_full_batch_goes_before_the_rest_of_a_wave_has_queued(
 ) -> None:
     """Runs woken together queue their writes in one turn of the loop; once the pending batch
     holds `_BATCH_WRITES` writes it is sent, so the server works while the rest queue up."""
-    monkeypatch.setattr(_pg_journal, "_BATCH_WRITES", 8)
+    monkeypatch.setattr(postgres_writer, "_BATCH_WRITES", 8)
     spec = _chain(3, {"type": "transform", "value": 1})
     journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
     engine = Engine(journal)
@@ -132,7 +132,7 @@ async def test_a_run_never_has_writes_in_two_batches_in_flight(
 
     in_flight: list[set[str]] = []
     overlaps: list[set[str]] = []
-    execute = _pg_journal._Writer._execute
+    execute = postgres_writer._Writer._execute
 
     async def watching(self: Any, batch: Any, sync: bool) -> Any:
         for other in in_flight:
@@ -149,7 +149,7 @@ async def test_a_run_never_has_writes_in_two_batches_in_flight(
     engine = Engine(journal, ports=Ports(llm=Yielding()))  # type: ignore[arg-type]
     runs = [str(await insert_run(runtime, agent)) for _ in range(10)]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_pg_journal._Writer, "_execute", watching)
+        patch.setattr(postgres_writer._Writer, "_execute", watching)
         results = await asyncio.gather(*(engine.run(spec, run_id) for run_id in runs))
     assert {r.status for r in results} == {"completed"}
     assert overlaps == []
@@ -206,14 +206,14 @@ async def test_journal_plans_are_index_lookups_even_on_new_tables(runtime: Runti
     analysed tables they must still find the step a close updates by its unique key, not
     by a sequential scan of every step."""
     dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn, server_settings=_pg_journal._settings(True))
+    conn = await asyncpg.connect(dsn, server_settings=postgres_writer._settings(True))
     try:
         # temporary tables shadow the real ones: new, empty, without statistics
         await conn.execute(
             "CREATE TEMP TABLE run_steps (LIKE public.run_steps INCLUDING ALL); "
             "CREATE TEMP TABLE run_events (LIKE public.run_events INCLUDING ALL)"
         )
-        await conn.execute("PREPARE batch AS " + _pg_journal._BATCH)
+        await conn.execute("PREPARE batch AS " + postgres_writer._BATCH)
         rows = await conn.fetch(f"EXPLAIN EXECUTE batch({', '.join(['NULL'] * 35)})")
     finally:
         await conn.close()

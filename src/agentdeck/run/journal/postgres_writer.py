@@ -51,7 +51,7 @@ from sqlalchemy.engine import URL
 
 from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord, StepStatus, Usage
 from agentdeck.kit.ids import uuid7
-from agentdeck.run._codec import dumps, loads
+from agentdeck.run.journal.codec import dumps, loads
 
 _STEP_COLUMNS = (
     "node_id, item_index, attempt, status, idempotency_key, input, output, error, "
