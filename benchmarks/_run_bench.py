@@ -1,4 +1,4 @@
-"""Benchmarks of the run feature (imported by `engine.py`): (b) the product's SqlJournal and
+"""Benchmarks of the run feature (imported by `engine.py`): (b) the product's journal and
 (d) start latency from `create_run` to the first event.
 
 Both need a migrated database with a real org, space and agent (the journal tables have
@@ -29,7 +29,7 @@ from agentdeck.kit.db import transaction
 from agentdeck.migrations import upgrade_to_head_async
 from agentdeck.models import Agent, AgentVersion, Run
 from agentdeck.run import service
-from agentdeck.run.journal.base import SqlJournal
+from agentdeck.run.journal import open_journal
 from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime
@@ -112,7 +112,7 @@ async def bench_sql_journal(
     concurrency: int = 1,
     flush: Literal["step", "run"] = "step",
 ) -> StepCost:
-    """ms per step of the 5-node graph through the product's SqlJournal: wall time over
+    """ms per step of the 5-node graph through the product's journal: wall time over
     all steps, with ``concurrency`` runs in flight at once (1: one after another). Each run
     is fresh and the journal is told so, as the worker does (no read before the first step);
     ``flush`` is `RunSettings.journal_flush` (PostgreSQL only)."""
@@ -120,7 +120,7 @@ async def bench_sql_journal(
     async with bench_db(url, data_dir, spec) as db:
         attach(db.runtime.engine, settings=RunSettings(journal_flush=flush))
         ids = await _run_rows(db, runs + 20)
-        journal = SqlJournal(db.runtime.sessionmaker, db.principal.org_id)
+        journal = open_journal(db.runtime.sessionmaker, db.principal.org_id)
         engine = Engine(journal)
         for run_id in ids[:20]:
             journal.known_new(run_id)
@@ -177,12 +177,12 @@ async def bench_start_latency(
 async def bench_concurrent_runs(
     url: str, data_dir: Path, spec_obj: Any, runs: int, ports: Any
 ) -> list[float]:
-    """Seconds per run of ``runs`` runs started at once through the product's SqlJournal
+    """Seconds per run of ``runs`` runs started at once through the product's journal
     (every step and event stored), as one worker process executes them."""
     spec = spec_obj.model_dump(mode="json", by_alias=True, exclude_unset=True)
     async with bench_db(url, data_dir, spec) as db:
         ids = await _run_rows(db, runs)
-        journal = SqlJournal(db.runtime.sessionmaker, db.principal.org_id)
+        journal = open_journal(db.runtime.sessionmaker, db.principal.org_id)
         engine = Engine(journal, ports=ports)
 
         async def one(run_id: str) -> float:

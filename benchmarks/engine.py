@@ -6,7 +6,7 @@
     journal without copies, no-op event sink) vs LangGraph StateGraph without checkpointer.
 (b) durable: the same graph through any journal (`bench_durable(factory)`), shown here with
     a raw-aiosqlite journal written only for this script (LABELLED: NOT the product's SQL
-    journal). Then the product's `SqlJournal` (run/journal_sql.py) against LangGraph's
+    journal). Then the product's journal (run/journal/) against LangGraph's
     AsyncSqliteSaver, and against AsyncPostgresSaver when AGENTDECK_BENCH_PG_URL is set (that
     database is RESET): one run at a time (latency of a durable step), and durable steps per
     second with 1, 4, 16 and 64 runs in flight in one process, each side at its best.

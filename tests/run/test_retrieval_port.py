@@ -30,7 +30,7 @@ from agentdeck.knowledge.registry import registry_for
 from agentdeck.rag.embeddings import HashingEmbedder
 from agentdeck.rag.errors import EmbeddingError
 from agentdeck.run import service
-from agentdeck.run.journal.base import SqlJournal
+from agentdeck.run.journal import open_journal
 from agentdeck.run.services import attach, services_for
 from agentdeck.run.settings import RunSettings
 from agentdeck.runtime import Runtime
@@ -173,7 +173,7 @@ async def test_run_cites_passages_of_its_space_knowledge_base(
     assert agent_out["text"] == "Take the stairs, not the lifts [1]."
     assert [(c["n"], c["document_id"]) for c in agent_out["citations"]] == [(1, fire_doc)]
 
-    events = await SqlJournal(runtime.sessionmaker, run.org_id).events(str(run.id))
+    events = await open_journal(runtime.sessionmaker, run.org_id).events(str(run.id))
     tool = [(e.type, e.data) for e in events if e.type.startswith("tool.")]
     assert [t for t, _ in tool] == ["tool.called", "tool.result"]
     assert tool[0][1]["arguments"] == {"query": "fire stairs lifts"}

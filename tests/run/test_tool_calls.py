@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from agentdeck.models import ToolCallRecord
 from agentdeck.run import service
-from agentdeck.run.journal.base import SqlJournal
+from agentdeck.run.journal import open_journal
 from agentdeck.runtime import Runtime
 from tests.run.conftest import Org
 from tests.run.tool_support import ScriptedModel, run_worker
@@ -91,7 +91,7 @@ async def test_agent_and_tool_node_call_github_once_each(
     [shown] = json.loads(done.output["agent"])
     assert json.loads(shown)["number"] == 1
 
-    events = await SqlJournal(runtime.sessionmaker, run.org_id).events(str(run.id))
+    events = await open_journal(runtime.sessionmaker, run.org_id).events(str(run.id))
     tool = [(e.type, e.data) for e in events if e.type.startswith("tool.")]
     assert [t for t, _ in tool] == ["tool.called", "tool.result"] * 2
     assert tool[0][1]["arguments"] == ISSUE and tool[1][1]["result"]["number"] == 1

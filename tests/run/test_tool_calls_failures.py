@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from agentdeck.run import service
-from agentdeck.run.journal.base import SqlJournal
+from agentdeck.run.journal import open_journal
 from agentdeck.runtime import Runtime
 from tests.run.conftest import Org
 from tests.run.tool_support import ScriptedModel, run_worker
@@ -107,7 +107,7 @@ async def test_broken_tool_servers_are_tool_errors_for_the_model(
     done = await service.wait_for_run(runtime, run.id, timeout_s=60)
     assert done.status == "completed", done.error
 
-    events = await SqlJournal(runtime.sessionmaker, run.org_id).events(str(run.id))
+    events = await open_journal(runtime.sessionmaker, run.org_id).events(str(run.id))
     results = [e.data for e in events if e.type == "tool.result" and e.data["node"] == "ag"]
     kinds = [r["error"]["kind"] for r in results]
     assert kinds == ["timeout", "http_5xx", "invalid_output", "invalid_output", "network"]

@@ -16,7 +16,7 @@ from mcp.server.mcpserver import Context
 from starlette.types import Receive, Scope, Send
 
 from agentdeck.run import service
-from agentdeck.run.journal.base import SqlJournal
+from agentdeck.run.journal import open_journal
 from agentdeck.runtime import Runtime
 from tests.run.conftest import Org
 from tests.run.tool_support import ScriptedModel, run_worker
@@ -107,7 +107,7 @@ async def test_an_agent_calls_a_tool_of_a_remote_mcp_server(
     assert model.offered[0] == ["crm__lookup_customer"]
     assert remote.calls == [{"email": "ada@example.org", "key": f"{run.id}:ag:0"}]
     assert f"Bearer {SECRET}" in remote.authorizations
-    events = await SqlJournal(runtime.sessionmaker, run.org_id).events(str(run.id))
+    events = await open_journal(runtime.sessionmaker, run.org_id).events(str(run.id))
     results = [e.data for e in events if e.type == "tool.result"]
     assert len(results) == 1 and "enterprise" in str(results[0]["result"])
 

@@ -25,7 +25,7 @@ from agentdeck.models import Run, RunEvent
 from agentdeck.prompt.resolver import SpacePrompts
 from agentdeck.run import _specs
 from agentdeck.run.events.bus import APPROVALS_CHANGED, BrokerSink, StreamItem, org_key
-from agentdeck.run.journal.base import SqlJournal
+from agentdeck.run.journal import SqlJournal, open_journal
 from agentdeck.run.llm_port import load_llm_port
 from agentdeck.run.ports import ChildRuns, SpaceKnowledge, SpaceTools
 from agentdeck.run.repository import (
@@ -116,7 +116,7 @@ async def _drive(
 ) -> None:
     """Run the engine over the prepared run and record how it ended."""
     run, spec, thread, llm, fresh = prepared
-    journal = SqlJournal(ctx.sessionmaker, run.org_id)
+    journal = open_journal(ctx.sessionmaker, run.org_id)
     if fresh:  # `_prepare` committed its run.started as event 1
         journal.known_new(str(run_id), last_seq=1)
     tools = SpaceTools(

@@ -1,7 +1,7 @@
 """The run journal as Temporal activities write it: steps and events in agentdeck's tables.
 
 Under Temporal several activities of one run write at once, on several workers, and any of
-them may run again after a lost worker. So, unlike `run.journal_sql` (one writer per run, the
+them may run again after a lost worker. So, unlike `run.journal` (one writer per run, the
 lease holder), every write here is its own short transaction that allocates the next event
 number inside it (BEGIN IMMEDIATE on SQLite, an advisory lock per run on PostgreSQL) and is
 idempotent by (run, node, item, attempt): a step row that exists is never written again, nor

@@ -1,5 +1,6 @@
-"""SqlJournal passes the engine's journal conformance suite (SQLite, or PostgreSQL when
-AGENTDECK_TEST_DATABASE_URL is set)."""
+"""The run journal (`run/journal/`) passes the engine's journal conformance suite on the test
+database's store (SQLite, or PostgreSQL when AGENTDECK_TEST_DATABASE_URL is set), and keeps
+each store's commit and sequence-number promises."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord, StepStatus
 from agentdeck.models import RunStep
-from agentdeck.run.journal.base import SqlJournal
+from agentdeck.run.journal import PgJournal, SqliteJournal, SqlJournal, open_journal
 from agentdeck.runtime import Runtime
 from tests.engine.journal_conformance import JournalConformance
 from tests.factories import create_agent_row, create_tenant, personal_space_id
@@ -69,13 +70,19 @@ class _RowBackedJournal:
 class TestSqlJournal(JournalConformance):
     @pytest.fixture
     async def journal(self, runtime: Runtime, agent: dict[str, Any]) -> _RowBackedJournal:
-        inner = SqlJournal(runtime.sessionmaker, agent["org_id"])
+        inner = open_journal(runtime.sessionmaker, agent["org_id"])
         return _RowBackedJournal(inner, lambda: insert_run(runtime, agent))
+
+
+async def test_the_journal_is_the_one_of_the_databases_dialect(runtime: Runtime) -> None:
+    journal = open_journal(runtime.sessionmaker, uuid.uuid4())
+    sqlite = runtime.engine.dialect.name == "sqlite"
+    assert type(journal) is (SqliteJournal if sqlite else PgJournal)
 
 
 async def test_rows_read_back_through_the_orm(runtime: Runtime, agent: dict[str, Any]) -> None:
     run_id = str(await insert_run(runtime, agent))
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = open_journal(runtime.sessionmaker, agent["org_id"])
     await journal.start_step(run_id, "a", attempt=1, input={"q": 1}, idempotency_key="k")
     await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED, output=[1])
     async with runtime.sessionmaker() as session:
@@ -97,7 +104,7 @@ async def test_a_durable_start_is_stored_when_it_returns(
     """Before a node acts outside the run, its start is in the database: a worker killed
     mid-call leaves the attempt behind, so the next attempt is known to be a re-run."""
     run_id = str(await insert_run(runtime, agent))
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = open_journal(runtime.sessionmaker, agent["org_id"])
     await journal.start_step(run_id, "call", attempt=1, idempotency_key="k", durable=True)
     assert await stored_steps(runtime, run_id) == [("call", "running")]
 
@@ -108,7 +115,7 @@ async def test_a_quick_step_is_one_commit_and_its_outcome_is_committed_on_return
     if runtime.engine.dialect.name != "sqlite":
         pytest.skip("deferred step writes are the SQLite store's")
     run_id = str(await insert_run(runtime, agent))
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = SqliteJournal(runtime.sessionmaker, agent["org_id"])
     store = journal._store
     before = store.commits
     await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
@@ -124,9 +131,9 @@ async def test_runs_finishing_steps_together_share_a_commit(
     runtime: Runtime, agent: dict[str, Any]
 ) -> None:
     if runtime.engine.dialect.name != "sqlite":
-        pytest.skip("the SQLite store's group commit (PostgreSQL: test_journal_pg_batch)")
+        pytest.skip("the SQLite store's group commit (PostgreSQL: test_postgres_writer)")
     runs = [str(await insert_run(runtime, agent)) for _ in range(8)]
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = SqliteJournal(runtime.sessionmaker, agent["org_id"])
     store = journal._store
     gate, done = asyncio.Event(), asyncio.Event()
 
@@ -160,7 +167,7 @@ async def test_events_are_delivered_only_once_committed(
     from agentdeck.run.journal.sqlite import sqlite_path
 
     run_id = str(await insert_run(runtime, agent))
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = open_journal(runtime.sessionmaker, agent["org_id"])
     delivered: list[str] = []
     await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
     await journal.append_event(run_id, "step.started", {"node": "a"})
@@ -184,7 +191,7 @@ async def test_a_step_write_alone_commits_before_the_loop_moves_on(
     runtime: Runtime, agent: dict[str, Any]
 ) -> None:
     run_id = str(await insert_run(runtime, agent))
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = open_journal(runtime.sessionmaker, agent["org_id"])
     await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
     await asyncio.sleep(0)
     assert await stored_steps(runtime, run_id) == [("a", "running")]
@@ -194,11 +201,11 @@ async def test_a_failing_write_keeps_the_step_written_before_it(
     runtime: Runtime, agent: dict[str, Any]
 ) -> None:
     run_id = str(await insert_run(runtime, agent))
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = open_journal(runtime.sessionmaker, agent["org_id"])
     await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
     with pytest.raises(Exception, match=r"(?i)foreign key"):  # no such run (an outcome waits)
         await journal.append_event(str(uuid.uuid4()), "run.completed", {})
-    [record] = await SqlJournal(runtime.sessionmaker, agent["org_id"]).load(run_id)
+    [record] = await open_journal(runtime.sessionmaker, agent["org_id"]).load(run_id)
     assert record.status is StepStatus.RUNNING
 
 
@@ -206,8 +213,8 @@ async def test_sequence_numbers_stay_unique_with_another_writer(
     runtime: Runtime, agent: dict[str, Any]
 ) -> None:
     run_id = str(await insert_run(runtime, agent))
-    one = SqlJournal(runtime.sessionmaker, agent["org_id"])
-    other = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    one = open_journal(runtime.sessionmaker, agent["org_id"])
+    other = open_journal(runtime.sessionmaker, agent["org_id"])
     assert await one.append_event(run_id, "a", {}) == 1
     assert await other.append_event(run_id, "b", {}) == 2  # `one` still expects 2 next
     await other.events(run_id)  # committed
@@ -238,7 +245,7 @@ async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
     services = services_for(runtime.engine)
     before = services.settings
     synced: list[bool] = []
-    execute = postgres_writer._Writer._execute
+    execute = postgres_writer.Writer._execute
 
     async def recording(self: Any, batch: Any, sync: bool) -> Any:
         synced.append(sync)
@@ -247,14 +254,14 @@ async def test_the_flush_setting_picks_where_postgresql_waits_for_the_wal(
     try:
         for flush, waits_per_step in (("step", True), ("run", False)):
             services.settings = RunSettings(journal_flush=flush)
-            journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
-            assert ("step.completed" in journal._pg_flush_at) is waits_per_step
-            assert "run.completed" in journal._pg_flush_at
+            journal = PgJournal(runtime.sessionmaker, agent["org_id"])
+            assert ("step.completed" in journal._flush_at) is waits_per_step
+            assert "run.completed" in journal._flush_at
             run_id = str(await insert_run(runtime, agent))
             journal.known_new(run_id)
             synced.clear()
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(postgres_writer._Writer, "_execute", recording)
+                patch.setattr(postgres_writer.Writer, "_execute", recording)
                 await journal.start_step(run_id, "a", attempt=1, idempotency_key="k")
                 await journal.append_event(run_id, "step.started", {})
                 await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED)
@@ -278,7 +285,7 @@ async def test_deleting_an_organisation_deletes_its_journal_rows(
     spec = {"name": "j", "nodes": [{"id": "a", "type": "transform", "value": 1}]}
     agent = await create_agent_row(app, tenant.org_id, space, spec)
     run_id = str(await insert_run(runtime, agent))
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = open_journal(runtime.sessionmaker, agent["org_id"])
     await journal.start_step(run_id, "a", attempt=1, input={}, idempotency_key="k")
     await journal.finish_step(run_id, "a", attempt=1, status=StepStatus.COMPLETED, output=1)
     await journal.append_event(run_id, "run.completed", {})

@@ -16,8 +16,7 @@ from sqlalchemy import delete
 from agentdeck.engine import AgentSpec, Engine
 from agentdeck.engine.journal import JournalConflict, StepStatus
 from agentdeck.models import Run
-from agentdeck.run.journal import postgres_writer
-from agentdeck.run.journal.base import SqlJournal
+from agentdeck.run.journal import PgJournal, postgres_writer
 from agentdeck.runtime import Runtime
 from tests.run.conftest import insert_run, stored_events, stored_steps
 
@@ -34,13 +33,13 @@ def _postgres_only(runtime: Runtime) -> None:
 def batches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[str]]]:
     """The runs of each batch statement sent, in order."""
     sent: list[set[str]] = []
-    execute = postgres_writer._Writer._execute
+    execute = postgres_writer.Writer._execute
 
     async def counting(self: Any, batch: Any, sync: bool) -> Any:
         sent.append(set(batch.runs))
         return await execute(self, batch, sync)
 
-    monkeypatch.setattr(postgres_writer._Writer, "_execute", counting)
+    monkeypatch.setattr(postgres_writer.Writer, "_execute", counting)
     yield sent
 
 
@@ -52,7 +51,7 @@ def _chain(n: int, node: dict[str, Any]) -> AgentSpec:
 async def _run_fresh(
     runtime: Runtime,
     agent: dict[str, Any],
-    journal: SqlJournal,
+    journal: PgJournal,
     engine: Engine,
     spec: AgentSpec,
     n: int,
@@ -66,7 +65,7 @@ async def _run_fresh(
     return runs
 
 
-async def _assert_chains_stored(runtime: Runtime, journal: SqlJournal, runs: list[str]) -> None:
+async def _assert_chains_stored(runtime: Runtime, journal: PgJournal, runs: list[str]) -> None:
     """Every run of a 3-step chain has its steps completed and events numbered 1.. to its end."""
     for run_id in runs:
         assert await stored_steps(runtime, run_id) == [(f"n{i}", "completed") for i in range(3)]
@@ -79,7 +78,7 @@ async def test_a_quick_step_is_one_round_trip_and_runs_in_flight_share_them(
     runtime: Runtime, agent: dict[str, Any], batches: list[set[str]]
 ) -> None:
     spec = _chain(3, {"type": "transform", "value": 1})
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = PgJournal(runtime.sessionmaker, agent["org_id"])
     engine = Engine(journal)
     alone = str(await insert_run(runtime, agent))
     journal.known_new(alone)
@@ -103,7 +102,7 @@ async def test_a_full_batch_goes_before_the_rest_of_a_wave_has_queued(
     holds `_BATCH_WRITES` writes it is sent, so the server works while the rest queue up."""
     monkeypatch.setattr(postgres_writer, "_BATCH_WRITES", 8)
     spec = _chain(3, {"type": "transform", "value": 1})
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = PgJournal(runtime.sessionmaker, agent["org_id"])
     engine = Engine(journal)
     runs = await _run_fresh(runtime, agent, journal, engine, spec, 12)
     # all 12 runs queue their first step in the same turn (4 writes each): the first batch
@@ -132,7 +131,7 @@ async def test_a_run_never_has_writes_in_two_batches_in_flight(
 
     in_flight: list[set[str]] = []
     overlaps: list[set[str]] = []
-    execute = postgres_writer._Writer._execute
+    execute = postgres_writer.Writer._execute
 
     async def watching(self: Any, batch: Any, sync: bool) -> Any:
         for other in in_flight:
@@ -145,11 +144,11 @@ async def test_a_run_never_has_writes_in_two_batches_in_flight(
             in_flight.remove(batch.runs)
 
     spec = _chain(3, {"type": "llm", "prompt": "hi", "stream": False})
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = PgJournal(runtime.sessionmaker, agent["org_id"])
     engine = Engine(journal, ports=Ports(llm=Yielding()))  # type: ignore[arg-type]
     runs = [str(await insert_run(runtime, agent)) for _ in range(10)]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(postgres_writer._Writer, "_execute", watching)
+        patch.setattr(postgres_writer.Writer, "_execute", watching)
         results = await asyncio.gather(*(engine.run(spec, run_id) for run_id in runs))
     assert {r.status for r in results} == {"completed"}
     assert overlaps == []
@@ -159,7 +158,7 @@ async def test_a_run_never_has_writes_in_two_batches_in_flight(
 
 async def test_a_bad_row_fails_only_its_own_run(runtime: Runtime, agent: dict[str, Any]) -> None:
     good, gone = str(await insert_run(runtime, agent)), str(await insert_run(runtime, agent))
-    journal = SqlJournal(runtime.sessionmaker, agent["org_id"])
+    journal = PgJournal(runtime.sessionmaker, agent["org_id"])
     journal.known_new(good)
     journal.known_new(gone)
     async with runtime.sessionmaker() as session:  # deleted while it runs
@@ -186,7 +185,7 @@ async def test_a_conflict_drops_the_runs_pending_live_events(
     runtime: Runtime, agent: dict[str, Any]
 ) -> None:
     run_id = str(await insert_run(runtime, agent))
-    mine, other = (SqlJournal(runtime.sessionmaker, agent["org_id"]) for _ in range(2))
+    mine, other = (PgJournal(runtime.sessionmaker, agent["org_id"]) for _ in range(2))
     assert await mine.append_event(run_id, "run.started", {}) == 1
     assert await other.append_event(run_id, "step.started", {}) == 2  # another worker
     await other.events(run_id)  # committed (another worker's batch)

@@ -6,6 +6,6 @@
 - `watcher`: the one journal reader per process for runs that nothing delivers live;
 - `reader`: a run's stream (replay, then live) and waiting for a run to stop.
 
-An event is written by the journal (`run.journal_sql`), published on the bus by the engine's
+An event is written by the journal (`run.journal`), published on the bus by the engine's
 sink (`bus.BrokerSink`) once it is durable, relayed by `relay`, and streamed by `reader`.
 """

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agentdeck.errors import NotFound, ShuttingDown
 from agentdeck.models import Run
 from agentdeck.run.events.bus import REPLAY, SHUTDOWN, STATUS_CHANGED, Broker, StreamItem
-from agentdeck.run.journal.base import SqlJournal
+from agentdeck.run.journal import open_journal
 from agentdeck.run.repository import FINAL, run_by_id
 from agentdeck.run.services import services_for
 
@@ -60,7 +60,7 @@ async def stream_events(
     Raises ShuttingDown when this process begins to stop (the run itself goes on).
     """
     rid = str(run.id)
-    journal = SqlJournal(sessionmaker, run.org_id)
+    journal = open_journal(sessionmaker, run.org_id)
     bus = services_for(sessionmaker).broker
     with bus.subscribe(rid) as queue:
         await _subscribed(bus, sessionmaker, rid)

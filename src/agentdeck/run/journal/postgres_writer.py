@@ -1,4 +1,4 @@
-"""The PostgreSQL side of `SqlJournal`: raw asyncpg, and group commit across runs.
+"""The writer of `PgJournal`: raw asyncpg, and group commit across runs.
 
 Why not SQLAlchemy here: building a Core statement costs ~0.2 ms of CPU per write and each
 pooled checkout of the main engine pings the server first. A round trip to the server costs
@@ -6,7 +6,7 @@ pooled checkout of the main engine pings the server first. A round trip to the s
 and flushes per step, and everything here is about making that number small.
 
 Group commit: every journal write of this process and event loop (all runs, all orgs) goes
-into the pending *batch* of one `_Writer`. A batch is sent as **one** prepared statement
+into the pending *batch* of one `Writer`. A batch is sent as **one** prepared statement
 (``unnest`` arrays into the three writes: insert steps, close steps, insert events), so it is
 one round trip and one transaction however many runs it carries. While a batch is in flight
 the next one fills up; it is sent the moment the previous one returns. A batch that reaches
@@ -19,7 +19,7 @@ starts. A quick step is therefore one round trip: its start and finish merge int
 insert, its two events go with it. With many runs in flight, one round trip and one WAL flush
 serve all their steps.
 
-Commits: a batch that carries an outcome that must be flushed (`SqlJournal`'s flush points)
+Commits: a batch that carries an outcome that must be flushed (`PgJournal`'s flush points)
 commits synchronously; other batches go through connections with ``synchronous_commit=off``.
 PostgreSQL's WAL is sequential, so a flush makes every earlier batch durable too.
 
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -47,21 +46,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import URL
 
-from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord, StepStatus, Usage
-from agentdeck.kit.ids import uuid7
-from agentdeck.run.journal.codec import dumps, loads
+from agentdeck.engine.journal import JournalConflict, StepRecord
 
-_STEP_COLUMNS = (
-    "node_id, item_index, attempt, status, idempotency_key, input, output, error, "
-    "started_at, ended_at, tokens_in, tokens_out, cost_usd"
-)
-_LOAD = f"SELECT {_STEP_COLUMNS} FROM run_steps WHERE run_id = $1 ORDER BY id"  # noqa: S608
-_LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = $1"
-_EVENTS = (
-    "SELECT seq, type, data, created_at FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq"
-)
 _BATCH = """
 WITH s AS (
   INSERT INTO run_steps (id, org_id, run_id, node_id, item_index, attempt, status,
@@ -97,7 +84,7 @@ _GATHER_ROUNDS = 16
 _IN_FLIGHT = 2
 _FAILED_MAX = 4096
 _BATCH_WRITES = 128
-_WRITERS: dict[tuple[str, int], _Writer] = {}
+_WRITERS: dict[tuple[str, int], Writer] = {}
 
 StepKey = tuple[str, str, int, int]
 """(run id, node id, item index or -1, attempt)."""
@@ -150,7 +137,7 @@ def _columns(rows: Iterable[Sequence[Any]], width: int) -> list[tuple[Any, ...]]
     return columns if columns else [() for _ in range(width)]
 
 
-class _Writer:
+class Writer:
     """The group-commit writer of one database for one event loop (asyncpg connections
     belong to one loop). Up to `_IN_FLIGHT` batches are in flight at once, each on its own
     connection, as long as no run has writes in two of them (a run's writes commit in
@@ -205,7 +192,7 @@ class _Writer:
     def add_step(self, key: StepKey, row: list[Any]) -> None:
         self.check(key[0])
         if key in self._pending.steps:
-            raise JournalConflict(_where(key, "exists"))
+            raise JournalConflict(where(key, "exists"))
         self._pending.steps[key] = row
         self._pending.runs.add(key[0])
         self._schedule()
@@ -394,7 +381,7 @@ class _Writer:
         for ordinal, (key, _values) in enumerate(batch.closes):
             if ordinal not in closed:
                 lost.add(key[0])
-                self._remember(key[0], KeyError(_where(key, "was never started")))
+                self._remember(key[0], KeyError(where(key, "was never started")))
         return lost
 
 
@@ -410,7 +397,7 @@ def _split(batch: _Batch) -> list[_Batch]:
     return list(parts.values())
 
 
-def _where(key: StepKey, what: str) -> str:
+def where(key: StepKey, what: str) -> str:
     index = None if key[2] < 0 else key[2]
     return f"{key[0]}:{key[1]}[{index}] attempt {key[3]} {what}"
 
@@ -441,7 +428,7 @@ def _unusable(task: asyncio.Task[asyncpg.Pool]) -> bool:
     return task.cancelled() or task.exception() is not None or task.result().is_closing()
 
 
-def writer_for(dsn: str) -> _Writer:
+def writer_for(dsn: str) -> Writer:
     """This event loop's writer for the database (created on first use; the writers of
     loops that have since closed are dropped and their connections closed)."""
     loop = asyncio.get_running_loop()
@@ -453,119 +440,5 @@ def writer_for(dsn: str) -> _Writer:
             if old_key == key or old_loop is None or old_loop.is_closed():
                 old.abandon()
                 del _WRITERS[old_key]
-        writer = _WRITERS[key] = _Writer(dsn)
+        writer = _WRITERS[key] = Writer(dsn)
     return writer
-
-
-class PgJournalBackend:
-    """Journal writes and reads for PostgreSQL through this loop's `_Writer`."""
-
-    def __init__(self, url: URL, org_id: uuid.UUID) -> None:
-        self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.org_id = org_id
-        self._started: dict[StepKey, tuple[str, dt.datetime]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._writer: _Writer
-
-    @property
-    def writer(self) -> _Writer:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # one journal may serve several loops (tests)
-            self._loop, self._writer = loop, writer_for(self.dsn)
-        return self._writer
-
-    async def load(self, run_id: str, rid: uuid.UUID) -> list[StepRecord]:
-        writer = self.writer
-        await writer.idle()
-        writer.check(run_id)
-        pool = await writer.pool(True)
-        async with pool.acquire() as conn:
-            rows = await conn.fetch(_LOAD, rid)
-        return [
-            StepRecord(
-                run_id=run_id, node_id=r[0], index=None if r[1] < 0 else r[1], attempt=r[2],
-                status=StepStatus(r[3]), idempotency_key=r[4], input=loads(r[5]),
-                output=loads(r[6]), error=loads(r[7]), started_at=r[8], ended_at=r[9],
-                usage=Usage(r[10], r[11], r[12]),
-            )
-            for r in rows
-        ]  # fmt: skip
-
-    def insert_step(self, record: StepRecord) -> None:
-        """Queue the record's insert (a conflict surfaces at the run's next write or wait)."""
-        usage = record.usage
-        assert record.started_at is not None
-        key = step_key(record)
-        self.writer.add_step(
-            key,
-            [
-                uuid7(), self.org_id, uuid.UUID(record.run_id), record.node_id, key[2],
-                record.attempt, record.status.value, record.idempotency_key,
-                dumps(record.input), dumps(record.output), dumps(record.error),
-                record.started_at, record.ended_at, usage.tokens_in, usage.tokens_out,
-                usage.cost_usd,
-            ],
-        )  # fmt: skip
-        if record.status is StepStatus.RUNNING:
-            self._started[key] = (record.idempotency_key, record.started_at)
-
-    async def finish_step(self, record: StepRecord) -> None:
-        """Queue the close of a started attempt; fills in its key and start time. Raises
-        KeyError when this journal did not start it and the database has no such row."""
-        key = step_key(record)
-        started = self._started.pop(key, None)
-        if started is None:
-            started = await self._started_row(key)
-        record.idempotency_key, record.started_at = started
-        record.ended_at = dt.datetime.now(dt.UTC)
-        usage = record.usage
-        self.writer.close_step(
-            key,
-            [
-                record.status.value, dumps(record.output), dumps(record.error),
-                record.ended_at, usage.tokens_in, usage.tokens_out, usage.cost_usd,
-            ],
-        )  # fmt: skip
-
-    async def _started_row(self, key: StepKey) -> tuple[str, dt.datetime]:
-        writer = self.writer
-        await writer.idle()
-        pool = await writer.pool(True)
-        async with pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT idempotency_key, started_at FROM run_steps WHERE run_id = $1 "
-                "AND node_id = $2 AND item_index = $3 AND attempt = $4",
-                uuid.UUID(key[0]), key[1], key[2], key[3],
-            )  # fmt: skip
-        if row is None:
-            raise KeyError(_where(key, "was never started"))
-        return row[0], row[1]
-
-    async def last_seq(self, rid: uuid.UUID) -> int:
-        writer = self.writer
-        await writer.idle()
-        pool = await writer.pool(True)
-        async with pool.acquire() as conn:
-            seq: int = await conn.fetchval(_LAST_SEQ, rid)
-        return seq
-
-    def append_event(self, run_id: str, seq: int, type: str, data: dict[str, Any]) -> None:
-        """Queue the event with its sequence number."""
-        now = dt.datetime.now(dt.UTC)
-        row = [uuid7(), self.org_id, uuid.UUID(run_id), seq, type, dumps(data), now]
-        self.writer.add_event(run_id, row)
-
-    async def commit(self, run_id: str, *, sync: bool) -> None:
-        await self.writer.commit(run_id, sync=sync)
-
-    def when_durable(self, callback: Callable[[], None], run_id: str | None) -> None:
-        self.writer.when_durable(callback, run_id)
-
-    async def events(self, run_id: str, rid: uuid.UUID, after: int) -> list[EventRecord]:
-        writer = self.writer
-        await writer.idle()
-        writer.check(run_id)
-        pool = await writer.pool(True)
-        async with pool.acquire() as conn:
-            rows = await conn.fetch(_EVENTS, rid, after)
-        return [EventRecord(run_id, r[0], r[1], loads(r[2]), r[3]) for r in rows]

@@ -1,4 +1,12 @@
-"""The SQLite side of `SqlJournal`: short write transactions without an event-loop stall.
+"""`SqliteJournal`: the journal on SQLite, short write transactions without an event-loop stall.
+
+Step writes and events other than a step's or run's outcome are *deferred*: a step costs one
+commit (its start, `step.started`, its finish and its outcome event), and `when_durable`
+holds their live delivery until that commit. Sequence numbers: on a conflict (another writer
+appended) or for a run this journal has not seen, the number is allocated inside the write
+transaction (``coalesce(max(seq), 0) + 1``; ``BEGIN IMMEDIATE`` serialises writers).
+
+How: the store below (`store_for`, one per database file and process).
 
 Why not SQLAlchemy's aiosqlite path: it costs ~1.7 ms per transaction here (one thread hop
 per cursor call, plus the pool's reset), which alone is 4x the per-step budget. Instead each
@@ -15,7 +23,7 @@ call), but the transaction stays open and every other write of the same loop joi
 the loop's next iteration, when it commits (a ``call_soon`` callback), or before any read,
 whichever comes first. A *deferred* write (``write(fn, defer=True)``) returns at once. Any
 other commits at once when only its own task wrote in the transaction (one run: nothing to
-wait for), else it returns once the shared commit is done. `SqlJournal` defers step writes
+wait for), else it returns once the shared commit is done. `SqliteJournal` defers step writes
 and every event but a step's or a run's outcome, so a quick step (its start,
 `step.started`, its finish and `step.completed`) is one commit, a step's outcome is durable
 before any step that depends on it starts, and the steps of the runs that finish in the
@@ -38,12 +46,154 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import sqlite3
 import threading
+import uuid
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from agentdeck.engine.journal import EventRecord, JournalConflict, StepRecord
+from agentdeck.kit.ids import uuid7
+from agentdeck.run.journal.base import COMMIT_AT, SqlJournal
+from agentdeck.run.journal.codec import STEP_COLUMNS, dumps, loads, step_from_row
+
+_LOAD = f"SELECT {STEP_COLUMNS} FROM run_steps WHERE run_id = ? ORDER BY id"  # noqa: S608
+_EVENTS = (
+    "SELECT seq, type, data, created_at FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq"
+)
+_INSERT_STEP = (
+    "INSERT INTO run_steps (id, org_id, run_id, node_id, item_index, attempt, status, "
+    "idempotency_key, input, output, error, started_at, ended_at, tokens_in, tokens_out, "
+    "cost_usd, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, ?) ON CONFLICT DO NOTHING RETURNING id"
+)
+_FINISH_STEP = (
+    "UPDATE run_steps SET status = ?, output = ?, error = ?, ended_at = ?, tokens_in = ?, "
+    "tokens_out = ?, cost_usd = ?, updated_at = ? WHERE run_id = ? AND node_id = ? "
+    "AND item_index = ? AND attempt = ? RETURNING idempotency_key, started_at"
+)
+_APPEND_EVENT = (
+    "INSERT INTO run_events (id, org_id, run_id, seq, type, data, created_at, updated_at) "
+    "SELECT ?, ?, ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ? FROM run_events WHERE run_id = ? "
+    "RETURNING seq"
+)
+_APPEND_EVENT_AT = (
+    "INSERT INTO run_events (id, org_id, run_id, seq, type, data, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq"
+)
+_SEQ_CACHE_RUNS = 4096
+
+
+@functools.lru_cache(maxsize=4096)
+def _run_hex(run_id: str) -> str:
+    return uuid.UUID(run_id).hex
+
+
+class SqliteJournal(SqlJournal):
+    """The Journal port on SQLite, through the database file's `_SqliteStore`."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], org_id: uuid.UUID) -> None:
+        super().__init__(org_id)
+        engine: AsyncEngine = sessionmaker.kw["bind"]
+        self._org_hex = org_id.hex
+        self._store = store_for(engine.url.render_as_string(hide_password=False))
+
+    async def _load(self, run_id: str, rid: uuid.UUID) -> list[StepRecord]:
+        def read(conn: sqlite3.Connection) -> list[StepRecord]:
+            rows = conn.execute(_LOAD, (rid.hex,)).fetchall()
+            return [step_from_row(run_id, row, parse_stamp) for row in rows]
+
+        return await self._store.read(read)
+
+    async def _insert(self, record: StepRecord, *, finished: bool, durable: bool = False) -> None:
+        now = stamp()
+        started = stamp(record.started_at) if record.started_at else now
+        record.started_at = parse_stamp(started)
+        ended = (stamp(record.ended_at) if record.ended_at else now) if finished else None
+        if ended is not None:
+            record.ended_at = parse_stamp(ended)
+        usage = record.usage
+        params = (
+            uuid7().hex, self._org_hex, _run_hex(record.run_id), record.node_id,
+            -1 if record.index is None else record.index, record.attempt, record.status.value,
+            record.idempotency_key, dumps(record.input), dumps(record.output),
+            dumps(record.error), started, ended, usage.tokens_in, usage.tokens_out,
+            usage.cost_usd, now, now,
+        )  # fmt: skip
+
+        def write(conn: sqlite3.Connection) -> bool:
+            return conn.execute(_INSERT_STEP, params).fetchone() is not None
+
+        if not await self._store.write(write, defer=not durable):
+            raise JournalConflict(self._where(record))
+
+    async def _finish(self, record: StepRecord) -> None:
+        now = stamp()
+        record.ended_at = parse_stamp(now)
+        usage, index = record.usage, record.index
+        params = (
+            record.status.value, dumps(record.output), dumps(record.error), now,
+            usage.tokens_in, usage.tokens_out, usage.cost_usd, now, _run_hex(record.run_id),
+            record.node_id, -1 if index is None else index, record.attempt,
+        )  # fmt: skip
+
+        def write(conn: sqlite3.Connection) -> tuple[str, str | None] | None:
+            row = conn.execute(_FINISH_STEP, params).fetchone()
+            return None if row is None else (row[0], row[1])
+
+        raw = await self._store.write(write, defer=True)
+        found = None if raw is None else (raw[0], parse_stamp(raw[1]))
+        if found is None:
+            raise KeyError(
+                f"{record.run_id}:{record.node_id}[{index}] attempt {record.attempt} "
+                "was never started"
+            )
+        record.idempotency_key, record.started_at = found
+
+    async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
+        """Store a durable event; its per-run sequence number. A step's or run's outcome
+        is committed on return; others a moment later (see `when_durable`). The number
+        this journal expects is tried first; when another writer took it, or for a run it
+        has not seen, the next free one is taken in the same transaction."""
+        rid_hex = _run_hex(run_id)
+        last = self._seqs.get(run_id)
+        guess = None if last is None else last + 1
+        now = stamp()
+        row = (uuid7().hex, self._org_hex, rid_hex, type, dumps(data), now, now)
+
+        def write(conn: sqlite3.Connection) -> int:
+            if guess is not None:
+                at = (*row[:3], guess, *row[3:])
+                if conn.execute(_APPEND_EVENT_AT, at).fetchone() is not None:
+                    return guess
+            found: int = conn.execute(_APPEND_EVENT, (*row, rid_hex)).fetchone()[0]
+            return found
+
+        seq = await self._store.write(write, defer=type not in COMMIT_AT)
+        if len(self._seqs) >= _SEQ_CACHE_RUNS:
+            self._seqs.clear()
+        self._seqs[run_id] = seq
+        return seq
+
+    def when_durable(self, callback: Callable[[], None], run_id: str | None = None) -> None:
+        """Call ``callback`` once every write made so far on this loop is committed (the
+        store has one transaction for all runs: ``run_id`` changes nothing)."""
+        self._store.after_commit(callback)
+
+    async def _events(self, run_id: str, rid: uuid.UUID, after: int) -> list[EventRecord]:
+        def read(conn: sqlite3.Connection) -> list[EventRecord]:
+            rows = conn.execute(_EVENTS, (_run_hex(run_id), after)).fetchall()
+            return [EventRecord(run_id, r[0], r[1], loads(r[2]), parse_stamp(r[3])) for r in rows]  # type: ignore[arg-type]
+
+        return await self._store.read(read)
+
+
+# ---- the store ------------------------------------------------------------------------
 
 T = TypeVar("T")
 Txn = Callable[[sqlite3.Connection], T]
@@ -58,7 +208,7 @@ def sqlite_path(url: str) -> str:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     path = path.split("?", 1)[0]
     if not path or path == ":memory:":
-        raise ValueError("SqlJournal needs a file-backed SQLite database")
+        raise ValueError("SqliteJournal needs a file-backed SQLite database")
     return path
 
 
