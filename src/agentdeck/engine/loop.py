@@ -24,6 +24,7 @@ from agentdeck.engine.planner import Graph, Plan, RunState, graph_of, plan_graph
 from agentdeck.engine.ports import EventSink, NullSink
 from agentdeck.engine.runner import Events, MaxStepsExceeded, Runner, Sleep
 from agentdeck.engine.spec import AgentNode, AgentSpec, HumanNode, Node
+from agentdeck.kit import jsonschemas
 
 RunOutcome = Literal["completed", "failed", "interrupted", "cancelled"]
 
@@ -97,7 +98,7 @@ class Engine:
         answer = self._check_resume(spec, run_id, state, resume) if resume else None
         if answer is None and not records and spec.inputs is not None:
             try:
-                jsonschema.validate(inputs, spec.inputs, jsonschema.Draft202012Validator)
+                jsonschemas.validate(inputs, spec.inputs)
             except jsonschema.ValidationError as exc:
                 error = {"kind": "invalid_input", "message": exc.message}
                 await events.emit("run.failed", {"error": error})

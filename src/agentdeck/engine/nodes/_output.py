@@ -9,6 +9,7 @@ import jsonschema
 
 from agentdeck.engine.errors import NodeError
 from agentdeck.engine.ports import ChatResult
+from agentdeck.kit import jsonschemas
 
 
 def structured_output(result: ChatResult, schema: dict[str, Any] | None) -> Any:
@@ -25,7 +26,7 @@ def structured_output(result: ChatResult, schema: dict[str, Any] | None) -> Any:
         except json.JSONDecodeError as exc:
             raise NodeError("invalid_output", f"model reply is not JSON: {exc}") from exc
     try:
-        jsonschema.validate(value, schema, jsonschema.Draft202012Validator)
+        jsonschemas.validate(value, schema)
     except jsonschema.ValidationError as exc:
         message = f"model reply fails output_schema: {exc.message}"
         raise NodeError("invalid_output", message) from exc

@@ -18,6 +18,7 @@ import jsonschema
 from agentdeck.engine.errors import ResumeError
 from agentdeck.engine.journal import NO_USAGE, Usage
 from agentdeck.engine.ports import ChatMessage, ToolCall
+from agentdeck.kit import jsonschemas
 
 APPROVAL = "tool_approval"
 CHECKPOINT = "checkpoint"
@@ -40,7 +41,7 @@ DECISION_SCHEMA: dict[str, Any] = {
 def check_decision(value: Any) -> dict[str, Any]:
     """The decision, validated; raises ResumeError naming what is wrong."""
     try:
-        jsonschema.validate(value, DECISION_SCHEMA, jsonschema.Draft202012Validator)
+        jsonschemas.validate(value, DECISION_SCHEMA)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ResumeError(f"the approval decision is invalid at {where}: {exc.message}") from exc

@@ -9,6 +9,7 @@ import jsonschema
 from agentdeck.engine.errors import Interrupt, ResumeError
 from agentdeck.engine.nodes.context import NodeContext, NodeResult
 from agentdeck.engine.spec import HumanNode
+from agentdeck.kit import jsonschemas
 
 
 async def run_human(ctx: NodeContext) -> NodeResult:
@@ -25,7 +26,7 @@ def check_answer(node: HumanNode, value: Any) -> None:
     if node.response_schema is None:
         return
     try:
-        jsonschema.validate(value, node.response_schema, jsonschema.Draft202012Validator)
+        jsonschemas.validate(value, node.response_schema)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ResumeError(f"answer to {node.id!r} is invalid at {where}: {exc.message}") from exc
