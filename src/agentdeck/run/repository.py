@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from agentdeck.kit.pagination import Page
@@ -79,6 +80,22 @@ class RunRepository(ScopedRepository[Run]):
             .execution_options(**scoped(self.scope))
         )
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def step_outputs(self, run_id: uuid.UUID) -> dict[str, Any]:
+        """Node id -> output of the run's completed node steps (not their items), read as
+        columns: the state a run ends with, without loading every attempt as an object."""
+        stmt = (
+            select(RunStep.node_id, RunStep.output)
+            .where(
+                RunStep.org_id == self.scope.org_id,
+                RunStep.run_id == run_id,
+                RunStep.item_index == -1,
+                RunStep.status == "completed",
+            )
+            .order_by(RunStep.id)
+            .execution_options(**scoped(self.scope))
+        )
+        return {node: output for node, output in await self.session.execute(stmt)}
 
     async def copy_steps(self, source: Run, target: Run) -> int:
         """Copy every finished-or-interrupted step of ``source`` into ``target`` (resume)."""
@@ -221,15 +238,45 @@ async def pending_on_thread(session: AsyncSession, thread_id: uuid.UUID) -> list
     return list((await session.execute(stmt)).scalars())
 
 
+def _columns(model: type[Any]) -> dict[str, Any]:
+    """Attribute name -> table column (``metadata_`` is the column ``metadata``)."""
+    return {attr.key: attr.columns[0] for attr in model.__mapper__.column_attrs}
+
+
+_RUN_COLUMNS = _columns(Run)
+_THREAD_COLUMNS = _columns(Thread)
+_RUNS = cast(Table, Run.__table__)
+_THREADS = cast(Table, Thread.__table__)
+
+
 async def set_run(
     session: AsyncSession, run_id: uuid.UUID, *, when: tuple[str, ...] | None = None, **values: Any
 ) -> bool:
-    """Update the run (only while its status is in ``when``); True when a row changed."""
-    stmt = update(Run).where(Run.id == run_id)
+    """Update the run (only while its status is in ``when``); True when a row changed.
+
+    A Core statement on the table: the ORM's bulk update (which evaluates the criteria on
+    the session's objects) cost twice as much, and the worker's runs change on every step.
+    A `Run` of this session that is loaded gets the new values as its committed state."""
+    table = _RUNS
+    stmt = update(table).where(table.c.id == run_id)
     if when is not None:
-        stmt = stmt.where(Run.status.in_(when))
-    result = await session.execute(stmt.values(**values).execution_options(**_WORKER))
-    return bool(getattr(result, "rowcount", 0))
+        stmt = stmt.where(table.c.status.in_(when))
+    stmt = stmt.values({_RUN_COLUMNS[key]: value for key, value in values.items()})
+    result = await session.execute(stmt)
+    changed = bool(getattr(result, "rowcount", 0))
+    if changed:
+        _sync(session, Run, run_id, values)
+    return changed
+
+
+def _sync(
+    session: AsyncSession, model: type[Any], ident: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Give the session's loaded object the values a Core update stored (no flush follows)."""
+    loaded = session.sync_session.identity_map.get(identity_key(model, ident))
+    if loaded is not None:
+        for key, value in values.items():
+            set_committed_value(loaded, key, value)
 
 
 async def cancel_requested(session: AsyncSession, run_id: uuid.UUID) -> bool:
@@ -286,9 +333,11 @@ async def last_event_seq(session: AsyncSession, run_id: uuid.UUID) -> int:
 
 
 async def set_thread(session: AsyncSession, thread_id: uuid.UUID, **values: Any) -> None:
-    await session.execute(
-        update(Thread).where(Thread.id == thread_id).values(**values).execution_options(**_WORKER)
-    )
+    """Update the thread row (a Core statement, as `set_run`)."""
+    table = _THREADS
+    stmt = update(table).where(table.c.id == thread_id)
+    await session.execute(stmt.values({_THREAD_COLUMNS[k]: v for k, v in values.items()}))
+    _sync(session, Thread, thread_id, values)
 
 
 async def agent_in_space(session: AsyncSession, space_id: uuid.UUID, name: str) -> Agent | None:

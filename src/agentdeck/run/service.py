@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agentdeck.auth.principal import Principal, require_runner
 from agentdeck.engine import AgentSpec
 from agentdeck.errors import Conflict, InvalidInput, NotFound
+from agentdeck.kit import jsonschemas
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.ids import uuid7
 from agentdeck.kit.pagination import Page
@@ -74,31 +75,11 @@ __all__ = [
 ]
 
 
-_VALIDATORS: dict[int, tuple[AgentSpec, jsonschema.Draft202012Validator]] = {}
-_MAX_VALIDATORS = 1024
-
-
-def _validator(spec: AgentSpec, schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
-    """The inputs validator of an agent version, built (and its schema checked) once per
-    process: `jsonschema.validate` checks the schema itself on every call."""
-    known = _VALIDATORS.get(id(spec))
-    if known is not None and known[0] is spec:
-        return known[1]
-    jsonschema.Draft202012Validator.check_schema(schema)
-    validator = jsonschema.Draft202012Validator(schema)
-    if len(_VALIDATORS) >= _MAX_VALIDATORS:
-        _VALIDATORS.pop(next(iter(_VALIDATORS)))
-    _VALIDATORS[id(spec)] = (spec, validator)
-    return validator
-
-
 def _check_inputs(spec: AgentSpec, inputs: dict[str, Any] | None) -> None:
     if spec.inputs is None:
         return
     try:
-        error = jsonschema.exceptions.best_match(
-            _validator(spec, spec.inputs).iter_errors(inputs or {})
-        )
+        error = jsonschemas.first_error(inputs or {}, spec.inputs)
     except jsonschema.SchemaError as exc:
         message = f"the agent's inputs schema is invalid: {exc.message}"
         raise InvalidInput(message, field="inputs") from exc
@@ -117,6 +98,12 @@ def _wake_after_commit(session: AsyncSession, *signals: StreamItem) -> None:
             broker.publish(item)
 
     event.listen(session.sync_session, "after_commit", on_commit, once=True)
+
+
+def approvals_changed_after_commit(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """After this transaction commits, tell the org's approvals feeds that its inbox changed
+    (a waiting run went away other than by an answer, e.g. its thread was deleted)."""
+    _wake_after_commit(session, StreamItem(org_key(org_id), APPROVALS_CHANGED, {}))
 
 
 def _start_after_commit(session: AsyncSession, worker: EagerWorker, job: Job) -> None:
@@ -146,6 +133,7 @@ async def create_run(
     principal: Principal,
     *,
     agent_id: uuid.UUID,
+    agent: Agent | None = None,
     agent_version: int | None = None,
     inputs: dict[str, Any] | None = None,
     thread_id: uuid.UUID | None = None,
@@ -157,6 +145,7 @@ async def create_run(
     parent_run_id: uuid.UUID | None = None,
 ) -> Run:
     """Create a pending run and enqueue its execution (in the caller's transaction).
+    ``agent``: the agent ``agent_id`` names, when the caller loaded it in this session.
 
     Raises NotFound (agent, version or thread not visible), Forbidden (no right to run),
     InvalidInput (inputs fail the agent's schema, bad command or resume value), Conflict
@@ -164,7 +153,8 @@ async def create_run(
     TooManyRequests (a run quota of the org is reached: `quota`).
     """
     scope = principal.scope
-    agent = await scoped_agent(session, scope, agent_id)
+    if agent is None or agent.id != agent_id or not scope.can_see_space(agent.space_id):
+        agent = await scoped_agent(session, scope, agent_id)
     if agent is None:
         raise NotFound("agent not found", field="agent_id")
     require_runner(principal, agent.space_id, "agent")
@@ -333,7 +323,7 @@ async def _resumable(
     schema = (last.interrupt or {}).get("schema")
     if schema:
         try:
-            jsonschema.validate(command["resume"], schema, jsonschema.Draft202012Validator)
+            jsonschemas.validate(command["resume"], schema)
         except jsonschema.ValidationError as exc:
             raise InvalidInput(exc.message, field="command.resume") from exc
     return last, last.agent_version
@@ -433,6 +423,12 @@ async def list_steps(
 ) -> list[RunStep]:
     """Every step attempt of a visible run, in start order. Raises NotFound."""
     return await steps_of(session, principal, await get_run(session, principal, run_id))
+
+
+async def step_outputs(session: AsyncSession, principal: Principal, run: Run) -> dict[str, Any]:
+    """Node id -> output of each completed node of ``run`` (visible to the principal:
+    checked), the latest attempt winning: the `steps` of the run's state."""
+    return await RunRepository(session, principal.scope).step_outputs(run.id)
 
 
 async def steps_of(session: AsyncSession, principal: Principal, run: Run) -> list[RunStep]:
