@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, select
 
 from agentdeck.kit.repository import ScopedRepository
+from agentdeck.kit.tenancy import scoped
 from agentdeck.models import Agent, Assistant, AssistantVersion
 
 _SORT = {
@@ -32,6 +33,24 @@ class AssistantRepository(ScopedRepository[Assistant]):
             await self.session.execute(self._with_agent().where(Assistant.id == assistant_id))
         ).first()
         return (row[0], row[1]) if row else None
+
+    async def agents_named(self, name: str) -> Sequence[tuple[Agent, Assistant | None]]:
+        """Each visible agent called ``name`` with its default assistant (None when it went
+        missing), at most two: one query for what takes two by agent then assistant."""
+        scope = self.scope
+        default = and_(Assistant.agent_id == Agent.id, Assistant.is_default.is_(True))
+        stmt = (
+            select(Agent, Assistant)
+            .outerjoin(Assistant, default)
+            .where(
+                Agent.org_id == scope.org_id,
+                Agent.space_id.in_(list(scope.space_ids)),
+                Agent.name == name,
+            )
+            .limit(2)
+            .execution_options(**scoped(scope))
+        )
+        return [(agent, assistant) for agent, assistant in (await self.session.execute(stmt))]
 
     async def default_of(self, agent_id: uuid.UUID) -> Assistant | None:
         stmt = self.select().where(Assistant.agent_id == agent_id, Assistant.is_default.is_(True))

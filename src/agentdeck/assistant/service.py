@@ -26,7 +26,7 @@ from agentdeck.errors import Conflict, NotFound
 from agentdeck.kit.db import utcnow
 from agentdeck.kit.ids import parse_uuid
 from agentdeck.kit.tenancy import SpaceRole
-from agentdeck.models import Assistant, AssistantVersion
+from agentdeck.models import Agent, Assistant, AssistantVersion
 
 
 def to_out(assistant: Assistant, graph_id: str) -> AssistantOut:
@@ -72,18 +72,40 @@ async def resolve(session: AsyncSession, principal: Principal, ref: str) -> tupl
     Raises :class:`NotFound`, and :class:`Conflict` for an agent name found in several
     visible spaces.
     """
+    assistant, graph_id, _ = await _resolve(session, principal, ref)
+    return assistant, graph_id
+
+
+async def resolve_with_agent(
+    session: AsyncSession, principal: Principal, ref: str
+) -> tuple[Assistant, Agent | None]:
+    """As `resolve`, with the agent when it was loaded on the way (by name or agent id):
+    the caller starting a run passes it on instead of reading it again."""
+    assistant, _, agent = await _resolve(session, principal, ref)
+    return assistant, agent
+
+
+async def _resolve(
+    session: AsyncSession, principal: Principal, ref: str
+) -> tuple[Assistant, str, Agent | None]:
     repo = AssistantRepository(session, principal.scope)
     as_id = parse_uuid(ref)
     if as_id is not None:
         found = await repo.with_graph(as_id)
         if found is not None:
-            return found
-    try:
+            return found[0], found[1], None
+    else:  # by name: one query when the name is one visible agent with its default
+        named = await repo.agents_named(ref)
+        if len(named) == 1:
+            agent, default = named[0]
+            if default is not None:
+                return default, agent.name, agent
+    try:  # not found, ambiguous or a default to recreate: the general path says which
         agent = await agents.resolve(session, principal, ref)
     except NotFound:
         raise NotFound("assistant not found") from None
     assistant = await agents.default_assistant(session, principal, agent)
-    return assistant, agent.name
+    return assistant, agent.name, agent
 
 
 def _snapshot(assistant: Assistant) -> AssistantVersion:

@@ -96,11 +96,26 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 10_000
         @event.listens_for(engine.sync_engine, "begin")
         def _begin_immediate(conn: Any) -> None:
             # BEGIN IMMEDIATE takes the write lock up front, so two writers wait on the
-            # busy timeout instead of failing with "database is locked" on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # busy timeout instead of failing with "database is locked" on upgrade. A
+            # transaction declared to only read (`read_only`) needs no lock in WAL mode.
+            if conn.get_execution_options().get(_READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True)
+
+
+_READ_ONLY = "agentdeck_read_only"
+
+
+async def read_only(session: AsyncSession) -> None:
+    """Declare the session's next transaction read-only (call before its first statement).
+    On SQLite it then starts without the write lock (a plain ``BEGIN``), so it neither waits
+    for this process's writers nor holds them up; it must not write. No effect elsewhere."""
+    if not session.in_transaction():
+        await session.connection(execution_options={_READ_ONLY: True})
 
 
 def sync_engine_of(source: Any) -> Engine:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentdeck.assistant import service as assistants
 from agentdeck.auth.principal import Principal
 from agentdeck.errors import AppError, NotFound
+from agentdeck.kit.db import read_only
 from agentdeck.kit.sse import frame
 from agentdeck.models import Run, Thread
 from agentdeck.run import service as runs
@@ -60,7 +61,7 @@ async def start(
     session: AsyncSession, principal: Principal, body: RunCreate, thread: Thread | None
 ) -> tuple[Run, dict[str, Any]]:
     """Create the run (pending; the caller commits) and the state its stream starts from."""
-    assistant, _ = await assistants.resolve(session, principal, body.assistant_id)
+    assistant, agent = await assistants.resolve_with_agent(session, principal, body.assistant_id)
     config = {**(assistant.config or {}), **(body.config or {})}
     context = {**(assistant.context or {}), **(body.context or {})}
     if context:
@@ -69,6 +70,7 @@ async def start(
         session,
         principal,
         agent_id=assistant.agent_id,
+        agent=agent,
         agent_version=assistant.agent_version,
         inputs=body.input,
         thread_id=thread.id if thread is not None else None,
@@ -98,10 +100,7 @@ async def get_on_thread(
 
 async def values_of(session: AsyncSession, principal: Principal, run: Run) -> dict[str, Any]:
     """The run's state `{inputs, steps, output}` (with `__interrupt__` / `__error__`)."""
-    steps: dict[str, Any] = {}
-    for step in await runs.steps_of(session, principal, run):
-        if step.item_index == -1 and step.status == "completed":
-            steps[step.node_id] = step.output
+    steps = await runs.step_outputs(session, principal, run)
     values: dict[str, Any] = {"inputs": run.inputs, "steps": steps, "output": run.output}
     if run.status == "interrupted" and run.interrupt:
         values["__interrupt__"] = [as_interrupt(run.interrupt, run.id)]
@@ -126,6 +125,7 @@ async def wait_values(
     in one transaction. ``known``: the status the caller just saw (it created the run)."""
     await runs.wait_until_stopped(runtime, run_id, known=known)
     session.expire_all()  # the worker changed the run and its steps meanwhile
+    await read_only(session)
     return await values_of(session, principal, await runs.get_run(session, principal, run_id))
 
 
