@@ -79,6 +79,20 @@ async def test_snapshot_added_when_interrupted_removed_when_answered(
     assert listed.json()["items"] == []
 
 
+async def test_deleting_a_waiting_thread_removes_its_entry(
+    http: httpx.AsyncClient, worker: None
+) -> None:
+    tenant = await create_tenant(http)
+    agent = await _agent(http, tenant, await personal_space_id(http, tenant))
+    async with feed(http, tenant.headers) as live:
+        assert await live.next() == ("snapshot", {"items": []})
+        thread_id, run_id = await _start(http, tenant, agent)
+        assert (await live.next())[0] == "added"
+        deleted = await http.delete(f"/api/v1/threads/{thread_id}", headers=tenant.headers)
+        assert deleted.status_code == 204, deleted.text
+        assert await live.next() == ("removed", {"run_id": run_id})
+
+
 async def test_another_org_sees_nothing_of_the_first(http: httpx.AsyncClient, worker: None) -> None:
     a, b = await create_tenant(http), await create_tenant(http)
     a_agent = await _agent(http, a, await personal_space_id(http, a))

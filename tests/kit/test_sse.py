@@ -38,7 +38,10 @@ def test_comment() -> None:
     assert sse.comment("keep-alive") == ": keep-alive\n\n"
 
 
-@pytest.mark.parametrize(("value", "seq"), [(None, 0), ("", 0), ("abc", 0), ("-1", 0), ("7", 7)])
+@pytest.mark.parametrize(
+    ("value", "seq"),
+    [(None, 0), ("", 0), ("abc", 0), ("-1", 0), ("\u00b2", 0), ("\u0661", 0), ("7", 7)],
+)  # superscript two and an Arabic-Indic one are digits to str.isdigit, not to int()
 def test_last_event_id(value: str | None, seq: int) -> None:
     assert sse.last_event_id(value, maximum=10) == seq
 

@@ -61,7 +61,7 @@ def last_event_id(value: str | None, *, maximum: int) -> int:
 
     Raises :class:`InvalidInput` (field ``Last-Event-ID``, a 422 problem) above ``maximum``.
     """
-    if not value or not value.isdigit():
+    if not value or not (value.isascii() and value.isdigit()):  # not '²' (int() fails)
         return 0
     seq = int(value)
     if seq > maximum:

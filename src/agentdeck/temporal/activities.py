@@ -32,7 +32,7 @@ from agentdeck.engine.runner import backoff_delay
 from agentdeck.engine.spec import Node
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.models import RunEvent
-from agentdeck.run.events.bus import StreamItem
+from agentdeck.run.events.bus import APPROVALS_CHANGED, StreamItem, org_key
 from agentdeck.run.repository import (
     FINAL,
     last_event_seq,
@@ -240,6 +240,8 @@ class Activities:
         broker = self.services.broker
         broker.publish(StreamItem(end.run_id, type_, data, seq))
         broker.status_changed(end.run_id)
+        if end.status == "interrupted":  # it waits for an answer: its org's inbox changed
+            broker.publish(StreamItem(org_key(run.org_id), APPROVALS_CHANGED, {}))
         broker.wake_workers()
         log.info("run.finished", run_id=end.run_id, status=end.status, engine="temporal")
 

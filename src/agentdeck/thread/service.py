@@ -115,6 +115,8 @@ async def delete(session: AsyncSession, principal: Principal, thread_id: uuid.UU
     require_runner(principal, thread.space_id, "thread")
     if thread.status == "busy":
         raise Conflict("the thread has a run in progress; cancel it first")
+    if thread.status == "interrupted":  # its waiting run leaves the approvals inbox
+        runs.approvals_changed_after_commit(session, thread.org_id)
     await ThreadRepository(session, principal.scope).delete(thread)
     audit.record(
         session,
