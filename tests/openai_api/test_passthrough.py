@@ -5,6 +5,7 @@ httpx2 MockTransport speaking OpenAI's shapes)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import httpx2
 import pytest
 from pydantic_ai import models
 
+from agentdeck.kit import netguard
 from agentdeck.runtime import Runtime
 from tests.factories import create_tenant
 from tests.llm.llm_wire import anthropic_reply, openai_completion, openai_error
@@ -434,3 +436,80 @@ async def test_the_route_answers_errors_as_fastapi_did_in_openai_shape(
     )  # fmt: skip
     assert long_id.status_code == 400
     assert upstreams.seen == []
+
+
+async def _local_upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An OpenAI-compatible server on loopback: JSON by Content-Length, streams in chunks."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            body = json.loads(await reader.readexactly(length))
+            if not body.get("stream"):
+                answer = openai_completion("over sockets", prompt_tokens=5).content
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                    + str(len(answer)).encode() + b"\r\n\r\n" + answer
+                )  # fmt: skip
+                continue
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+            for piece in _openai_style_stream("so", "ck", "ets").content.split(b"\n\n")[:-1]:
+                frame = piece + b"\n\n"
+                writer.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+
+async def test_through_the_gateways_own_sockets(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # The runtime's own guarded client (no test client): the pass-through sends on its
+    # pooled connections (`llm._socket_wire`), here to a server of ours on loopback.
+    runtime.http_client = None
+    listener = await asyncio.start_server(_local_upstream, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    allowed = netguard.NetworkPolicy.parse([f"127.0.0.1:{port}"])
+    tenant = await create_tenant(client)
+    with netguard.using(allowed):
+        resp = await client.post(
+            "/api/v1/providers",
+            json={"name": "local", "kind": "openai_compatible",
+                  "base_url": f"http://127.0.0.1:{port}/v1", "models": ["m"]},
+            headers=tenant.headers,
+        )  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    await _alias(client, tenant.headers, "local/m")
+    try:
+        with netguard.using(netguard.NetworkPolicy.parse([])):
+            refused = await _chat(client, tenant.headers)
+        assert refused.status_code == 400, refused.text  # the policy holds on this path too
+        assert "network policy" in refused.json()["error"]["message"]
+        with netguard.using(allowed):
+            plain = await _chat(client, tenant.headers)
+            streamed = await _chat(
+                client, tenant.headers, stream=True, stream_options={"include_usage": True}
+            )
+            again = await _chat(client, tenant.headers, temperature=1)
+    finally:
+        assert runtime.gateway is not None
+        await runtime.gateway.aclose()
+        assert runtime.http_client is not None
+        await runtime.http_client.aclose()
+        listener.close()
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["choices"][0]["message"]["content"] == "over sockets"
+    assert again.status_code == 200, again.text
+    chunks = _frames(streamed.text)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "sockets" and chunks[-1]["usage"] == USAGE
+    records = await _records(client, tenant.headers)
+    assert sorted((r["kind"], r["input_tokens"]) for r in records if r["status"] == "ok") == [
+        ("chat", 5), ("chat", 5), ("stream", 21)
+    ]  # fmt: skip

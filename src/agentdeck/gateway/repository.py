@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import Executable, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,18 +68,30 @@ async def put_values(
         }
         for (org_id, key), (value, expires) in latest.items()
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(LLMCacheEntry)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["org_id", "key"],
-        set_={
-            "id": stmt.excluded.id,
-            "value": stmt.excluded.value,
-            "expires_at": stmt.excluded.expires_at,
-            "updated_at": stmt.excluded.updated_at,
-        },
-    )
-    await session.execute(stmt.execution_options(**_BYPASS), values)
+    dialect = session.get_bind().dialect.name
+    await session.execute(_upsert(dialect), values)
+
+
+_UPSERTS: dict[str, Executable] = {}
+
+
+def _upsert(dialect: str) -> Executable:
+    """The upsert statement of a dialect, built once: building ``excluded`` and its
+    columns cost more than the batch's parameters."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        base = insert(LLMCacheEntry)
+        stmt = _UPSERTS[dialect] = base.on_conflict_do_update(
+            index_elements=["org_id", "key"],
+            set_={
+                "id": base.excluded.id,
+                "value": base.excluded.value,
+                "expires_at": base.excluded.expires_at,
+                "updated_at": base.excluded.updated_at,
+            },
+        ).execution_options(**_BYPASS)
+    return stmt
 
 
 async def purge_expired(session: AsyncSession, now: dt.datetime) -> None:

@@ -18,12 +18,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx2
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentdeck.budget.service import DbBudgetGuard
 from agentdeck.catalog.service import OrgModels, org_models
 from agentdeck.gateway import repository
+from agentdeck.kit import netguard
 from agentdeck.kit.db import transaction, utcnow
 from agentdeck.kit.tenancy import TenantScope
 from agentdeck.llm import (
@@ -149,6 +151,13 @@ class DbResponseCache:
             self._keys.update({f"{org}:{digest}": expires for org, digest, _, expires in rows})
 
 
+def _is_guarded_default(http: httpx2.AsyncClient) -> bool:
+    """Whether ``http`` is the runtime's own guarded client (not a test's MockTransport
+    client, which the pass-through must then use as its upstream). Read from the client's
+    transport; if httpx2 ever hides it, the pass-through keeps using the client."""
+    return isinstance(getattr(http, "_transport", None), netguard.GuardedTransport)
+
+
 def get_gateway(runtime: Runtime) -> Gateway:
     """The process's gateway (one HTTP pool), writing usage rows and checking budgets."""
     if runtime.gateway is None:
@@ -159,13 +168,15 @@ def get_gateway(runtime: Runtime) -> Gateway:
             else DbResponseCache(runtime.sessionmaker)
         )
         ledger = UsageLedger(runtime.sessionmaker)
+        http = runtime.http()
         runtime.gateway = Gateway(
             usage_sink=ledger,
             budget=DbBudgetGuard(runtime.sessionmaker, spend=ledger),
             cache=TieredCache(shared),
             model_factory=runtime.llm_model_factory,
-            http_client=runtime.http(),
+            http_client=http,
             cache_ttl_s=settings.cache_ttl_s,
+            direct_sockets=_is_guarded_default(http),
         )
     return runtime.gateway
 

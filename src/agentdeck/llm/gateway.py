@@ -13,6 +13,7 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -20,7 +21,9 @@ from pydantic_ai.models import Model
 
 from agentdeck.kit import netguard
 from agentdeck.llm._calls import Caller
+from agentdeck.llm._socket_wire import SocketWire
 from agentdeck.llm._streaming import stream_chat
+from agentdeck.llm._wire import HttpxWire, Wire
 from agentdeck.llm.cache import TieredCache
 from agentdeck.llm.catalog import Catalog
 from agentdeck.llm.errors import LLMError, ProviderUnavailableError, UnknownModelError
@@ -42,6 +45,56 @@ from agentdeck.llm.types import (
 from agentdeck.llm.usage import UsageRecorder
 
 _EMBED_KINDS = ("openai", "openai_compatible", "ollama")
+_CHAINS_MAX = 1024
+
+
+class ChainCache:
+    """Resolved chains of the pass-through, kept while the org's configuration objects are
+    the same ones (the platform's per-org cache hands out the same lists until something
+    changes; each entry holds them, so an identity is never reused for others). Chains
+    that depend on the call (``cheapest`` aliases) are resolved every time."""
+
+    def __init__(self) -> None:
+        self._chains: dict[tuple[int, int, int, str], _Chain] = {}
+
+    def resolve(
+        self,
+        name: str,
+        providers: Sequence[ProviderConfig],
+        aliases: Sequence[AliasConfig],
+        overrides: Mapping[str, ModelOverride] | None,
+        needs: Needs,
+    ) -> list[Candidate]:
+        """As :func:`agentdeck.llm.routing.resolve`; raises as it does."""
+        key = (id(providers), id(aliases), id(overrides), name)
+        hit = self._chains.get(key)
+        if hit is not None and hit.of(providers, aliases, overrides):
+            return list(hit.candidates)
+        candidates = resolve(name, providers, aliases, Catalog(overrides), needs)
+        if any(a.name == name and a.strategy == "cheapest" for a in aliases):
+            return candidates
+        if len(self._chains) >= _CHAINS_MAX:
+            self._chains.clear()
+        self._chains[key] = _Chain(providers, aliases, overrides, tuple(candidates))
+        return candidates
+
+
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    providers: Sequence[ProviderConfig]
+    aliases: Sequence[AliasConfig]
+    overrides: Mapping[str, ModelOverride] | None
+    candidates: tuple[Candidate, ...]
+
+    def of(
+        self,
+        providers: Sequence[ProviderConfig],
+        aliases: Sequence[AliasConfig],
+        overrides: Mapping[str, ModelOverride] | None,
+    ) -> bool:
+        return (
+            self.providers is providers and self.aliases is aliases and self.overrides is overrides
+        )
 
 
 class Gateway:
@@ -50,7 +103,9 @@ class Gateway:
     `http_client` (an `httpx2.AsyncClient`, the client the OpenAI and Anthropic SDKs use) is
     shared by every provider; pass one with a `MockTransport` in tests. The default one sends
     through `kit.netguard.GuardedTransport`: providers reach only what the network policy
-    allows, checked at each connection. `model_factory`
+    allows, checked at each connection. With `direct_sockets`, the OpenAI-format
+    pass-through sends on its own pooled connections (`llm._socket_wire`: netguard checks
+    each one too) instead of `http_client`, which costs it a tenth. `model_factory`
     replaces how models are built (tests inject pydantic-ai `FunctionModel`s). `sleep`, `clock`
     and `rng` make backoff deterministic in tests.
     """
@@ -70,6 +125,7 @@ class Gateway:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 20.0,
         max_retry_after_s: float = 30.0,
+        direct_sockets: bool = False,
     ) -> None:
         self._cache = cache
         self._budget = budget
@@ -91,8 +147,10 @@ class Gateway:
             max_retry_after_s=max_retry_after_s,
         )
 
+        self._chains = ChainCache()
+        self._wire: Wire = SocketWire() if direct_sockets else HttpxWire(self._http)
         self._passthrough = PassThrough(
-            http=self._http,
+            wire=self._wire,
             caller=self._caller,
             usage=self._usage,
             cache=cache,
@@ -113,6 +171,7 @@ class Gateway:
         await self._usage.aclose()
         if isinstance(self._cache, TieredCache):
             await self._cache.aclose()
+        await self._wire.aclose()
         if self._own_client:
             await self._http.aclose()
 
@@ -205,7 +264,7 @@ class Gateway:
             return None
         started = self._clock()
         needs = needs_of(body)
-        candidates = resolve(str(body["model"]), providers, aliases, Catalog(overrides), needs)
+        candidates = self._chains.resolve(str(body["model"]), providers, aliases, overrides, needs)
         if not speaks_openai(candidates):
             return None
         if self._budget is not None:

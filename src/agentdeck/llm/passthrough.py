@@ -22,13 +22,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx2
 import orjson
 from pydantic_ai.models import check_allow_model_requests
 
 from agentdeck.kit import netguard
 from agentdeck.llm._calls import Caller, RetriesExhausted, unavailable
-from agentdeck.llm._retry import Failure, classify, parse_retry_after
+from agentdeck.llm._retry import Failure, parse_retry_after
+from agentdeck.llm._wire import Wire, WireError, WireResponse
 from agentdeck.llm.catalog import Catalog
 from agentdeck.llm.errors import (
     LLMError,
@@ -45,10 +45,8 @@ from agentdeck.llm.usage import UsageRecorder
 
 OPENAI_WIRE: frozenset[ProviderKind] = frozenset({"openai", "openai_compatible", "ollama"})
 _MAX_RETRIES = 2  # as ChatRequest.max_retries
-_TIMEOUT = httpx2.Timeout(60.0, connect=5.0).as_dict()  # per read: a stream lasts longer
 _ERROR_TEXT = 300
 _DRAIN_READS = 4  # reads after [DONE] before the connection is given up
-_URLS: dict[str, httpx2.URL] = {}  # parsed once per base URL
 
 
 def speaks_openai(candidates: Sequence[Candidate]) -> bool:
@@ -118,45 +116,35 @@ def upstream_body(body: dict[str, Any], cand: Candidate, *, stream: bool) -> byt
     return orjson.dumps(out)
 
 
-def _url(cand: Candidate) -> httpx2.URL:
-    base = base_url_of(cand.provider)
-    url = _URLS.get(base)
-    if url is None:
-        if len(_URLS) >= 1024:
-            _URLS.clear()
-        url = _URLS[base] = httpx2.URL(base + "/chat/completions")
-    return url
+def _url(cand: Candidate) -> str:
+    return base_url_of(cand.provider) + "/chat/completions"
 
 
-def _request(cand: Candidate, payload: bytes) -> httpx2.Request:
-    """The upstream request, built directly: the client's merging of URLs, headers and
-    cookies is not needed for one fixed endpoint (and costs more than the rest)."""
-    headers = [(b"Content-Type", b"application/json"), (b"Accept", b"application/json")]
+def _headers(cand: Candidate) -> list[tuple[str, str]]:
+    headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
     if cand.provider.api_key:
-        headers.append((b"Authorization", b"Bearer " + cand.provider.api_key.encode()))
-    return httpx2.Request(
-        "POST", _url(cand), content=payload, headers=headers, extensions={"timeout": _TIMEOUT}
-    )
+        headers.append(("Authorization", "Bearer " + cand.provider.api_key))
+    return headers
 
 
-def _status_failure(cand: Candidate, response: httpx2.Response, text: bytes) -> Failure:
-    status = response.status_code
+def _status_failure(cand: Candidate, response: WireResponse, text: bytes) -> Failure:
+    status = response.status
     detail = redact(text[:_ERROR_TEXT].decode("utf-8", "replace"), [cand.provider.api_key])
     kind = "rate_limit" if status == 429 else "timeout" if status in (408, 504) else None
     if kind is None:
         kind = "server" if status >= 500 else "bad_request"
     message = "Provider " + cand.provider.name + " answered " + str(status) + ": " + detail
-    return Failure(kind, status, parse_retry_after(response.headers.get("retry-after")), message)
+    return Failure(kind, status, parse_retry_after(response.header("retry-after")), message)
 
 
-def _transport_failure(cand: Candidate, exc: Exception) -> Failure:
-    if isinstance(exc, netguard.BlockedAddress):
+def _wire_failure(cand: Candidate, exc: WireError) -> Failure:
+    if exc.kind == "blocked":
         message = (
             "Provider " + cand.provider.name + " is not reachable: its host is not allowed "
             "by the network policy (" + netguard.SETTING + ")"
         )
         return Failure("blocked", None, None, message)
-    return classify(exc, [cand.provider.api_key])
+    return Failure(exc.kind, None, None, redact(exc.message, [cand.provider.api_key]))
 
 
 def _invalid(cand: Candidate) -> Failure:
@@ -169,7 +157,7 @@ class Opened:
     """A stream whose first bytes arrived: where it came from and how to read on."""
 
     cand: Candidate
-    response: httpx2.Response
+    response: WireResponse
     chunks: AsyncIterator[bytes]
     first: bytes
     t0: float
@@ -183,33 +171,31 @@ class PassThrough:
     def __init__(
         self,
         *,
-        http: httpx2.AsyncClient,
+        wire: Wire,
         caller: Caller,
         usage: UsageRecorder,
         cache: ResponseCache | None,
         cache_ttl_s: int,
         clock: Callable[[], float],
     ) -> None:
-        self._http = http
+        self._wire = wire
         self._caller = caller
         self._usage = usage
         self._cache = cache
         self._cache_ttl_s = cache_ttl_s
         self._clock = clock
 
-    async def _attempt(
-        self, cand: Candidate, payload: bytes, *, stream: bool
-    ) -> httpx2.Response | Failure:
+    async def _attempt(self, cand: Candidate, payload: bytes) -> WireResponse | Failure:
         """One request: the upstream's answer (status < 400), or why there is none."""
         try:
-            response = await self._http.send(_request(cand, payload), stream=stream)
-        except httpx2.HTTPError as exc:
-            return _transport_failure(cand, exc)
-        if response.status_code < 400:
+            response = await self._wire.post(_url(cand), _headers(cand), payload)
+        except WireError as exc:
+            return _wire_failure(cand, exc)
+        if response.status < 400:
             return response
         try:
-            text = await response.aread()
-        except httpx2.HTTPError:
+            text = await response.read()
+        except WireError:
             text = b""
         await response.aclose()
         return _status_failure(cand, response, text)
@@ -222,15 +208,22 @@ class PassThrough:
         retry = 0
         while True:
             t0 = self._clock()
-            outcome = await self._attempt(cand, payload, stream=False)
+            outcome = await self._attempt(cand, payload)
             if not isinstance(outcome, Failure):
                 try:
-                    answer = orjson.loads(outcome.content)
+                    content = await outcome.read()
+                    answer = orjson.loads(content)
+                except WireError as exc:
+                    failure = _wire_failure(cand, exc)
                 except orjson.JSONDecodeError:
-                    answer = None
-                if isinstance(answer, dict) and isinstance(answer.get("choices"), list):
-                    return answer, t0
-                outcome = _invalid(cand)
+                    failure = _invalid(cand)
+                else:
+                    if isinstance(answer, dict) and isinstance(answer.get("choices"), list):
+                        return answer, t0
+                    failure = _invalid(cand)
+                finally:
+                    await outcome.aclose()
+                outcome = failure
             retry = await self._caller.after_failure(
                 cand, outcome, t0, retry, _MAX_RETRIES, attempts
             )
@@ -327,14 +320,14 @@ class PassThrough:
         retry = 0
         while True:
             t0 = self._clock()
-            outcome = await self._attempt(cand, payload, stream=True)
+            outcome = await self._attempt(cand, payload)
             if not isinstance(outcome, Failure):
-                chunks = aiter(outcome.aiter_bytes())
+                chunks = aiter(outcome.chunks())
                 try:
                     first = await anext(chunks, b"")
-                except httpx2.HTTPError as exc:
+                except WireError as exc:
                     await outcome.aclose()
-                    outcome = _transport_failure(cand, exc)
+                    outcome = _wire_failure(cand, exc)
                 else:
                     ttft_ms = (self._clock() - t0) * 1000
                     return Opened(cand, outcome, chunks, first, t0, ttft_ms)
@@ -373,8 +366,8 @@ class PassThrough:
                     yield out
                 data = await anext(opened.chunks, b"")
             finished = True
-        except httpx2.HTTPError as exc:
-            failure = _transport_failure(cand, exc)
+        except WireError as exc:
+            failure = _wire_failure(cand, exc)
             attempts.append(self._caller.attempt(cand, opened.t0, failure.kind))
             error = ProviderUnavailableError(
                 "The stream broke off: " + failure.message, model=cand.label

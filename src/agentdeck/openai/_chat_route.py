@@ -159,18 +159,20 @@ async def _answer(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     data = _json_body(await request.body(), request.headers.get("content-type"))
     chat_id = _chat_id(request)
-    async with runtime.sessionmaker() as session:
+    # Closed only if it was used: on the proxy's steady path (the caller and the org's
+    # models from their caches) it never is, and closing costs a greenlet round trip.
+    session = runtime.sessionmaker()
+    try:
         principal = await _runner(request, runtime, session)
         body = _validated(data)
-        try:
-            result = await service.chat_completion(
-                runtime, session, principal, body, chat_id=chat_id, raw=data
-            )
-        except BaseException:
-            await session.rollback()
-            raise
+        result = await service.chat_completion(
+            runtime, session, principal, body, chat_id=chat_id, raw=data
+        )
         if session.in_transaction():
             await session.commit()
+    finally:
+        if session.in_transaction() or session.identity_map:
+            await session.close()  # rolls back what was not committed
     return answer_of(result)
 
 

@@ -125,7 +125,8 @@ async def chat_completion(
             cid, body.model, _agent.answer_of(run), usage=_agent.usage_of(run)
         )
     llm = await org_llm(runtime, session, call_context(principal.scope), principal.scope)
-    await session.commit()  # usage and budget rows are written in their own transactions
+    if session.in_transaction():  # nothing is held while the model answers; usage and
+        await session.commit()  # budget rows are written in their own transactions
     if raw is not None and (passed := await llm.pass_through(raw)) is not None:
         return passed
     request = chat_request(body)
