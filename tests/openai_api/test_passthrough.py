@@ -16,6 +16,7 @@ import pytest
 from pydantic_ai import models
 
 from agentdeck.kit import netguard
+from agentdeck.llm import passthrough
 from agentdeck.runtime import Runtime
 from tests.factories import create_tenant
 from tests.llm.llm_wire import anthropic_reply, openai_completion, openai_error
@@ -513,3 +514,32 @@ async def test_through_the_gateways_own_sockets(
     assert sorted((r["kind"], r["input_tokens"]) for r in records if r["status"] == "ok") == [
         ("chat", 5), ("chat", 5), ("stream", 21)
     ]  # fmt: skip
+
+
+async def test_streams_without_done_or_that_stay_open_after_it_end_for_the_client(
+    client: httpx.AsyncClient, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Lingering(httpx2.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            yield _openai_style_stream("a", "b").content
+            await asyncio.sleep(30)  # a server that keeps the stream open after [DONE]
+            yield b": late\n\n"
+
+    monkeypatch.setattr(passthrough, "_DRAIN_S", 0.05)
+    upstreams.answers["up.test"] = lambda r: httpx2.Response(
+        200, headers={"content-type": "text/event-stream"}, stream=Lingering()
+    )
+    headers = await _org(client, "up")
+    resp = await asyncio.wait_for(_chat(client, headers, stream=True), 5)
+    assert [c["choices"][0]["delta"].get("content") for c in _frames(resp.text)][1:3] == ["a", "b"]
+
+    # No [DONE] at all: the stream ends with the upstream's body, each frame once.
+    upstreams.answers["up.test"] = lambda r: _sse(
+        _chunk({"content": "x"}), _chunk({"content": "y"}), _chunk({}, "stop", usage=USAGE)
+    )
+    resp = await _chat(client, headers, stream=True, stream_options={"include_usage": True})
+    chunks = _frames(resp.text)
+    assert [c["choices"][0]["delta"].get("content") for c in chunks[:-1]] == ["x", "y", None]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == 21
+    records = await _records(client, headers)
+    assert [r["status"] for r in records] == ["ok", "ok"]

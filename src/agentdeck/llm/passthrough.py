@@ -17,6 +17,7 @@ for the client itself. Structured output is not re-asked.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ OPENAI_WIRE: frozenset[ProviderKind] = frozenset({"openai", "openai_compatible",
 _MAX_RETRIES = 2  # as ChatRequest.max_retries
 _ERROR_TEXT = 300
 _DRAIN_READS = 4  # reads after [DONE] before the connection is given up
+_DRAIN_S = 1.0
 
 
 def speaks_openai(candidates: Sequence[Candidate]) -> bool:
@@ -352,21 +354,28 @@ class PassThrough:
         it ends (a stream its client left is recorded as ``llm.cancelled``)."""
         cand = opened.cand
         rewriter = ChunkRewriter(body["model"], include_usage=include_usage)
-        finished = recorded = False
-        last = b""  # the frames that came with [DONE]: sent with the trailer, in one write
+        recorded = False
+        out = b""
         try:
             data = opened.first
             while data:
                 out = rewriter.feed(data)
-                if rewriter.done:
-                    last = out
-                    await _drain(opened.chunks)
+                if rewriter.done:  # its frames go with the trailer, in one write
                     break
                 if out:
                     yield out
+                    out = b""
                 data = await anext(opened.chunks, b"")
-            finished = True
+            attempts.append(self._caller.attempt(cand, opened.t0, ttft_ms=opened.ttft_ms))
+            result = self._result(cand, rewriter.usage, attempts)
+            recorded = True
+            await self._usage.success(ctx, "stream", result, started)
+            yield out + rewriter.trailer()
+            if rewriter.done:  # the client has it all: now let the connection be pooled
+                await _drain(opened.chunks)
         except WireError as exc:
+            if recorded:  # only the drain after [DONE] failed
+                return
             failure = _wire_failure(cand, exc)
             attempts.append(self._caller.attempt(cand, opened.t0, failure.kind))
             error = ProviderUnavailableError(
@@ -377,21 +386,20 @@ class PassThrough:
             yield error_frame(error) + DONE
         finally:
             await opened.response.aclose()
-            if not finished and not recorded:
+            if not recorded:
                 gone = StreamCancelled("The stream was left before its end")
                 attempts.append(self._caller.attempt(cand, opened.t0, "cancelled"))
                 await self._usage.failure(ctx, "stream", candidates, attempts, gone, started)
-        if not finished:
-            return
-        attempts.append(self._caller.attempt(cand, opened.t0, ttft_ms=opened.ttft_ms))
-        result = self._result(cand, rewriter.usage, attempts)
-        await self._usage.success(ctx, "stream", result, started)
-        yield last + rewriter.trailer()
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
     """Read what follows [DONE] (normally nothing but the body's end), so that the
-    connection goes back to the pool instead of being closed."""
-    for _ in range(_DRAIN_READS):
-        if not await anext(chunks, b""):
-            return
+    connection goes back to the pool; an upstream that sends more, or keeps the stream
+    open, loses its connection instead (`aclose`)."""
+    try:
+        async with asyncio.timeout(_DRAIN_S):
+            for _ in range(_DRAIN_READS):
+                if not await anext(chunks, b""):
+                    return
+    except TimeoutError:
+        return
