@@ -1,14 +1,21 @@
 """`agentdeck.llm._socket_wire` against a local server of our own (asyncio, on loopback):
 framing by Content-Length, chunks and connection close, keep-alive reuse, a pooled
-connection the server closed, timeouts, and the network policy."""
+connection the server closed, timeouts, the network policy, and TLS."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from agentdeck.kit import netguard
 from agentdeck.llm import _socket_wire
@@ -205,3 +212,59 @@ async def test_broken_bodies_timeouts_and_refused_hosts(monkeypatch: pytest.Monk
     with pytest.raises(WireError) as scheme:
         await refused.post("ftp://example.org/x", HEADERS, b"{}")
     assert scheme.value.kind == "blocked"
+
+
+def _certificate(tmp: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost (and its key), made here."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_checks_the_certificate_for_the_host_name(tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    server = Server(fixed(b'{"tls": true}'))
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=server_tls)
+    port = listener.sockets[0].getsockname()[1]
+    policy = netguard.NetworkPolicy.parse([f"localhost:{port}", f"127.0.0.1:{port}"])
+    try:
+        trusting = SocketWire(policy=policy, tls=ssl.create_default_context(cafile=str(cert)))
+        url = f"https://localhost:{port}/v1/chat/completions"
+        for _ in range(2):
+            response = await trusting.post(url, HEADERS, b"{}")
+            assert await response.read() == b'{"tls": true}'
+        assert server.connections == 1  # pooled over TLS too
+        await trusting.aclose()
+        # The certificate names localhost, not the address: refused.
+        strict = SocketWire(policy=policy, tls=ssl.create_default_context(cafile=str(cert)))
+        with pytest.raises(WireError) as wrong_name:
+            await strict.post(f"https://127.0.0.1:{port}/v1/chat/completions", HEADERS, b"{}")
+        assert wrong_name.value.kind == "connection"
+        # Without the certificate's issuer in its trust (the platform's default): refused.
+        default = SocketWire(policy=policy)
+        with pytest.raises(WireError):
+            await default.post(url, HEADERS, b"{}")
+    finally:
+        listener.close()

@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx2
+
 from agentdeck.kit import netguard
 from agentdeck.llm._wire import CONNECT_TIMEOUT_S, TIMEOUT_S, WireError
 
@@ -149,11 +151,13 @@ class SocketResponse:
 class SocketWire:
     """The pooled client (see the module). One per gateway; `aclose` closes the pool."""
 
-    def __init__(self, *, policy: netguard.NetworkPolicy | None = None) -> None:
-        self._policy = policy
+    def __init__(
+        self, *, policy: netguard.NetworkPolicy | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._policy = policy  # None: the process's, at each connection
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
         self._targets: dict[str, _Target] = {}
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = tls
 
     def give_back(self, target: _Target, conn: _Conn) -> None:
         idle = self._idle.setdefault(target.key, [])
@@ -174,7 +178,8 @@ class SocketWire:
             raise WireError("connection", "ConnectError: " + str(exc)) from None
         tls: ssl.SSLContext | None = None
         if target.scheme == "https":
-            tls = self._ssl = self._ssl or ssl.create_default_context()
+            # The platform's trust (certifi, or SSL_CERT_FILE), as its httpx2 client has.
+            tls = self._ssl = self._ssl or httpx2.create_ssl_context()
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 reader, writer = await asyncio.open_connection(
