@@ -45,6 +45,10 @@ log = structlog.get_logger(__name__)
 # Index reads overlap by this much: for writes committed a while after their id was made,
 # and for clocks of other processes a little behind.
 _INDEX_OVERLAP = dt.timedelta(seconds=10)
+# Other processes find a new entry only at their next index refresh (2 s): writing it
+# within half a second changes nothing they see, and batches ten times more rows per
+# transaction (about 0.8 ms each on SQLite) than the 50 ms default.
+_CACHE_WRITE_AFTER_S = 0.5
 
 
 class DbResponseCache:
@@ -172,7 +176,7 @@ def get_gateway(runtime: Runtime) -> Gateway:
         runtime.gateway = Gateway(
             usage_sink=ledger,
             budget=DbBudgetGuard(runtime.sessionmaker, spend=ledger),
-            cache=TieredCache(shared),
+            cache=TieredCache(shared, write_after_s=_CACHE_WRITE_AFTER_S),
             model_factory=runtime.llm_model_factory,
             http_client=http,
             cache_ttl_s=settings.cache_ttl_s,
