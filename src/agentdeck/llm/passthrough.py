@@ -3,9 +3,10 @@
 A client that already speaks OpenAI's chat completions (the /v1 surface) needs no
 translation when the chain's providers speak it too (openai, openai_compatible, ollama's
 /v1): the request JSON goes upstream with only the provider's model put in (and, when
-streaming, ``stream_options.include_usage`` forced on, so the tokens are known), over the
-gateway's pooled HTTP client; the answer comes back as it was sent, with the alias the
-client asked for as its ``model``. What the gateway promises stays: fallback along the
+streaming, ``stream_options.include_usage`` forced on, so the tokens are known) on pooled
+connections (`llm._wire`: the gateway's own sockets, or its httpx2 client when that is a
+test's); the answer comes back as it was sent, with the alias the client asked for as its
+``model``. What the gateway promises stays: fallback along the
 chain (before the first byte of an answer), retries with backoff, the budget check before
 anything is sent, the response cache (not streamed answers), one usage row per call with
 the upstream's token counts, and the gateway's errors.
