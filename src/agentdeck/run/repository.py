@@ -9,15 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from agentdeck.kit.pagination import Page
 from agentdeck.kit.repository import ScopedRepository
+from agentdeck.kit.statements import built, row_params, table_of, update_row
 from agentdeck.kit.tenancy import TenantScope, scoped
 from agentdeck.models import Agent, AgentVersion, Organization, Run, RunEvent, RunStep, Thread
 
@@ -159,9 +160,17 @@ async def scoped_thread(
 # ---- the worker: ids only ----------------------------------------------------------------
 
 
+def _column(key: str) -> Any:
+    return Run.__mapper__.column_attrs[key].columns[0]
+
+
+def _run_by_id() -> Any:
+    return select(Run).where(Run.id == bindparam("id")).execution_options(**_WORKER)
+
+
 async def run_by_id(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
-    stmt = select(Run).where(Run.id == run_id).execution_options(**_WORKER)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    stmt = built(("run_by_id",), _run_by_id)
+    return (await session.execute(stmt, {"id": run_id})).scalar_one_or_none()
 
 
 async def spec_of(
@@ -238,31 +247,25 @@ async def pending_on_thread(session: AsyncSession, thread_id: uuid.UUID) -> list
     return list((await session.execute(stmt)).scalars())
 
 
-def _columns(model: type[Any]) -> dict[str, Any]:
-    """Attribute name -> table column (``metadata_`` is the column ``metadata``)."""
-    return {attr.key: attr.columns[0] for attr in model.__mapper__.column_attrs}
-
-
-_RUN_COLUMNS = _columns(Run)
-_THREAD_COLUMNS = _columns(Thread)
-_RUNS = cast(Table, Run.__table__)
-_THREADS = cast(Table, Thread.__table__)
-
-
 async def set_run(
     session: AsyncSession, run_id: uuid.UUID, *, when: tuple[str, ...] | None = None, **values: Any
 ) -> bool:
     """Update the run (only while its status is in ``when``); True when a row changed.
 
-    A Core statement on the table: the ORM's bulk update (which evaluates the criteria on
-    the session's objects) cost twice as much, and the worker's runs change on every step.
-    A `Run` of this session that is loaded gets the new values as its committed state."""
-    table = _RUNS
-    stmt = update(table).where(table.c.id == run_id)
-    if when is not None:
-        stmt = stmt.where(table.c.status.in_(when))
-    stmt = stmt.values({_RUN_COLUMNS[key]: value for key, value in values.items()})
-    result = await session.execute(stmt)
+    A statement built once per shape (`kit.statements`): the ORM's bulk update cost twice as
+    much, and building the statement more than running it. A `Run` of this session that is
+    loaded gets the new values as its committed state."""
+    keys = tuple(values)
+    if when is None or len(when) == 1:
+        guard = () if when is None else ("status",)
+        stmt = update_row(Run, keys, guard)
+        params = row_params(run_id, values, **({"status": when[0]} if when else {}))
+    else:  # several statuses: rare (no prepared shape)
+        table = table_of(Run)
+        stmt = update(table).where(table.c.id == bindparam("k_id"), table.c.status.in_(when))
+        stmt = stmt.values({_column(key): bindparam(f"v_{key}") for key in keys})
+        params = row_params(run_id, values)
+    result = await session.execute(stmt, params)
     changed = bool(getattr(result, "rowcount", 0))
     if changed:
         _sync(session, Run, run_id, values)
@@ -333,10 +336,8 @@ async def last_event_seq(session: AsyncSession, run_id: uuid.UUID) -> int:
 
 
 async def set_thread(session: AsyncSession, thread_id: uuid.UUID, **values: Any) -> None:
-    """Update the thread row (a Core statement, as `set_run`)."""
-    table = _THREADS
-    stmt = update(table).where(table.c.id == thread_id)
-    await session.execute(stmt.values({_THREAD_COLUMNS[k]: v for k, v in values.items()}))
+    """Update the thread row (a statement built once per shape, as `set_run`)."""
+    await session.execute(update_row(Thread, tuple(values)), row_params(thread_id, values))
     _sync(session, Thread, thread_id, values)
 
 

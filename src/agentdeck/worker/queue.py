@@ -11,12 +11,13 @@ import random
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, case, delete, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.kit.db import utcnow
+from agentdeck.kit.statements import built, row_params, table_of, update_row
 from agentdeck.models import Job
 
 
@@ -60,16 +61,30 @@ async def enqueue(
             lease_expires_at=now + dt.timedelta(seconds=lease_s),
             attempts=1,
         )
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(Job)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Job.id)
-    )
-    if (await session.execute(stmt)).first() is None:
+    else:
+        values.update(lease_owner=None, lease_expires_at=None)
+    stmt = built(("enqueue", session.get_bind().dialect.name), lambda: _insert_job(session))
+    params = {f"p_{name}": value for name, value in values.items()}
+    if (await session.execute(stmt, params)).first() is None:
         return None
     return Job(**values)
+
+
+def _insert_job(session: AsyncSession) -> Any:
+    """``INSERT INTO jobs ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`` with every
+    column `enqueue` sets as a parameter (built once per dialect: `kit.statements`)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = table_of(Job)
+    names = ("id", "kind", "org_id", "payload", "status", "run_at", "attempts",
+             "max_attempts", "dedupe_key", "created_at", "updated_at", "lease_owner",
+             "lease_expires_at")  # fmt: skip
+    columns = {table.c[n]: bindparam(f"p_{n}", type_=table.c[n].type) for n in names}
+    return (
+        insert(table)
+        .values(columns)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)
+    )
 
 
 async def claim(
@@ -180,9 +195,8 @@ async def finish(session: AsyncSession, job: Job, worker_id: str, error: str | N
             "lease_owner": None,
             "last_error": error,
         }
-    await session.execute(
-        update(Job).where(Job.id == job.id, Job.lease_owner == worker_id).values(**values)
-    )
+    stmt = update_row(Job, tuple(values), ("lease_owner",))  # built once per shape
+    await session.execute(stmt, row_params(job.id, values, lease_owner=worker_id))
 
 
 async def release(session: AsyncSession, worker_id: str) -> None:
