@@ -58,6 +58,7 @@ def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
     )
     structlog.configure(
         processors=[
+            structlog.stdlib.filter_by_level,  # below the level: dropped before any work
             *shared,
             structlog.processors.format_exc_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,

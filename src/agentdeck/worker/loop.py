@@ -216,7 +216,10 @@ class Worker:
         if error is not None or not ctx.finished:  # else the handler's commit finished it
             async with transaction(self.sessionmaker) as session:
                 await queue.finish(session, job, self.id, error)
-        log.info("worker.job_finished", job_id=str(job.id), kind=job.kind, ok=error is None)
+        # a job that went well is worth a line only when debugging: runs log `run.finished`
+        (log.info if error is not None else log.debug)(
+            "worker.job_finished", job_id=str(job.id), kind=job.kind, ok=error is None
+        )
 
     async def run_once(self) -> bool:
         """Claim and start one job if a slot is free. True when a job was started."""
