@@ -106,15 +106,27 @@ def approvals_changed_after_commit(session: AsyncSession, org_id: uuid.UUID) -> 
     _wake_after_commit(session, StreamItem(org_key(org_id), APPROVALS_CHANGED, {}))
 
 
+_STARTED_HERE = "agentdeck_runs_started_here"
+
+
+def started_here(session: AsyncSession, run_id: uuid.UUID) -> bool:
+    """True when this session's commit handed the run to a worker of this process: its
+    status changes are then published here, after anything the caller subscribes to now
+    (so a wait may start from the status it created the run with, without reading it).
+    A run a worker elsewhere takes may end before a subscription here is in place."""
+    return str(run_id) in session.sync_session.info.get(_STARTED_HERE, ())
+
+
 def _start_after_commit(session: AsyncSession, worker: EagerWorker, job: Job) -> None:
     """Hand ``job`` to ``worker`` once the transaction commits; free the slot otherwise."""
     settled = False
 
-    def on_commit(_session: Any) -> None:
+    def on_commit(session: Any) -> None:
         nonlocal settled
         if not settled:
             settled = True
             worker.start_eager(job)
+            session.info.setdefault(_STARTED_HERE, set()).add(job.payload["run_id"])
 
     def on_end(_session: Any, transaction: Any) -> None:
         nonlocal settled

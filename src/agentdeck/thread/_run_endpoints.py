@@ -95,7 +95,8 @@ async def wait_run(
     run, _ = await _runs.start(session, principal, body, thread)
     run_id = run.id
     await session.commit()
-    return await _runs.wait_values(runtime, session, principal, run_id, known="pending")
+    known = "pending" if runs.started_here(session, run_id) else None  # else: read it first
+    return await _runs.wait_values(runtime, session, principal, run_id, known=known)
 
 
 @router.get("/threads/{thread_id}/runs", response_model=list[RunOut])
@@ -210,4 +211,5 @@ async def wait_stateless_run(
     run, _ = await _runs.start(session, principal, body, None)
     run_id = run.id
     await session.commit()
-    return await _runs.wait_values(runtime, session, principal, run_id, known="pending")
+    known = "pending" if runs.started_here(session, run_id) else None  # else: read it first
+    return await _runs.wait_values(runtime, session, principal, run_id, known=known)
