@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 
 from agentdeck.kit.repository import ScopedRepository
+from agentdeck.kit.statements import built
 from agentdeck.kit.tenancy import scoped
 from agentdeck.models import Agent, Assistant, AssistantVersion
 
@@ -19,6 +20,22 @@ _SORT = {
     "created_at": Assistant.created_at,
     "updated_at": Assistant.updated_at,
 }
+
+
+def _agents_named() -> Any:
+    """Agents called ``:name`` in the scope (``:k_org``, ``:k_spaces``) with their default
+    assistant (built once: `kit.statements`)."""
+    default = and_(Assistant.agent_id == Agent.id, Assistant.is_default.is_(True))
+    return (
+        select(Agent, Assistant)
+        .outerjoin(Assistant, default)
+        .where(
+            Agent.org_id == bindparam("k_org"),
+            Agent.space_id.in_(bindparam("k_spaces", expanding=True)),
+            Agent.name == bindparam("name"),
+        )
+        .limit(2)
+    )
 
 
 class AssistantRepository(ScopedRepository[Assistant]):
@@ -37,20 +54,11 @@ class AssistantRepository(ScopedRepository[Assistant]):
     async def agents_named(self, name: str) -> Sequence[tuple[Agent, Assistant | None]]:
         """Each visible agent called ``name`` with its default assistant (None when it went
         missing), at most two: one query for what takes two by agent then assistant."""
-        scope = self.scope
-        default = and_(Assistant.agent_id == Agent.id, Assistant.is_default.is_(True))
-        stmt = (
-            select(Agent, Assistant)
-            .outerjoin(Assistant, default)
-            .where(
-                Agent.org_id == scope.org_id,
-                Agent.space_id.in_(list(scope.space_ids)),
-                Agent.name == name,
-            )
-            .limit(2)
-            .execution_options(**scoped(scope))
+        stmt = built(("agents_named",), _agents_named)
+        rows = await self.session.execute(
+            stmt, self.scope_params(name=name), execution_options=scoped(self.scope)
         )
-        return [(agent, assistant) for agent, assistant in (await self.session.execute(stmt))]
+        return [(agent, assistant) for agent, assistant in rows]
 
     async def default_of(self, agent_id: uuid.UUID) -> Assistant | None:
         stmt = self.select().where(Assistant.agent_id == agent_id, Assistant.is_default.is_(True))

@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentdeck.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from agentdeck.kit.statements import built
 from agentdeck.kit.tenancy import TenantScope, scoped
 
 M = TypeVar("M")
@@ -42,9 +43,33 @@ class ScopedRepository(Generic[M]):
 
     async def get(self, id_: uuid.UUID) -> M | None:
         """The row with this id if the scope can see it, else ``None``."""
-        stmt = self.select().where(self.model.id == id_)
-        result: M | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        cls = type(self)
+        if cls.select is not ScopedRepository.select or cls._filtered is not _FILTERED:
+            own = self.select().where(self.model.id == id_)  # a repository's own scope rule
+            found: M | None = (await self.session.execute(own)).scalar_one_or_none()
+            return found
+        stmt = built(("scoped_get", self.model), self._get_statement)
+        rows = await self.session.execute(
+            stmt, self.scope_params(k_id=id_), execution_options=scoped(self.scope)
+        )
+        result: M | None = rows.scalar_one_or_none()
         return result
+
+    def _get_statement(self) -> Select[Any]:
+        """``SELECT model WHERE <in scope> AND id = :k_id`` with the scope as parameters
+        (`scope_params`): built once per model (`kit.statements`), as every feature's
+        lookups by id go through here."""
+        model = self.model
+        stmt = select(model).where(model.org_id == bindparam("k_org"))
+        if getattr(model, "__tenant__", None) == "space":
+            column = getattr(model, getattr(model, "__space_column__", "space_id"))
+            stmt = stmt.where(column.in_(bindparam("k_spaces", expanding=True)))
+        return stmt.where(model.id == bindparam("k_id"))
+
+    def scope_params(self, **params: Any) -> dict[str, Any]:
+        """The parameters of a statement built with the scope as ``:k_org`` and
+        ``:k_spaces`` (an expanding list), plus ``params``."""
+        return {"k_org": self.scope.org_id, "k_spaces": list(self.scope.space_ids), **params}
 
     async def all(self, stmt: Select[M]) -> Sequence[M]:
         return (await self.session.execute(stmt)).scalars().all()
@@ -77,3 +102,6 @@ class ScopedRepository(Generic[M]):
 
     async def delete(self, row: M) -> None:
         await self.session.delete(row)
+
+
+_FILTERED = ScopedRepository._filtered

@@ -27,6 +27,19 @@ ACTIVE = ("pending", "running")
 FINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
+def _step_outputs() -> Any:
+    return (
+        select(RunStep.node_id, RunStep.output)
+        .where(
+            RunStep.org_id == bindparam("k_org"),
+            RunStep.run_id == bindparam("run_id"),
+            RunStep.item_index == -1,
+            RunStep.status == "completed",
+        )
+        .order_by(RunStep.id)
+    )
+
+
 class RunRepository(ScopedRepository[Run]):
     model = Run
 
@@ -85,18 +98,12 @@ class RunRepository(ScopedRepository[Run]):
     async def step_outputs(self, run_id: uuid.UUID) -> dict[str, Any]:
         """Node id -> output of the run's completed node steps (not their items), read as
         columns: the state a run ends with, without loading every attempt as an object."""
-        stmt = (
-            select(RunStep.node_id, RunStep.output)
-            .where(
-                RunStep.org_id == self.scope.org_id,
-                RunStep.run_id == run_id,
-                RunStep.item_index == -1,
-                RunStep.status == "completed",
-            )
-            .order_by(RunStep.id)
-            .execution_options(**scoped(self.scope))
-        )
-        return {node: output for node, output in await self.session.execute(stmt)}
+        stmt = built(("step_outputs",), _step_outputs)
+        rows = await self.session.execute(
+            stmt, {"k_org": self.scope.org_id, "run_id": run_id},
+            execution_options=scoped(self.scope),
+        )  # fmt: skip
+        return {node: output for node, output in rows}
 
     async def copy_steps(self, source: Run, target: Run) -> int:
         """Copy every finished-or-interrupted step of ``source`` into ``target`` (resume)."""
