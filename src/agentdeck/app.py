@@ -143,7 +143,12 @@ def build_worker(runtime: Runtime, *, embedded: bool = False) -> Worker:
         periodic=PERIODIC_JOBS,
         kind_limits=dict.fromkeys(CPU_JOBS, tuning.cpu_jobs),
     )
-    worker = Worker(runtime.sessionmaker, JOB_HANDLERS, options)
+    handlers = JOB_HANDLERS
+    if runtime.settings.engine == "temporal":  # runs are workflows, never this queue's jobs:
+        # a `run.execute` job left by the embedded engine is not taken (its pending run is
+        # started on Temporal by the sweeper of lost starts)
+        handlers = {k: v for k, v in JOB_HANDLERS.items() if k != run_tasks.EXECUTE}
+    worker = Worker(runtime.sessionmaker, handlers, options)
     services = attach_run_services(
         runtime.engine,
         cipher=runtime.cipher,

@@ -80,3 +80,21 @@ async def test_a_lost_start_is_made_by_the_sweeper_once(
     other = await create_tenant(org.http)
     resp = await org.http.get(f"{API}/runs/{run_id}", headers=other.headers)
     assert resp.status_code == 404, resp.text
+
+
+async def test_a_temporal_worker_takes_no_run_jobs(
+    settings: Settings, temporal_address: str
+) -> None:
+    """On Temporal, runs are workflows: a `run.execute` job the embedded engine left in the
+    queue is not taken by the job worker (the sweeper starts its pending run on Temporal)."""
+    from agentdeck.app import JOB_HANDLERS, build_runtime, build_worker
+    from agentdeck.run.tasks import EXECUTE
+
+    runtime = build_runtime(temporal_settings(settings, temporal_address))
+    try:
+        worker = build_worker(runtime)
+        assert EXECUTE not in worker.handlers
+        assert set(worker.handlers) == set(JOB_HANDLERS) - {EXECUTE}
+    finally:
+        await services_for(runtime.engine).aclose()
+        await runtime.engine.dispose()
