@@ -18,6 +18,7 @@ import uvicorn
 from agentdeck.app import build_runtime, build_worker, create_app
 from agentdeck.config import Settings
 from agentdeck.run.services import services_for
+from agentdeck.runtime import Runtime
 
 ASKER = """\
 name: {name}
@@ -60,17 +61,22 @@ async def api(server_db: Settings) -> AsyncIterator[Api]:
 
 
 @pytest.fixture
-async def worker(server_db: Settings, api: Api) -> AsyncIterator[None]:
+async def worker_runtime(server_db: Settings, api: Api) -> AsyncIterator[Runtime]:
     """A worker on its own runtime: another process as far as the event bus is concerned."""
     runtime = build_runtime(server_db)
     worker = build_worker(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
-    yield
+    yield runtime
     stop.set()
     await asyncio.wait_for(task, 30)
     await services_for(runtime.engine).aclose()
     await runtime.engine.dispose()
+
+
+@pytest.fixture
+def worker(worker_runtime: Runtime) -> None:
+    """The worker of `worker_runtime`, for tests that only need it running."""
 
 
 @pytest.fixture

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from agentdeck.app import build_runtime, build_worker
-from agentdeck.config import Settings
 from agentdeck.run.events import reader
 from agentdeck.run.events.bus import STATUS_CHANGED
 from agentdeck.run.repository import FINAL, run_by_id
 from agentdeck.run.services import services_for
 from agentdeck.runtime import Runtime
-from tests.approval.conftest import Api, api  # noqa: F401 - the API-only server fixture
+from tests.approval.conftest import Api, api, worker_runtime  # noqa: F401 - fixtures
 from tests.factories import create_tenant, import_agent, personal_space_id
 
 _AGENT = """\
@@ -35,19 +32,6 @@ nodes:
     type: transform
     value: "{{ inputs.x }}"
 """
-
-
-@pytest.fixture
-async def worker_runtime(server_db: Settings, api: Api) -> AsyncIterator[Runtime]:  # noqa: F811
-    """A worker on its own runtime: another process as far as the event bus is concerned."""
-    runtime = build_runtime(server_db)
-    stop = asyncio.Event()
-    task = asyncio.create_task(build_worker(runtime).run(stop))
-    yield runtime
-    stop.set()
-    await asyncio.wait_for(task, 30)
-    await services_for(runtime.engine).aclose()
-    await runtime.engine.dispose()
 
 
 async def _finished_elsewhere(runtime: Runtime, run_id: str) -> None:
@@ -64,7 +48,7 @@ async def _finished_elsewhere(runtime: Runtime, run_id: str) -> None:
 
 async def test_a_wait_answers_when_the_run_ended_before_it_subscribed(
     api: Api,  # noqa: F811
-    worker_runtime: Runtime,
+    worker_runtime: Runtime,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     wait = reader.wait_until_stopped
